@@ -1,0 +1,43 @@
+# The two commands that matter: `make demo` and `make test`. Each one works on a fresh machine
+# with nothing but this repository and Python 3.11+: it creates .venv, installs, and runs.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: demo test lint typecheck bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed-base: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[testing]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[test,bench]'
+	touch $@ $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
+	rm -rf demo-log
+	$(VENV)/bin/auditlog demo demo-log --records 100000
+
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check auditlog tests benchmarks
+	$(PY) -m ruff format --check auditlog tests benchmarks
+
+typecheck: $(VENV)/.installed-test
+	$(PY) -m mypy auditlog
+
+test: $(VENV)/.installed-test
+	$(PY) -m ruff check auditlog tests benchmarks
+	$(PY) -m mypy auditlog
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed-test
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) demo-log .pytest_cache .mypy_cache .ruff_cache .hypothesis

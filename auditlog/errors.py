@@ -1,0 +1,80 @@
+"""Every error auditlog raises, under one base class.
+
+Each message says what happened and what to do about it. Messages never contain a user's
+identifier or content: they name chains, segments, blocks, indexes and periods only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditLogError",
+    "ConfigurationError",
+    "IntegrityError",
+    "KeyMaterialError",
+    "KeyShreddedError",
+    "LateRecordError",
+    "LogLockedError",
+    "NoteError",
+    "PassphraseError",
+    "ProofError",
+    "RecordValidationError",
+]
+
+
+class AuditLogError(Exception):
+    """Base class of every error raised by auditlog."""
+
+    def diagnostics(self) -> str:
+        """Text for a human: what happened and what to do. The CLI prints this, not a traceback."""
+        return str(self)
+
+
+class ConfigurationError(AuditLogError):
+    """The log or a call was set up wrongly (bad path, bad option, missing passphrase)."""
+
+
+class RecordValidationError(AuditLogError):
+    """A record failed validation; nothing of the batch it belongs to was written."""
+
+
+class LateRecordError(AuditLogError):
+    """A record's ``occurred_at`` is older than the chain accepts (its period may be swept)."""
+
+
+class LogLockedError(AuditLogError):
+    """Another writer holds a chain's lock; one writer per chain keeps the file well-formed."""
+
+
+class IntegrityError(AuditLogError):
+    """Stored data does not verify: corruption, tampering, or a crash that cut sealed data.
+
+    ``location`` names the place (chain, segment, block, record index) without any user data.
+    """
+
+    def __init__(self, message: str, *, location: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.location: dict[str, object] = dict(location or {})
+
+    def diagnostics(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in self.location.items())
+        return f"{self}" + (f" [{where}]" if where else "")
+
+
+class ProofError(AuditLogError):
+    """A Merkle inclusion or consistency proof is malformed or does not verify."""
+
+
+class NoteError(AuditLogError):
+    """A signed note or checkpoint is malformed, or not signed by a known key."""
+
+
+class KeyMaterialError(AuditLogError):
+    """Key material is missing, cannot be unwrapped, or the keyring is damaged."""
+
+
+class PassphraseError(KeyMaterialError):
+    """The passphrase does not open the keyring."""
+
+
+class KeyShreddedError(KeyMaterialError):
+    """The data key of a period was destroyed by a retention sweep; its records are unreadable."""
