@@ -1,0 +1,121 @@
+"""File-system primitives shared by every layer that writes: private modes, fsync, atomic replace.
+
+Every file auditlog creates is 0600 and every directory 0700, whatever the process umask, because
+log directories hold wrapped keys and ciphertext whose sizes alone are worth protecting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory entry (a created, renamed or removed file) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) as 0700 directories; durable once this returns."""
+    if path.is_dir():
+        return
+    make_private_dir(path.parent)
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        return
+    os.chmod(path, DIR_MODE)  # the umask may have removed bits; we want exactly 0700
+    fsync_dir(path.parent)
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write every byte of ``data``; os.write may write less than asked on signals or full disks."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def create_exclusive(path: Path, data: bytes) -> None:
+    """Create a new private file holding ``data``, durably; fail if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
+
+
+def atomic_replace(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves either the old or the new file, whole.
+
+    The old content is kept under a hard link until the new file is durable, then overwritten
+    with zeros and removed, so replaced key material does not linger in freed blocks (a best
+    effort: copy-on-write file systems, SSD remapping and backups may still keep copies; see
+    docs/design.md). A crash in between leaves the link behind; ``discard_stale`` removes it.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    old = path.with_name(f".{path.name}.old")
+    discard_stale(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    had_old = path.exists()
+    if had_old:
+        os.link(path, old)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    if had_old:
+        overwrite_with_zeros(old)
+        os.unlink(old)
+        fsync_dir(path.parent)
+
+
+def discard_stale(path: Path) -> None:
+    """Destroy what an interrupted ``atomic_replace`` of ``path`` left behind."""
+    for leftover in (path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")):
+        if leftover.exists():
+            overwrite_with_zeros(leftover)
+            leftover.unlink()
+
+
+def secure_delete(path: Path) -> None:
+    """Overwrite a file with zeros, then remove it durably."""
+    overwrite_with_zeros(path)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    fsync_dir(path.parent)
+
+
+def overwrite_with_zeros(path: Path) -> None:
+    """Overwrite a file's bytes in place with zeros and sync, before it is removed or replaced."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        zeros = bytes(min(size, 1 << 20))
+        done = 0
+        while done < size:
+            chunk = zeros[: min(len(zeros), size - done)]
+            os.pwrite(fd, chunk, done)
+            done += len(chunk)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

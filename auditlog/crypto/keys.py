@@ -1,0 +1,187 @@
+"""Data keys: one random 256-bit key per (chain, period), wrapped by the root key.
+
+Every key used on records is derived from a period's data key with HKDF-SHA256, each under its
+own label, so no two uses ever share a key:
+
+- ``frame-key``: with a per-block random salt as HKDF salt, the AES-256-GCM key of one block;
+- ``leaf-salt``: the AES-256 key whose ECB encryption of a record's index is its leaf salt;
+- ``dictionary``: the AES-256-GCM key that encrypts the period's zstd dictionary.
+
+The keyring file of a chain lists the wrapped data keys and the periods already shredded. It is
+rewritten atomically and only under the chain's writer lock, so chains never contend for it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Final
+
+import msgpack
+from cryptography.hazmat.primitives.ciphers import Cipher
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.algorithms import AES
+from cryptography.hazmat.primitives.ciphers.modes import ECB
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from auditlog._fs import atomic_replace, discard_stale
+from auditlog.crypto.providers import KeyProvider
+from auditlog.errors import KeyMaterialError, KeyShreddedError
+
+__all__ = ["ChainKeyring", "PeriodKeys", "derive_subkey"]
+
+KEY_BYTES: Final = 32
+LEAF_SALT_BYTES: Final = 16
+_KEYRING_FORMAT: Final = "auditlog-keyring"
+_KEYRING_VERSION: Final = 1
+
+
+def derive_subkey(data_key: bytes, label: bytes, salt: bytes | None = None) -> bytes:
+    """HKDF-SHA256(IKM=data_key, salt, info="auditlog/v1 " + label), 32 bytes."""
+    return HKDF(
+        algorithm=SHA256(), length=KEY_BYTES, salt=salt, info=b"auditlog/v1 " + label
+    ).derive(data_key)
+
+
+class PeriodKeys:
+    """The subkeys of one (chain, period) data key, derived once and kept in memory."""
+
+    __slots__ = ("_data_key", "_salt_cipher", "dictionary_aead", "period")
+
+    def __init__(self, period: int, data_key: bytes) -> None:
+        if len(data_key) != KEY_BYTES:
+            raise KeyMaterialError("a data key must be 32 bytes")
+        self.period = period
+        self._data_key = data_key
+        # ECB over distinct 16-byte block indexes is a PRP evaluation per index: exactly the
+        # keyed, batchable, collision-free salt function we want, not a confidentiality mode.
+        self._salt_cipher = Cipher(AES(derive_subkey(data_key, b"leaf-salt")), ECB())  # noqa: S305
+        self.dictionary_aead = AESGCM(derive_subkey(data_key, b"dictionary"))
+
+    def leaf_salts(self, first_index: int, count: int) -> bytes:
+        """The salts of records ``first_index .. first_index+count-1``, 16 bytes each, concatenated."""
+        indexes = b"".join(i.to_bytes(16, "big") for i in range(first_index, first_index + count))
+        encryptor = self._salt_cipher.encryptor()
+        return encryptor.update(indexes) + encryptor.finalize()
+
+    def frame_aead(self, block_salt: bytes) -> AESGCM:
+        """The AES-256-GCM key of the block whose header carries ``block_salt``."""
+        return AESGCM(derive_subkey(self._data_key, b"frame-key", salt=block_salt))
+
+
+def _wrap_context(origin: str, period: int) -> bytes:
+    return b"auditlog/v1 data-key\0" + origin.encode("utf-8") + b"\0" + period.to_bytes(4, "big")
+
+
+class ChainKeyring:
+    """The wrapped data keys of one chain, in ``<chain>/keyring`` (0600).
+
+    Readers may hold one too; they reload the file when asked for a period they have not seen,
+    because the chain's writer (perhaps another process) may have added it since.
+    """
+
+    def __init__(self, path: Path, provider: KeyProvider, origin: str) -> None:
+        self._path = path
+        self._provider = provider
+        self._origin = origin
+        self._lock = threading.Lock()
+        self._wrapped: dict[int, tuple[str, bytes]] = {}
+        self._shredded: dict[int, int] = {}
+        self._cache: dict[int, PeriodKeys] = {}
+        self._load()
+
+    @property
+    def periods(self) -> list[int]:
+        """Periods whose data key exists, oldest first."""
+        return sorted(self._wrapped)
+
+    @property
+    def shredded(self) -> dict[int, int]:
+        """Periods whose key was destroyed, with the time of destruction (UTC microseconds)."""
+        return dict(self._shredded)
+
+    def _load(self) -> None:
+        try:
+            raw = self._path.read_bytes()
+        except FileNotFoundError:
+            self._wrapped, self._shredded = {}, {}
+            return
+        try:
+            doc = msgpack.unpackb(raw, strict_map_key=False)
+        except (ValueError, msgpack.ExtraData):
+            doc = None
+        if not isinstance(doc, dict) or doc.get("format") != _KEYRING_FORMAT:
+            raise KeyMaterialError(
+                f"{self._path} is not a readable auditlog keyring; restore it from a backup"
+            )
+        if doc.get("version") != _KEYRING_VERSION:
+            raise KeyMaterialError(
+                f"{self._path} has keyring version {doc.get('version')!r}; this auditlog reads "
+                f"version {_KEYRING_VERSION}: upgrade auditlog"
+            )
+        self._wrapped = {int(p): (str(e[0]), bytes(e[1])) for p, e in doc["keys"].items()}
+        self._shredded = {int(p): int(t) for p, t in doc["shredded"].items()}
+
+    def _store(self) -> None:
+        doc = {
+            "format": _KEYRING_FORMAT,
+            "version": _KEYRING_VERSION,
+            "keys": {p: [root, blob] for p, (root, blob) in sorted(self._wrapped.items())},
+            "shredded": dict(sorted(self._shredded.items())),
+        }
+        discard_stale(self._path)
+        atomic_replace(self._path, msgpack.packb(doc))
+
+    def get(self, period: int) -> PeriodKeys:
+        """The keys of ``period``; raises ``KeyShreddedError`` if it was shredded."""
+        with self._lock:
+            keys = self._cache.get(period)
+            if keys is not None:
+                return keys
+            if period not in self._wrapped and period not in self._shredded:
+                self._load()
+            return self._unwrap(period)
+
+    def get_or_create(self, period: int) -> PeriodKeys:
+        """The keys of ``period``, creating and durably storing a new data key if it has none.
+
+        Only the chain's writer calls this (it holds the chain lock), so the read-modify-write
+        of the keyring file cannot race with another writer.
+        """
+        with self._lock:
+            keys = self._cache.get(period)
+            if keys is not None:
+                return keys
+            if period in self._shredded:
+                raise KeyShreddedError(
+                    f"period {period} of {self._origin} was shredded; records of that period "
+                    "can no longer be written or read"
+                )
+            if period not in self._wrapped:
+                data_key = os.urandom(KEY_BYTES)
+                blob = self._provider.wrap(data_key, _wrap_context(self._origin, period))
+                self._wrapped[period] = (self._provider.key_id, blob)
+                self._store()
+                keys = PeriodKeys(period, data_key)
+                self._cache[period] = keys
+                return keys
+            return self._unwrap(period)
+
+    def _unwrap(self, period: int) -> PeriodKeys:
+        if period in self._shredded:
+            raise KeyShreddedError(
+                f"the data key of period {period} of {self._origin} was shredded by a "
+                "retention sweep; its records are gone by design"
+            )
+        entry = self._wrapped.get(period)
+        if entry is None:
+            raise KeyMaterialError(
+                f"no data key for period {period} of {self._origin}: the keyring is incomplete; "
+                "restore it from a backup"
+            )
+        data_key = self._provider.unwrap(entry[1], _wrap_context(self._origin, period))
+        keys = PeriodKeys(period, data_key)
+        self._cache[period] = keys
+        return keys

@@ -1,0 +1,222 @@
+"""Root keys: the ``KeyProvider`` protocol and the providers that ship with auditlog.
+
+A key provider holds the root key (the key-encryption key, KEK) and does exactly two things:
+wrap a data key and unwrap it again, each bound to a context string so a wrapped key cannot be
+moved to another chain or period. A KMS or HSM plugs in by implementing the protocol; the root
+key then never enters this process.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from typing import Final, Protocol, runtime_checkable
+
+import msgpack
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from auditlog._fs import atomic_replace, create_exclusive
+from auditlog.errors import ConfigurationError, KeyMaterialError, PassphraseError
+
+__all__ = [
+    "PASSPHRASE_ENV",
+    "EnvKeyProvider",
+    "KeyProvider",
+    "PassphraseKeyProvider",
+]
+
+PASSPHRASE_ENV: Final = "AUDITLOG_PASSPHRASE"
+_ROOT_FORMAT: Final = "auditlog-root-key"
+_ROOT_VERSION: Final = 1
+_NONCE_BYTES: Final = 12
+_KEY_BYTES: Final = 32
+# OWASP's recommendation for scrypt (2025): N=2^17, r=8, p=1, about 128 MiB and 0.3 s here.
+DEFAULT_SCRYPT_N: Final = 2**17
+
+
+@runtime_checkable
+class KeyProvider(Protocol):
+    """Holds a root key; wraps and unwraps data keys under it.
+
+    ``context`` is authenticated: unwrapping with another context must fail. Implementations
+    must raise ``auditlog.errors.KeyMaterialError`` when a blob cannot be unwrapped.
+    """
+
+    @property
+    def key_id(self) -> str:
+        """A stable, non-secret name of the root key version that ``wrap`` uses now."""
+        ...
+
+    def wrap(self, key: bytes, context: bytes) -> bytes:
+        """Encrypt and authenticate ``key`` under the root key, bound to ``context``."""
+        ...
+
+    def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
+        """Return the key that ``wrap`` was given for this ``context``."""
+        ...
+
+
+class _AeadRootKey:
+    """AES-256-GCM wrapping under one in-memory root key, with random 96-bit nonces.
+
+    A root key wraps one data key per (chain, period): thousands over a log's life, far below
+    the 2^32 random-nonce limit for AES-GCM.
+    """
+
+    def __init__(self, key_id: str, root_key: bytes) -> None:
+        if len(root_key) != _KEY_BYTES:
+            raise KeyMaterialError("a root key must be 32 bytes")
+        self._key_id = key_id
+        self._aead = AESGCM(root_key)
+
+    @property
+    def key_id(self) -> str:
+        return self._key_id
+
+    def wrap(self, key: bytes, context: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, key, b"auditlog/v1 wrap\0" + context)
+
+    def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
+        nonce, body = wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:]
+        try:
+            return self._aead.decrypt(nonce, body, b"auditlog/v1 wrap\0" + context)
+        except InvalidTag:
+            raise KeyMaterialError(
+                f"a data key does not unwrap under root key {self._key_id!r}: the keyring was "
+                "damaged or belongs to another root key; restore it from a backup"
+            ) from None
+
+
+class PassphraseKeyProvider(_AeadRootKey):
+    """The default provider: a random root key stored in a 0600 file, wrapped by a passphrase.
+
+    The passphrase is stretched with scrypt; the file holds the scrypt parameters, its salt and
+    the AES-GCM-wrapped root key, never the key in clear. Changing the passphrase rewraps only
+    this file.
+    """
+
+    def __init__(self, path: Path, key_id: str, root_key: bytes) -> None:
+        super().__init__(key_id, root_key)
+        self.path = path
+        self._root_key = root_key
+
+    @classmethod
+    def create(
+        cls, path: Path, passphrase: str | None = None, *, scrypt_n: int = DEFAULT_SCRYPT_N
+    ) -> PassphraseKeyProvider:
+        """Make a new random root key and store it at ``path``, wrapped by the passphrase."""
+        secret = _passphrase(passphrase)
+        root_key = secrets.token_bytes(_KEY_BYTES)
+        key_id = "root-" + secrets.token_hex(4)
+        create_exclusive(path, _seal_root(root_key, key_id, secret, scrypt_n))
+        return cls(path, key_id, root_key)
+
+    @classmethod
+    def open(cls, path: Path, passphrase: str | None = None) -> PassphraseKeyProvider:
+        """Unlock the root key stored at ``path``."""
+        secret = _passphrase(passphrase)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"no root key file at {path}: pass the log directory that `auditlog init` "
+                "created, or the key provider the log was created with"
+            ) from None
+        doc = _load_root_doc(raw, path)
+        kek = _scrypt(secret, doc["salt"], doc["n"], doc["r"], doc["p"])
+        try:
+            root_key = AESGCM(kek).decrypt(doc["nonce"], doc["wrapped"], _root_aad(doc["key_id"]))
+        except InvalidTag:
+            raise PassphraseError(
+                "the passphrase does not open this log's root key: check AUDITLOG_PASSPHRASE "
+                "or the --passphrase you gave"
+            ) from None
+        return cls(path, doc["key_id"], root_key)
+
+    def change_passphrase(self, new_passphrase: str, *, scrypt_n: int | None = None) -> None:
+        """Rewrap the root key under a new passphrase; the data keys are untouched."""
+        doc = _load_root_doc(self.path.read_bytes(), self.path)
+        n = scrypt_n if scrypt_n is not None else int(doc["n"])  # type: ignore[call-overload]
+        atomic_replace(self.path, _seal_root(self._root_key, self.key_id, new_passphrase, n))
+
+
+def _passphrase(passphrase: str | None) -> str:
+    secret = passphrase if passphrase is not None else os.environ.get(PASSPHRASE_ENV)
+    if not secret:
+        raise ConfigurationError(
+            f"a passphrase is needed to unlock the log's keys: set {PASSPHRASE_ENV} or pass "
+            "passphrase=... (--passphrase on the command line)"
+        )
+    return secret
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=_KEY_BYTES, n=n, r=r, p=p).derive(secret.encode("utf-8"))
+
+
+def _root_aad(key_id: str) -> bytes:
+    return b"auditlog/v1 root-key\0" + key_id.encode("ascii")
+
+
+def _seal_root(root_key: bytes, key_id: str, secret: str, n: int) -> bytes:
+    salt = os.urandom(16)
+    nonce = os.urandom(_NONCE_BYTES)
+    kek = _scrypt(secret, salt, n, 8, 1)
+    wrapped = AESGCM(kek).encrypt(nonce, root_key, _root_aad(key_id))
+    doc = {
+        "format": _ROOT_FORMAT,
+        "version": _ROOT_VERSION,
+        "key_id": key_id,
+        "kdf": "scrypt",
+        "n": n,
+        "r": 8,
+        "p": 1,
+        "salt": salt,
+        "nonce": nonce,
+        "wrapped": wrapped,
+    }
+    packed: bytes = msgpack.packb(doc)
+    return packed
+
+
+def _load_root_doc(raw: bytes, path: Path) -> dict[str, object]:
+    try:
+        doc = msgpack.unpackb(raw)
+    except (ValueError, msgpack.ExtraData) as exc:
+        raise KeyMaterialError(f"{path} is not a readable root key file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != _ROOT_FORMAT:
+        raise KeyMaterialError(f"{path} is not an auditlog root key file")
+    if doc.get("version") != _ROOT_VERSION:
+        raise KeyMaterialError(
+            f"{path} has root key format version {doc.get('version')!r}; this auditlog reads "
+            f"version {_ROOT_VERSION}: upgrade auditlog"
+        )
+    return doc
+
+
+class EnvKeyProvider(_AeadRootKey):
+    """A root key taken from an environment variable (base64 of 32 bytes).
+
+    Meant for tests and for deployments whose secret manager injects the key into the
+    environment; the key never touches the disk through auditlog.
+    """
+
+    def __init__(self, variable: str = "AUDITLOG_ROOT_KEY", key_id: str | None = None) -> None:
+        value = os.environ.get(variable)
+        if not value:
+            raise ConfigurationError(
+                f"{variable} is not set: put a base64-encoded 32-byte root key in it "
+                f"(e.g. `python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'`)"
+            )
+        try:
+            root_key = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ConfigurationError(f"{variable} is not valid base64") from None
+        if len(root_key) != _KEY_BYTES:
+            raise ConfigurationError(f"{variable} must hold 32 bytes, base64-encoded")
+        super().__init__(key_id or f"env-{variable}", root_key)

@@ -1,0 +1,786 @@
+"""Layer 6: ``AuditLog`` — chains, append, flush, verify, read, stats, repair.
+
+A log is a directory::
+
+    manifest.json                 format version, origin, configuration (no user data)
+    keys/root.key                 the root key, wrapped by the passphrase (default provider)
+    chains/<chain>/LOCK           held by the chain's single writer
+    chains/<chain>/keyring        the chain's data keys, wrapped by the root key
+    chains/<chain>/dicts/         zstd dictionaries, encrypted under their period's key
+    chains/<chain>/segments/      append-only segment files (docs/format.md)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditlog._fs import create_exclusive, make_private_dir
+from auditlog.clock import Clock, SystemClock
+from auditlog.codec import decode_record
+from auditlog.crypto.keys import ChainKeyring
+from auditlog.crypto.providers import KeyProvider, PassphraseKeyProvider
+from auditlog.errors import AuditLogError, ConfigurationError, IntegrityError
+from auditlog.records import Record
+from auditlog.segment.reader import ChainReader, ChainReport
+from auditlog.segment.scan import list_segments, scan_segment
+from auditlog.segment.writer import (
+    ChainSettings,
+    ChainWriter,
+    Durability,
+    RecoveryReport,
+    check_tail,
+)
+
+__all__ = [
+    "AppendResult",
+    "AuditLog",
+    "GroupCommit",
+    "LogConfig",
+    "LogStats",
+    "Receipt",
+    "RepairReport",
+    "VerifyReport",
+]
+
+_MANIFEST: Final = "manifest.json"
+_MANIFEST_FORMAT: Final = "auditlog"
+_MANIFEST_VERSION: Final = 1
+_ROOT_KEY_FILE: Final = "keys/root.key"
+_CHAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_ORIGIN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: a C2SP origin line
+
+Progress = Callable[[int], None]
+
+
+class LogConfig(BaseModel):
+    """How a log shapes its chains. Stored in the manifest when the log is created."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    origin: str | None = Field(
+        default=None,
+        description="The log's name in checkpoints, e.g. 'example.com/auditlog'. No user data.",
+    )
+    period_seconds: int = Field(default=86_400, ge=60, le=366 * 86_400)
+    max_segment_bytes: int = Field(default=64 << 20, ge=64 << 10, le=1 << 30)
+    max_segment_records: int = Field(default=1_000_000, ge=1, le=1 << 32)
+    block_max_records: int = Field(default=4096, ge=1, le=1 << 20)
+    late_bound_seconds: int = Field(default=86_400, ge=0)
+    dictionary_samples: int = Field(default=1000, ge=8, le=100_000)
+    dictionary_bytes: int = Field(default=16 << 10, ge=1024, le=1 << 20)
+
+    @field_validator("origin")
+    @classmethod
+    def _check_origin(cls, value: str | None) -> str | None:
+        if value is not None and not _ORIGIN.fullmatch(value):
+            raise ValueError("an origin is 1-200 printable ASCII characters without spaces")
+        return value
+
+    def chain_settings(self) -> ChainSettings:
+        return ChainSettings(
+            period_seconds=self.period_seconds,
+            max_segment_bytes=self.max_segment_bytes,
+            max_segment_records=self.max_segment_records,
+            block_max_records=self.block_max_records,
+            late_bound_seconds=self.late_bound_seconds,
+            dictionary_samples=self.dictionary_samples,
+            dictionary_bytes=self.dictionary_bytes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCommit:
+    """Background flushing: a block is written once ``max_records`` wait or ``max_delay`` passed."""
+
+    max_records: int = 4096
+    max_delay: float = 0.005
+
+
+class Receipt:
+    """Proof of an append: where the record went, its leaf, and whether it is on disk yet."""
+
+    __slots__ = ("_durability", "chain", "index", "leaf")
+
+    def __init__(self, chain: str, index: int, leaf: bytes, durability: Durability) -> None:
+        self.chain = chain
+        self.index = index
+        self.leaf = leaf
+        self._durability = durability
+
+    @property
+    def durable(self) -> bool:
+        """True once the block holding the record was written and synced."""
+        return self._durability.size > self.index
+
+    def wait_durable(self, timeout: float | None = None) -> bool:
+        """Block until the record is durable (a flush happened); False on timeout."""
+        return self._durability.wait(self.index, timeout)
+
+    def __repr__(self) -> str:
+        return f"Receipt(chain={self.chain!r}, index={self.index}, durable={self.durable})"
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What ``append_many`` wrote: per chain, the index ranges its records received."""
+
+    count: int
+    ranges: dict[str, list[range]]
+    durable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of a successful ``verify``: every chain's size, root and shape."""
+
+    keyless: bool
+    chains: dict[str, ChainReport]
+
+    @property
+    def records(self) -> int:
+        return sum(c.records for c in self.chains.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(c.bytes for c in self.chains.values())
+
+    @property
+    def blocks(self) -> int:
+        return sum(c.blocks for c in self.chains.values())
+
+    @property
+    def segments(self) -> int:
+        return sum(c.segments for c in self.chains.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStats:
+    chain: str
+    records: int
+    segments: int
+    sealed_segments: int
+    bytes: int
+    periods: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    """Sizes of the log, per chain; computed from segment files without keys."""
+
+    origin: str
+    chains: dict[str, ChainStats]
+
+    @property
+    def records(self) -> int:
+        return sum(c.records for c in self.chains.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(c.bytes for c in self.chains.values())
+
+
+@dataclass(frozen=True, slots=True)
+class RepairReport:
+    """What ``repair`` cut from a chain's open tail, and where the cut bytes were kept."""
+
+    chain: str
+    segment: int
+    offset: int
+    bytes_cut: int
+    first_lost_index: int
+    quarantine: Path
+
+
+@dataclass
+class _Manifest:
+    log_id: str
+    origin: str
+    created_at: str
+    key_provider: dict[str, str]
+    config: LogConfig
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def dump(self) -> bytes:
+        doc = {
+            "format": _MANIFEST_FORMAT,
+            "version": _MANIFEST_VERSION,
+            "log_id": self.log_id,
+            "origin": self.origin,
+            "created_at": self.created_at,
+            "key_provider": self.key_provider,
+            "config": self.config.model_dump(),
+        }
+        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def load(cls, path: Path) -> _Manifest:
+        try:
+            doc = json.loads((path / _MANIFEST).read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"{path} is not an auditlog log (no {_MANIFEST}); create one with "
+                "`auditlog init` or AuditLog.create"
+            ) from None
+        except (ValueError, UnicodeDecodeError):
+            raise IntegrityError(f"{path / _MANIFEST} is not valid JSON") from None
+        if doc.get("format") != _MANIFEST_FORMAT:
+            raise ConfigurationError(f"{path / _MANIFEST} is not an auditlog manifest")
+        if doc.get("version") != _MANIFEST_VERSION:
+            raise ConfigurationError(
+                f"{path} is log format version {doc.get('version')!r}; this auditlog reads "
+                f"version {_MANIFEST_VERSION}: upgrade auditlog"
+            )
+        try:
+            config = LogConfig.model_validate(doc["config"])
+        except ValidationError as exc:
+            raise ConfigurationError(f"{path / _MANIFEST} has an invalid config: {exc}") from None
+        return cls(
+            log_id=doc["log_id"],
+            origin=doc["origin"],
+            created_at=doc["created_at"],
+            key_provider=doc["key_provider"],
+            config=config,
+        )
+
+
+def _check_chain_id(chain: str) -> str:
+    if not _CHAIN_ID.fullmatch(chain):
+        raise ConfigurationError(
+            f"invalid chain id {chain!r}: use 1-63 characters of a-z, 0-9, '.', '_', '-', "
+            "starting with a letter or digit (chain ids are names of streams, never user data)"
+        )
+    return chain
+
+
+class AuditLog:
+    """An audit log on a local directory: the safe, high-level recipe.
+
+    Use ``AuditLog.create`` once, then ``AuditLog.open``; both return context managers. Records
+    go to the chain named like their kind unless ``chain=`` says otherwise.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: _Manifest,
+        *,
+        provider: KeyProvider | None,
+        passphrase: str | None,
+        mode: Literal["write", "read"],
+        chains: Sequence[str] | None,
+        group_commit: GroupCommit | None,
+        fsync: bool,
+        clock: Clock | None,
+    ) -> None:
+        self.path = path
+        self._manifest = manifest
+        self._provider = provider
+        self._passphrase = passphrase
+        self._mode = mode
+        self._allowed = None if chains is None else {_check_chain_id(c) for c in chains}
+        self._fsync = fsync
+        self._clock = clock or SystemClock()
+        self._writers: dict[str, ChainWriter] = {}
+        self._keyrings: dict[str, ChainKeyring] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+        self.recovery: list[RecoveryReport] = []
+        self._group_commit = group_commit
+        self._flusher: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._flusher_error: BaseException | None = None
+        if mode == "write":
+            self._key_provider()  # fail now, not at the first append, on a wrong passphrase
+            try:
+                for chain in self.chains():
+                    if self._allowed is None or chain in self._allowed:
+                        self._writer(chain)
+            except BaseException:
+                self._release_writers()
+                raise
+            if group_commit is not None:
+                self._flusher = threading.Thread(
+                    target=self._flush_loop, name="auditlog-group-commit", daemon=True
+                )
+                self._flusher.start()
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        passphrase: str | None = None,
+        key_provider: KeyProvider | None = None,
+        config: LogConfig | None = None,
+        group_commit: GroupCommit | None = None,
+        fsync: bool = True,
+        clock: Clock | None = None,
+        scrypt_n: int | None = None,
+    ) -> AuditLog:
+        """Create a new, empty log at ``path`` (which must not exist or be empty).
+
+        Without ``key_provider``, a random root key is made and stored wrapped by the
+        passphrase (``passphrase=`` or ``AUDITLOG_PASSPHRASE``) in ``keys/root.key``.
+        ``scrypt_n`` lowers the passphrase-stretching cost: for tests only.
+        """
+        root = Path(path)
+        if root.exists() and any(root.iterdir()):
+            raise ConfigurationError(f"{root} exists and is not empty; choose a new directory")
+        config = config or LogConfig()
+        log_id = secrets.token_hex(8)
+        origin = config.origin or f"auditlog.local/{log_id}"
+        make_private_dir(root / "chains")
+        provider_doc: dict[str, str]
+        if key_provider is None:
+            make_private_dir(root / "keys")
+            kwargs = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
+            key_provider = PassphraseKeyProvider.create(
+                root / _ROOT_KEY_FILE, passphrase, **kwargs
+            )
+            provider_doc = {"type": "passphrase", "file": _ROOT_KEY_FILE}
+        else:
+            provider_doc = {"type": "external", "key_id": key_provider.key_id}
+        manifest = _Manifest(
+            log_id=log_id,
+            origin=origin,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            key_provider=provider_doc,
+            config=config.model_copy(update={"origin": origin}),
+        )
+        create_exclusive(root / _MANIFEST, manifest.dump())
+        return cls(
+            root,
+            manifest,
+            provider=key_provider,
+            passphrase=passphrase,
+            mode="write",
+            chains=None,
+            group_commit=group_commit,
+            fsync=fsync,
+            clock=clock,
+        )
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        passphrase: str | None = None,
+        key_provider: KeyProvider | None = None,
+        mode: Literal["write", "read"] = "write",
+        chains: Sequence[str] | None = None,
+        group_commit: GroupCommit | None = None,
+        fsync: bool = True,
+        clock: Clock | None = None,
+    ) -> AuditLog:
+        """Open an existing log.
+
+        ``mode="write"`` takes each selected chain's lock (``chains=None``: every chain),
+        cuts torn tails left by a crash (see ``recovery``) and refuses damaged tails with
+        ``IntegrityError``. ``mode="read"`` takes no lock and changes nothing; keys are then
+        unlocked only when a keyed operation needs them, so ``verify(keyless=True)`` works
+        without a passphrase.
+        """
+        root = Path(path)
+        manifest = _Manifest.load(root)
+        return cls(
+            root,
+            manifest,
+            provider=key_provider,
+            passphrase=passphrase,
+            mode=mode,
+            chains=chains,
+            group_commit=group_commit,
+            fsync=fsync,
+            clock=clock,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- properties -----------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return self._manifest.origin
+
+    @property
+    def config(self) -> LogConfig:
+        return self._manifest.config
+
+    @property
+    def log_id(self) -> str:
+        return self._manifest.log_id
+
+    def chains(self) -> list[str]:
+        """The chains that exist on disk, sorted."""
+        directory = self.path / "chains"
+        return sorted(
+            p.name for p in directory.iterdir() if p.is_dir() and _CHAIN_ID.fullmatch(p.name)
+        )
+
+    def chain_origin(self, chain: str) -> str:
+        """The origin of a chain's tree and checkpoints: ``<log origin>/<chain>``."""
+        return f"{self.origin}/{chain}"
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def _key_provider(self) -> KeyProvider:
+        if self._provider is None:
+            kind = self._manifest.key_provider.get("type")
+            if kind != "passphrase":
+                raise ConfigurationError(
+                    "this log's root key lives in an external key provider; pass "
+                    "key_provider=... to AuditLog.open"
+                )
+            self._provider = PassphraseKeyProvider.open(
+                self.path / self._manifest.key_provider["file"], self._passphrase
+            )
+        return self._provider
+
+    def _keyring(self, chain: str) -> ChainKeyring:
+        with self._lock:
+            keyring = self._keyrings.get(chain)
+            if keyring is None:
+                keyring = ChainKeyring(
+                    self.path / "chains" / chain / "keyring",
+                    self._key_provider(),
+                    self.chain_origin(chain),
+                )
+                self._keyrings[chain] = keyring
+            return keyring
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _writer(self, chain: str) -> ChainWriter:
+        writer = self._writers.get(chain)
+        if writer is not None:
+            return writer
+        with self._lock:
+            self._check_open()
+            writer = self._writers.get(chain)
+            if writer is not None:
+                return writer
+            if self._mode != "write":
+                raise ConfigurationError("this log was opened with mode='read'; open it to write")
+            _check_chain_id(chain)
+            if self._allowed is not None and chain not in self._allowed:
+                raise ConfigurationError(
+                    f"chain {chain!r} is not among the chains this log was opened for "
+                    f"({sorted(self._allowed)}); add it to chains=..."
+                )
+            directory = self.path / "chains" / chain
+            make_private_dir(directory)
+            writer = ChainWriter(
+                directory,
+                chain,
+                self.chain_origin(chain),
+                self._keyring(chain),
+                self.config.chain_settings(),
+                fsync=self._fsync,
+                clock=self._clock,
+            )
+            if writer.recovery is not None:
+                self.recovery.append(writer.recovery)
+            self._writers[chain] = writer
+            return writer
+
+    def append(self, record: Record, *, chain: str | None = None) -> Receipt:
+        """Buffer one record and return its receipt (not durable until a flush)."""
+        writer = self._writer(chain or str(record.kind))
+        index, leaves = writer.append_batch([record])
+        receipt = Receipt(writer.chain, index, leaves[0], writer.durability)
+        self._after_append(writer)
+        return receipt
+
+    def append_many(
+        self, records: Iterable[Record], *, chain: str | None = None, flush: bool = True
+    ) -> AppendResult:
+        """Append records in order (a block at a time); durable on return when ``flush``."""
+        batch = self.config.block_max_records
+        ranges: dict[str, list[range]] = {}
+        count = 0
+        buffered: dict[str, list[Record]] = {}
+        for record in records:
+            name = chain or str(record.kind)
+            group = buffered.setdefault(name, [])
+            group.append(record)
+            count += 1
+            if len(group) >= batch:
+                self._append_group(name, group, ranges)
+                group.clear()
+        for name, group in buffered.items():
+            if group:
+                self._append_group(name, group, ranges)
+        if flush:
+            for name in ranges:
+                self._writer(name).flush()
+        return AppendResult(count=count, ranges=ranges, durable=flush)
+
+    def _append_group(self, chain: str, group: list[Record], ranges: dict[str, list[range]]) -> None:
+        writer = self._writer(chain)
+        first, _ = writer.append_batch(group)
+        chain_ranges = ranges.setdefault(chain, [])
+        if chain_ranges and chain_ranges[-1].stop == first:
+            chain_ranges[-1] = range(chain_ranges[-1].start, first + len(group))
+        else:
+            chain_ranges.append(range(first, first + len(group)))
+        self._after_append(writer)
+
+    def _after_append(self, writer: ChainWriter) -> None:
+        limit = (
+            self._group_commit.max_records
+            if self._group_commit is not None
+            else self.config.block_max_records
+        )
+        if writer.pending >= limit:
+            writer.flush()
+
+    def flush(self) -> None:
+        """Write and sync every buffered record of every chain."""
+        self._raise_flusher_error()
+        for writer in list(self._writers.values()):
+            writer.flush()
+
+    def _flush_loop(self) -> None:
+        assert self._group_commit is not None
+        delay = self._group_commit.max_delay
+        while not self._closed:
+            self._wake.wait(delay)
+            self._wake.clear()
+            try:
+                for writer in list(self._writers.values()):
+                    if writer.pending:
+                        writer.flush()
+            except BaseException as exc:  # noqa: BLE001 - surfaced on the next flush/close
+                self._flusher_error = exc
+                return
+
+    def _raise_flusher_error(self) -> None:
+        if self._flusher_error is not None:
+            raise AuditLogError(
+                f"background group commit failed ({self._flusher_error!r}); records appended "
+                "since the last durable receipt may not be on disk: close and reopen the log"
+            ) from self._flusher_error
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError("this log is closed; open it again")
+
+    def close(self) -> None:
+        """Flush every chain, stop background flushing and release the chain locks."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._flusher is not None:
+            self._wake.set()
+            self._flusher.join()
+        try:
+            self._raise_flusher_error()
+        finally:
+            self._release_writers()
+
+    def _release_writers(self) -> None:
+        errors: list[BaseException] = []
+        for writer in self._writers.values():
+            try:
+                writer.close()
+            except BaseException as exc:  # noqa: BLE001 - close the others, then re-raise
+                errors.append(exc)
+        self._writers.clear()
+        if errors:
+            raise errors[0]
+
+    # -- reading and verifying ------------------------------------------------------------
+
+    def _reader(self, chain: str) -> ChainReader:
+        _check_chain_id(chain)
+        directory = self.path / "chains" / chain
+        if not directory.is_dir():
+            raise ConfigurationError(f"no chain {chain!r} in this log; chains: {self.chains()}")
+        return ChainReader(
+            directory, chain, self.chain_origin(chain), self.config.period_seconds
+        )
+
+    def verify(self, *, keyless: bool = False, progress: Progress | None = None) -> VerifyReport:
+        """Check every chain; raise ``IntegrityError`` at the first problem, naming its place.
+
+        Keyless: every byte against the block hash chain, leaves against the Merkle roots in
+        the headers, seals and segment linkage — no key is needed or read. Keyed (default):
+        also decrypt every frame and recompute every leaf from the plaintext record.
+        Only records flushed before the call are covered.
+        """
+        reports = {}
+        for chain in self.chains():
+            keyring = None if keyless else self._keyring(chain)
+            reports[chain] = self._reader(chain).verify(keyring, progress)
+        return VerifyReport(keyless=keyless, chains=reports)
+
+    def total_bytes(self) -> int:
+        """Bytes of every segment file (what ``verify`` reads), for progress bars."""
+        return sum(self._reader(c).total_bytes() for c in self.chains())
+
+    def read(self, chain: str, start: int = 0, end: int | None = None) -> Iterator[Record]:
+        """Decrypt and yield the records of ``chain`` with indexes in [start, end)."""
+        for _, record in self.read_indexed(chain, start, end):
+            yield record
+
+    def read_indexed(
+        self, chain: str, start: int = 0, end: int | None = None
+    ) -> Iterator[tuple[int, Record]]:
+        """Like ``read``, with each record's chain index."""
+        if start < 0 or (end is not None and end < start):
+            raise ConfigurationError("read needs 0 <= start <= end")
+        reader = self._reader(chain)
+        keyring = self._keyring(chain)
+        for index, canonical in reader.read(keyring, start, end):
+            yield index, decode_record(canonical)
+
+    def stats(self) -> LogStats:
+        """Record, segment and byte counts per chain (keyless; reads the last segment only)."""
+        chains = {}
+        for chain in self.chains():
+            reader = self._reader(chain)
+            files = reader.segment_files()
+            records = 0
+            sealed = 0
+            periods: set[int] = set()
+            for position, (sequence, path) in enumerate(files):
+                last = position == len(files) - 1
+                if last:
+                    scan = scan_segment(
+                        path.read_bytes(), path, sequence, chain=chain, allow_torn=True
+                    )
+                    records = scan.end_index if scan.first_index >= 0 else records
+                    periods |= {b.header.period for b in scan.blocks}
+                    sealed += scan.seal is not None
+                else:
+                    sealed += 1
+            chains[chain] = ChainStats(
+                chain=chain,
+                records=records,
+                segments=len(files),
+                sealed_segments=sealed,
+                bytes=sum(p.stat().st_size for _, p in files),
+                periods=len(periods | set(self._periods_on_disk(chain))),
+            )
+        return LogStats(origin=self.origin, chains=chains)
+
+    def _periods_on_disk(self, chain: str) -> list[int]:
+        # The keyring lists periods without unwrapping anything; it is readable without keys.
+        import msgpack
+
+        path = self.path / "chains" / chain / "keyring"
+        try:
+            doc = msgpack.unpackb(path.read_bytes(), strict_map_key=False)
+        except FileNotFoundError:
+            return []
+        return [int(p) for p in doc.get("keys", {})]
+
+    # -- repair ---------------------------------------------------------------------------
+
+    @classmethod
+    def repair(
+        cls,
+        path: str | Path,
+        *,
+        passphrase: str | None = None,
+        key_provider: KeyProvider | None = None,
+        chain: str | None = None,
+    ) -> list[RepairReport]:
+        """Cut damaged blocks off the open tail of chains so they can be written again.
+
+        Only the last segment of a chain is ever cut, from the first damaged entry to its
+        end; the cut bytes are kept in ``chains/<chain>/quarantine/`` as evidence. Damage in a
+        sealed segment is not repairable here: restore that segment from a backup.
+        """
+        root = Path(path)
+        manifest = _Manifest.load(root)
+        names = [chain] if chain else sorted(
+            p.name for p in (root / "chains").iterdir() if p.is_dir()
+        )
+        reports: list[RepairReport] = []
+        for name in names:
+            origin = f"{manifest.origin}/{name}"
+            report = _repair_chain(root / "chains" / _check_chain_id(name), name, origin)
+            if report is not None:
+                reports.append(report)
+        if reports:
+            # Opening for writing now succeeds; it also proves the repaired chain verifies.
+            with cls.open(root, passphrase=passphrase, key_provider=key_provider) as log:
+                for report in reports:
+                    log._record_repair(report)
+        return reports
+
+    def _record_repair(self, report: RepairReport) -> None:
+        from auditlog.records import log_event
+
+        record = log_event(
+            occurred_at=self._clock.now(),
+            event="repair",
+            chain=report.chain,
+            detail=(
+                f"cut {report.bytes_cut} bytes from segment {report.segment} at offset "
+                f"{report.offset}; records from index {report.first_lost_index} on were lost; "
+                f"the bytes are kept in {report.quarantine.name}"
+            ),
+        )
+        self.append(record, chain=report.chain)
+        self.flush()
+
+
+def _repair_chain(directory: Path, chain: str, origin: str) -> RepairReport | None:
+    segments = list_segments(directory / "segments")
+    if not segments:
+        return None
+    sequence, path = segments[-1]
+    data = path.read_bytes()
+    try:
+        check_tail(directory / "segments", chain, origin)
+        return None
+    except IntegrityError as exc:
+        offset = exc.location.get("offset")
+        if exc.location.get("segment") != sequence or not isinstance(offset, int):
+            raise
+    first_lost = exc.location.get("index")
+    quarantine_dir = directory / "quarantine"
+    make_private_dir(quarantine_dir)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    quarantine = quarantine_dir / f"{sequence:010d}-{offset}-{stamp}.bin"
+    create_exclusive(quarantine, data[offset:])
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.ftruncate(fd, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return RepairReport(
+        chain=chain,
+        segment=sequence,
+        offset=offset,
+        bytes_cut=len(data) - offset,
+        first_lost_index=int(first_lost) if isinstance(first_lost, int) else -1,
+        quarantine=quarantine,
+    )

@@ -1,0 +1,297 @@
+"""Segment format v1: the exact bytes of segment files, blocks and seals (docs/format.md).
+
+Integers are big-endian. A segment file is a 32-byte file header followed by entries; an entry
+is a 4-byte body length, the CRC-32 of those 4 bytes, and the body. A body is a block (type 1)
+or the seal (type 2) that closes the segment. Every body ends with the SHA-256 of the bytes
+before it, so any change to any byte of a complete entry is detected without keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Final
+
+from auditlog.errors import IntegrityError
+
+__all__ = [
+    "BLOCK_HEADER",
+    "ENTRY_PREFIX",
+    "FILE_HEADER",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "BlockHeader",
+    "Seal",
+    "entry_prefix",
+    "frame_nonce",
+    "genesis_hash",
+]
+
+MAGIC: Final = b"\x89ALSEG\r\n"
+FORMAT_VERSION: Final = 1
+BLOCK_VERSION: Final = 1
+SEAL_VERSION: Final = 1
+ENTRY_BLOCK: Final = 0x01
+ENTRY_SEAL: Final = 0x02
+HASH_BYTES: Final = 32
+LEAF_BYTES: Final = 32
+MAX_ENTRY_BYTES: Final = 1 << 28  # 256 MiB: far above any block the writer makes
+
+# magic, version, flags, reserved, segment sequence number, first index
+FILE_HEADER: Final = struct.Struct(">8sHHIQQ")
+# body length, CRC-32 of the 4 length bytes
+ENTRY_PREFIX: Final = struct.Struct(">II")
+# type, version, flags, count, first index, tree size, period, dictionary id,
+# min time, max time, block salt, previous block hash, tree root
+BLOCK_HEADER: Final = struct.Struct(">BBHIQQIIqq16s32s32s")
+# type, version, flags, block count, first index, end index, sealed at,
+# last block hash, tree root, frontier hash count
+SEAL_HEADER: Final = struct.Struct(">BBHIQQq32s32sB")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_BLOCK_INDEX_ITEM = struct.Struct(">QQ")
+
+
+def genesis_hash(origin: str) -> bytes:
+    """The 'previous block hash' of a chain's very first block; binds the chain to its origin."""
+    return hashlib.sha256(b"auditlog/v1 genesis\0" + origin.encode("utf-8")).digest()
+
+
+def frame_nonce(position: int) -> bytes:
+    """The AES-GCM nonce of the record at ``position`` within its block (the key is per block)."""
+    return position.to_bytes(12, "big")
+
+
+def frame_aad(origin_prefix: bytes, index: int, leaf: bytes) -> bytes:
+    """Associated data of a frame: origin, NUL, the record's chain index, its leaf hash."""
+    return origin_prefix + index.to_bytes(8, "big") + leaf
+
+
+def entry_prefix(body_length: int) -> bytes:
+    """The 8 bytes before an entry body: its length and a CRC-32 that vouches for the length."""
+    length = _U32.pack(body_length)
+    return length + _U32.pack(zlib.crc32(length))
+
+
+def file_header(sequence: int, first_index: int) -> bytes:
+    return FILE_HEADER.pack(MAGIC, FORMAT_VERSION, 0, 0, sequence, first_index)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """The clear, authenticated header of a block (the first 128 bytes of its body)."""
+
+    count: int
+    first_index: int
+    tree_size: int
+    period: int
+    dictionary_id: int
+    min_time: int
+    max_time: int
+    block_salt: bytes
+    prev_hash: bytes
+    tree_root: bytes
+    flags: int = 0
+
+    def pack(self) -> bytes:
+        return BLOCK_HEADER.pack(
+            ENTRY_BLOCK,
+            BLOCK_VERSION,
+            self.flags,
+            self.count,
+            self.first_index,
+            self.tree_size,
+            self.period,
+            self.dictionary_id,
+            self.min_time,
+            self.max_time,
+            self.block_salt,
+            self.prev_hash,
+            self.tree_root,
+        )
+
+    @classmethod
+    def unpack(cls, body: bytes | memoryview) -> BlockHeader:
+        (
+            _type,
+            version,
+            flags,
+            count,
+            first_index,
+            tree_size,
+            period,
+            dictionary_id,
+            min_time,
+            max_time,
+            block_salt,
+            prev_hash,
+            tree_root,
+        ) = BLOCK_HEADER.unpack_from(body)
+        if version != BLOCK_VERSION:
+            raise IntegrityError(
+                f"block version {version} is not one this auditlog reads ({BLOCK_VERSION}); "
+                "upgrade auditlog or check the file for damage"
+            )
+        return cls(
+            count=count,
+            first_index=first_index,
+            tree_size=tree_size,
+            period=period,
+            dictionary_id=dictionary_id,
+            min_time=min_time,
+            max_time=max_time,
+            block_salt=block_salt,
+            prev_hash=prev_hash,
+            tree_root=tree_root,
+            flags=flags,
+        )
+
+
+def pack_block(header: BlockHeader, leaves: bytes, frames: list[bytes]) -> tuple[bytes, bytes]:
+    """The whole entry of a block (prefix included) and the block's hash."""
+    lengths = struct.pack(f">{len(frames)}I", *map(len, frames))
+    unhashed = b"".join((header.pack(), leaves, lengths, *frames))
+    block_hash = hashlib.sha256(unhashed).digest()
+    body_length = len(unhashed) + HASH_BYTES
+    return entry_prefix(body_length) + unhashed + block_hash, block_hash
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBlock:
+    """A block whose structure and self-hash were checked; frames are views into the entry."""
+
+    header: BlockHeader
+    block_hash: bytes
+    leaves: memoryview
+    frames: list[memoryview]
+    offset: int
+    size: int
+
+    def leaf(self, position: int) -> bytes:
+        start = position * LEAF_BYTES
+        return bytes(self.leaves[start : start + LEAF_BYTES])
+
+
+def parse_block(body: memoryview, offset: int) -> ParsedBlock:
+    """Check and split a block body; raises ``IntegrityError`` (without location) when malformed."""
+    if len(body) < BLOCK_HEADER.size + HASH_BYTES:
+        raise IntegrityError("block is shorter than its header")
+    stored_hash = bytes(body[-HASH_BYTES:])
+    computed = hashlib.sha256(body[:-HASH_BYTES]).digest()
+    if computed != stored_hash:
+        raise IntegrityError("block bytes do not match the block's hash")
+    header = BlockHeader.unpack(body)
+    count = header.count
+    leaves_start = BLOCK_HEADER.size
+    lengths_start = leaves_start + count * LEAF_BYTES
+    frames_start = lengths_start + count * 4
+    if count < 1 or frames_start > len(body) - HASH_BYTES:
+        raise IntegrityError("block record count does not fit the block")
+    lengths = struct.unpack_from(f">{count}I", body, lengths_start)
+    if frames_start + sum(lengths) != len(body) - HASH_BYTES:
+        raise IntegrityError("block frame lengths do not add up to the block's size")
+    frames = []
+    position = frames_start
+    for length in lengths:
+        frames.append(body[position : position + length])
+        position += length
+    return ParsedBlock(
+        header=header,
+        block_hash=stored_hash,
+        leaves=body[leaves_start:lengths_start],
+        frames=frames,
+        offset=offset,
+        size=ENTRY_PREFIX.size + len(body),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """The last entry of a sealed segment: what the segment holds and where the tree stood."""
+
+    block_count: int
+    first_index: int
+    end_index: int
+    sealed_at: int
+    last_block_hash: bytes
+    tree_root: bytes
+    frontier: tuple[bytes, ...]
+    periods: tuple[int, ...]
+    block_index: tuple[tuple[int, int], ...]  # (first index, file offset) of each block
+
+    def pack(self) -> bytes:
+        parts = [
+            SEAL_HEADER.pack(
+                ENTRY_SEAL,
+                SEAL_VERSION,
+                0,
+                self.block_count,
+                self.first_index,
+                self.end_index,
+                self.sealed_at,
+                self.last_block_hash,
+                self.tree_root,
+                len(self.frontier),
+            ),
+            *self.frontier,
+            _U16.pack(len(self.periods)),
+            *(_U32.pack(p) for p in self.periods),
+            *(_BLOCK_INDEX_ITEM.pack(i, o) for i, o in self.block_index),
+        ]
+        unhashed = b"".join(parts)
+        body = unhashed + hashlib.sha256(unhashed).digest()
+        return entry_prefix(len(body)) + body
+
+    @classmethod
+    def unpack(cls, body: memoryview) -> Seal:
+        if len(body) < SEAL_HEADER.size + HASH_BYTES:
+            raise IntegrityError("seal is shorter than its header")
+        if hashlib.sha256(body[:-HASH_BYTES]).digest() != bytes(body[-HASH_BYTES:]):
+            raise IntegrityError("seal bytes do not match the seal's hash")
+        (
+            _type,
+            version,
+            _flags,
+            block_count,
+            first_index,
+            end_index,
+            sealed_at,
+            last_block_hash,
+            tree_root,
+            frontier_count,
+        ) = SEAL_HEADER.unpack_from(body)
+        if version != SEAL_VERSION:
+            raise IntegrityError(f"seal version {version} is not one this auditlog reads")
+        position = SEAL_HEADER.size
+        frontier = tuple(
+            bytes(body[position + i * HASH_BYTES : position + (i + 1) * HASH_BYTES])
+            for i in range(frontier_count)
+        )
+        position += frontier_count * HASH_BYTES
+        try:
+            (period_count,) = _U16.unpack_from(body, position)
+            position += _U16.size
+            periods = struct.unpack_from(f">{period_count}I", body, position)
+            position += 4 * period_count
+            block_index = tuple(
+                _BLOCK_INDEX_ITEM.unpack_from(body, position + i * _BLOCK_INDEX_ITEM.size)
+                for i in range(block_count)
+            )
+        except struct.error:
+            raise IntegrityError("seal is truncated") from None
+        position += block_count * _BLOCK_INDEX_ITEM.size
+        if position != len(body) - HASH_BYTES:
+            raise IntegrityError("seal length does not match its contents")
+        return cls(
+            block_count=block_count,
+            first_index=first_index,
+            end_index=end_index,
+            sealed_at=sealed_at,
+            last_block_hash=last_block_hash,
+            tree_root=tree_root,
+            frontier=frontier,
+            periods=tuple(periods),
+            block_index=block_index,
+        )

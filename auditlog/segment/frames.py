@@ -1,0 +1,165 @@
+"""Record frames: compress, encrypt and bind each record to its place; and the reverse.
+
+A frame is AES-256-GCM(key = the block's key, nonce = the record's position in the block,
+plaintext = codec byte || (compressed) canonical record, associated data = origin || NUL ||
+chain index || leaf). The block key comes from the period's data key and the random salt in
+the block header, so even when a crash makes the writer reuse chain indexes with other records,
+no (key, nonce) pair is ever used twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import msgpack
+from cryptography.exceptions import InvalidTag
+
+from auditlog._fs import atomic_replace, make_private_dir
+from auditlog.codec import FrameCodec, dictionary_id
+from auditlog.crypto.keys import LEAF_SALT_BYTES, PeriodKeys
+from auditlog.errors import IntegrityError, KeyMaterialError
+from auditlog.segment.format import ParsedBlock, frame_aad, frame_nonce
+
+__all__ = ["DictionaryStore", "decrypt_block", "leaf_for"]
+
+_DICT_FORMAT: Final = "auditlog-dictionary"
+_DICT_VERSION: Final = 1
+
+
+def leaf_for(salt: bytes, canonical: bytes) -> bytes:
+    """leaf = SHA-256(0x00 || salt || canonical record): RFC 6962's leaf hash of salt||record."""
+    return hashlib.sha256(b"\x00" + salt + canonical).digest()
+
+
+def origin_prefix(origin: str) -> bytes:
+    return origin.encode("utf-8") + b"\x00"
+
+
+class DictionaryStore:
+    """The zstd dictionaries of one chain, one per period, each encrypted under its period key.
+
+    A dictionary is trained on records, so it holds personal data: it is never stored in clear
+    and becomes unreadable when its period's key is shredded.
+    """
+
+    def __init__(self, directory: Path, origin: str) -> None:
+        self._directory = directory
+        self._origin = origin
+        self._codecs: dict[tuple[int, int], FrameCodec] = {}
+        self._plain = FrameCodec(None)
+
+    def path(self, period: int) -> Path:
+        return self._directory / f"{period:010d}.zdict"
+
+    def _aad(self, period: int, dict_id: int) -> bytes:
+        return (
+            b"auditlog/v1 dictionary\0"
+            + self._origin.encode("utf-8")
+            + b"\0"
+            + period.to_bytes(4, "big")
+            + dict_id.to_bytes(4, "big")
+        )
+
+    def save(self, keys: PeriodKeys, dictionary: bytes) -> int:
+        """Store a period's dictionary, durably, before any block refers to it; returns its id."""
+        dict_id = dictionary_id(dictionary)
+        nonce = hashlib.sha256(dictionary).digest()[:12]  # one dictionary per period key
+        sealed = keys.dictionary_aead.encrypt(nonce, dictionary, self._aad(keys.period, dict_id))
+        doc = {
+            "format": _DICT_FORMAT,
+            "version": _DICT_VERSION,
+            "period": keys.period,
+            "dict_id": dict_id,
+            "nonce": nonce,
+            "ciphertext": sealed,
+        }
+        make_private_dir(self._directory)
+        atomic_replace(self.path(keys.period), msgpack.packb(doc))
+        self._codecs[(keys.period, dict_id)] = FrameCodec(dictionary)
+        return dict_id
+
+    def stored_id(self, period: int) -> int | None:
+        """The id of the period's stored dictionary, if there is one (no key needed)."""
+        try:
+            doc = msgpack.unpackb(self.path(period).read_bytes())
+        except FileNotFoundError:
+            return None
+        return int(doc["dict_id"])
+
+    def codec(self, keys: PeriodKeys, dict_id: int) -> FrameCodec:
+        """The codec for frames of ``keys.period`` compressed with dictionary ``dict_id``."""
+        if dict_id == 0:
+            return self._plain
+        cached = self._codecs.get((keys.period, dict_id))
+        if cached is not None:
+            return cached
+        where = {"period": keys.period, "dictionary": dict_id}
+        try:
+            doc = msgpack.unpackb(self.path(keys.period).read_bytes())
+        except FileNotFoundError:
+            raise IntegrityError(
+                "a block names a compression dictionary that is missing; restore the chain's "
+                "dicts/ directory from a backup",
+                location=where,
+            ) from None
+        if doc.get("format") != _DICT_FORMAT or doc.get("version") != _DICT_VERSION:
+            raise IntegrityError("dictionary file has an unknown format", location=where)
+        if doc["dict_id"] != dict_id:
+            raise IntegrityError("dictionary file holds another dictionary", location=where)
+        try:
+            dictionary = keys.dictionary_aead.decrypt(
+                doc["nonce"], doc["ciphertext"], self._aad(keys.period, dict_id)
+            )
+        except InvalidTag:
+            raise IntegrityError("dictionary file does not decrypt", location=where) from None
+        codec = FrameCodec(dictionary)
+        self._codecs[(keys.period, dict_id)] = codec
+        return codec
+
+
+def decrypt_block(
+    block: ParsedBlock,
+    keys: PeriodKeys,
+    codec: FrameCodec,
+    origin: str,
+    where: dict[str, object],
+    *,
+    positions: range | None = None,
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (index, canonical record) for the block's frames, each checked against its leaf."""
+    header = block.header
+    if keys.period != header.period:
+        raise KeyMaterialError("keys of the wrong period were given for a block")
+    aead = keys.frame_aead(header.block_salt)
+    prefix = origin_prefix(origin)
+    span = positions if positions is not None else range(header.count)
+    if not span:
+        return
+    salts = keys.leaf_salts(header.first_index + span.start, len(span))
+    for offset, position in enumerate(span):
+        index = header.first_index + position
+        leaf = block.leaf(position)
+        frame = block.frames[position]
+        if not frame:
+            raise IntegrityError(
+                "record frame is empty (redacted records are not readable)",
+                location={**where, "index": index},
+            )
+        try:
+            plaintext = aead.decrypt(frame_nonce(position), bytes(frame), frame_aad(prefix, index, leaf))
+        except InvalidTag:
+            raise IntegrityError(
+                "record frame does not decrypt: its bytes, its leaf or its place were changed",
+                location={**where, "index": index},
+            ) from None
+        canonical = codec.decompress(plaintext)
+        salt = salts[offset * LEAF_SALT_BYTES : (offset + 1) * LEAF_SALT_BYTES]
+        if not hmac.compare_digest(leaf_for(salt, canonical), leaf):
+            raise IntegrityError(
+                "record does not hash to its leaf", location={**where, "index": index}
+            )
+        yield index, canonical

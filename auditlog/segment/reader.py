@@ -1,0 +1,173 @@
+"""Reading a chain: keyless and keyed verification, and decrypting records by index range."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditlog.codec import unpack_fields
+from auditlog.crypto.keys import ChainKeyring
+from auditlog.errors import IntegrityError
+from auditlog.segment.format import FILE_HEADER, ParsedBlock
+from auditlog.segment.frames import DictionaryStore, decrypt_block
+from auditlog.segment.scan import ChainCheck, SegmentScan, list_segments, scan_segment
+
+__all__ = ["ChainReader", "ChainReport"]
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """What verifying one chain found: its size, root and shape."""
+
+    chain: str
+    records: int
+    blocks: int
+    segments: int
+    bytes: int
+    root: bytes
+    torn_tail_bytes: int
+    sealed_segments: int
+
+
+def _micros_of(value: object) -> int:
+    from datetime import datetime
+
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise IntegrityError("a stored record has no valid occurred_at")
+    delta = value - datetime(1970, 1, 1, tzinfo=value.tzinfo)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class ChainReader:
+    """Reads one chain's segments; never takes the writer's lock, never changes a file."""
+
+    def __init__(self, directory: Path, chain: str, origin: str, period_seconds: int) -> None:
+        self.directory = directory
+        self.chain = chain
+        self.origin = origin
+        self._period_us = period_seconds * 1_000_000
+        self._segments_dir = directory / "segments"
+        self._dictionaries = DictionaryStore(directory / "dicts", origin)
+
+    def segment_files(self) -> list[tuple[int, Path]]:
+        return list_segments(self._segments_dir)
+
+    def total_bytes(self) -> int:
+        return sum(path.stat().st_size for _, path in self.segment_files())
+
+    def scans(self) -> Iterator[SegmentScan]:
+        """Every segment, parsed and self-hash-checked; only the last may end torn."""
+        files = self.segment_files()
+        for position, (sequence, path) in enumerate(files):
+            last = position == len(files) - 1
+            yield scan_segment(
+                path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last
+            )
+
+    def verify(
+        self, keyring: ChainKeyring | None, progress: Progress | None = None
+    ) -> ChainReport:
+        """Check the whole chain; with a keyring, also decrypt and re-hash every record."""
+        check = ChainCheck.start(self.chain, self.origin)
+        torn = 0
+        sealed = 0
+        for scan in self.scans():
+            check.feed(scan)
+            torn = scan.torn_bytes
+            sealed += scan.seal is not None
+            if keyring is not None:
+                for ordinal, block in enumerate(scan.blocks):
+                    self._verify_frames(scan, ordinal, block, keyring)
+            if progress is not None:
+                progress(scan.size)
+        return ChainReport(
+            chain=self.chain,
+            records=check.records,
+            blocks=check.blocks,
+            segments=check.segments,
+            bytes=check.bytes,
+            root=check.root(),
+            torn_tail_bytes=torn,
+            sealed_segments=sealed,
+        )
+
+    def _verify_frames(
+        self, scan: SegmentScan, ordinal: int, block: ParsedBlock, keyring: ChainKeyring
+    ) -> None:
+        header = block.header
+        where: dict[str, object] = {
+            "chain": self.chain,
+            "segment": scan.sequence,
+            "block": ordinal,
+            "offset": block.offset,
+        }
+        keys = keyring.get(header.period)
+        codec = self._dictionaries.codec(keys, header.dictionary_id)
+        for index, canonical in decrypt_block(block, keys, codec, self.origin, where):
+            try:
+                fields = unpack_fields(canonical)
+                moment = _micros_of(fields.get("occurred_at"))
+            except (ValueError, IntegrityError):
+                raise IntegrityError(
+                    "record is not a well-formed canonical record", location={**where, "index": index}
+                ) from None
+            if not header.min_time <= moment <= header.max_time:
+                raise IntegrityError(
+                    "record time lies outside its block's time range",
+                    location={**where, "index": index},
+                )
+            if moment // self._period_us != header.period:
+                raise IntegrityError(
+                    "record belongs to another period than its block",
+                    location={**where, "index": index},
+                )
+
+    def first_indexes(self) -> list[tuple[int, int, Path]]:
+        """(first index, sequence, path) of every segment, from the file headers alone."""
+        out = []
+        for sequence, path in self.segment_files():
+            with path.open("rb") as handle:
+                head = handle.read(FILE_HEADER.size)
+            if len(head) == FILE_HEADER.size:
+                out.append((FILE_HEADER.unpack(head)[5], sequence, path))
+        return out
+
+    def read(
+        self, keyring: ChainKeyring, start: int, end: int | None
+    ) -> Iterator[tuple[int, bytes]]:
+        """(index, canonical record) for indexes in [start, end), in order."""
+        heads = self.first_indexes()
+        if not heads:
+            return
+        limit = end if end is not None else 1 << 64
+        # Skip whole segments that end before ``start`` using the next segment's first index.
+        chosen = [
+            (sequence, path)
+            for position, (first, sequence, path) in enumerate(heads)
+            if first < limit
+            and (position + 1 == len(heads) or heads[position + 1][0] > start)
+        ]
+        for position, (sequence, path) in enumerate(chosen):
+            last = sequence == heads[-1][1]
+            del position
+            scan = scan_segment(path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last)
+            for ordinal, block in enumerate(scan.blocks):
+                header = block.header
+                if header.tree_size <= start or header.first_index >= limit:
+                    continue
+                lo = max(start, header.first_index) - header.first_index
+                hi = min(limit, header.tree_size) - header.first_index
+                keys = keyring.get(header.period)
+                codec = self._dictionaries.codec(keys, header.dictionary_id)
+                where: dict[str, object] = {
+                    "chain": self.chain,
+                    "segment": sequence,
+                    "block": ordinal,
+                    "offset": block.offset,
+                }
+                yield from decrypt_block(
+                    block, keys, codec, self.origin, where, positions=range(lo, hi)
+                )

@@ -1,0 +1,320 @@
+"""Reading segment files without keys: parse entries, tell a torn tail from damage, check chains.
+
+``scan_segment`` checks one file's structure and self-hashes. ``ChainCheck`` consumes the scans
+of a chain's segments in order and checks everything that links them: indexes, the block hash
+chain, the Merkle roots recomputed from the leaves, and each seal. Keyless verification, writer
+recovery and readers all go through these two, so there is one definition of "intact".
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditlog.errors import IntegrityError
+from auditlog.merkle import CompactRange
+from auditlog.segment.format import (
+    ENTRY_BLOCK,
+    ENTRY_PREFIX,
+    ENTRY_SEAL,
+    FILE_HEADER,
+    FORMAT_VERSION,
+    MAGIC,
+    MAX_ENTRY_BYTES,
+    ParsedBlock,
+    Seal,
+    genesis_hash,
+    parse_block,
+)
+
+__all__ = ["ChainCheck", "SegmentScan", "list_segments", "scan_segment", "segment_path"]
+
+SEGMENT_SUFFIX = ".seg"
+
+
+def segment_path(directory: Path, sequence: int) -> Path:
+    """Segment files are named by sequence number only: names reveal counts, nothing else."""
+    return directory / f"{sequence:010d}{SEGMENT_SUFFIX}"
+
+
+def list_segments(directory: Path) -> list[tuple[int, Path]]:
+    """The (sequence, path) of every segment file in ``directory``, in sequence order."""
+    found = []
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        if name.endswith(SEGMENT_SUFFIX) and name[: -len(SEGMENT_SUFFIX)].isdigit():
+            found.append((int(name[: -len(SEGMENT_SUFFIX)]), directory / name))
+    found.sort()
+    return found
+
+
+@dataclass
+class SegmentScan:
+    """What one segment file holds, structurally checked."""
+
+    sequence: int
+    path: Path
+    first_index: int
+    blocks: list[ParsedBlock]
+    seal: Seal | None
+    size: int
+    good_size: int  # end of the last complete, well-formed entry
+    torn_bytes: int  # bytes after good_size that a crash left (only ever on the last segment)
+
+    @property
+    def end_index(self) -> int:
+        return self.blocks[-1].header.tree_size if self.blocks else self.first_index
+
+    @property
+    def record_count(self) -> int:
+        return sum(b.header.count for b in self.blocks)
+
+
+def _is_zero(data: memoryview) -> bool:
+    return not any(data)
+
+
+def scan_segment(
+    data: bytes, path: Path, sequence: int, *, chain: str, allow_torn: bool
+) -> SegmentScan:
+    """Parse one segment file's bytes; ``allow_torn`` only for the chain's last segment.
+
+    A trailing entry cut short (or a zero-filled tail: a file extended by a crash before its
+    data reached the disk) is a torn tail when ``allow_torn``; a complete entry that fails its
+    checks is always an ``IntegrityError``, never silently dropped.
+    """
+    where: dict[str, object] = {"chain": chain, "segment": sequence}
+    view = memoryview(data)
+    if len(data) < FILE_HEADER.size:
+        if allow_torn:
+            return SegmentScan(sequence, path, -1, [], None, len(data), 0, len(data))
+        raise IntegrityError("segment file is shorter than its header", location=where)
+    magic, version, _flags, _reserved, file_sequence, first_index = FILE_HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise IntegrityError("not an auditlog segment file (bad magic)", location=where)
+    if version != FORMAT_VERSION:
+        raise IntegrityError(
+            f"segment format version {version} is not one this auditlog reads "
+            f"({FORMAT_VERSION}); upgrade auditlog",
+            location=where,
+        )
+    if file_sequence != sequence:
+        raise IntegrityError(
+            f"segment file says it is segment {file_sequence}: segment files were renamed, "
+            "swapped or copied between chains",
+            location=where,
+        )
+    blocks: list[ParsedBlock] = []
+    seal: Seal | None = None
+    position = FILE_HEADER.size
+    torn = 0
+    while position < len(data):
+        remaining = len(data) - position
+        entry_where = {**where, "block": len(blocks), "offset": position}
+        if seal is not None:
+            raise IntegrityError("bytes follow the segment's seal", location=entry_where)
+        if remaining < ENTRY_PREFIX.size:
+            torn = remaining
+            break
+        length, crc = ENTRY_PREFIX.unpack_from(data, position)
+        if crc != _crc_of_length(data, position):
+            if _is_zero(view[position:]):
+                torn = remaining
+                break
+            raise IntegrityError("an entry's length field is damaged", location=entry_where)
+        if not 0 < length <= MAX_ENTRY_BYTES:
+            raise IntegrityError(f"an entry claims an invalid length {length}", location=entry_where)
+        if ENTRY_PREFIX.size + length > remaining:
+            torn = remaining
+            break
+        body = view[position + ENTRY_PREFIX.size : position + ENTRY_PREFIX.size + length]
+        kind = body[0]
+        try:
+            if kind == ENTRY_BLOCK:
+                blocks.append(parse_block(body, position))
+            elif kind == ENTRY_SEAL:
+                seal = Seal.unpack(body)
+            else:
+                raise IntegrityError(f"unknown entry type {kind}")
+        except IntegrityError as exc:
+            index = None
+            if kind == ENTRY_BLOCK and len(body) >= 16:
+                index = int.from_bytes(body[8:16], "big")
+            raise IntegrityError(
+                f"{exc}; run `auditlog repair` only if this is the open tail of the chain, "
+                "otherwise restore the segment from a backup",
+                location={**entry_where, **({"index": index} if index is not None else {})},
+            ) from None
+        position += ENTRY_PREFIX.size + length
+    if torn and not allow_torn:
+        raise IntegrityError(
+            "segment ends in an incomplete entry but is not the last segment of its chain: "
+            "a sealed segment was truncated",
+            location={**where, "offset": len(data) - torn},
+        )
+    return SegmentScan(
+        sequence=sequence,
+        path=path,
+        first_index=first_index,
+        blocks=blocks,
+        seal=seal,
+        size=len(data),
+        good_size=len(data) - torn,
+        torn_bytes=torn,
+    )
+
+
+def _crc_of_length(data: bytes, position: int) -> int:
+    import zlib
+
+    return zlib.crc32(data[position : position + 4])
+
+
+@dataclass
+class ChainCheck:
+    """Checks the segments of one chain, fed in order, as a chain: the keyless verification.
+
+    Start from the beginning (``ChainCheck.start``) or from a trusted seal (``resume``): writer
+    recovery resumes after the last sealed segment instead of rereading the whole chain.
+    """
+
+    chain: str
+    origin: str
+    tree: CompactRange
+    last_hash: bytes
+    next_sequence: int
+    blocks: int = 0
+    records: int = 0
+    bytes: int = 0
+    segments: int = 0
+    sealed_open: bool = False  # the previous segment was not sealed (only the last may be)
+    periods: set[int] = field(default_factory=set)
+
+    @classmethod
+    def start(cls, chain: str, origin: str) -> ChainCheck:
+        return cls(chain, origin, CompactRange(0, 0), genesis_hash(origin), 0)
+
+    @classmethod
+    def resume(cls, chain: str, origin: str, sequence: int, seal: Seal) -> ChainCheck:
+        """Continue after sealed segment ``sequence`` whose seal is ``seal``."""
+        tree = CompactRange(0, seal.end_index, seal.frontier)
+        return cls(chain, origin, tree, seal.last_block_hash, sequence + 1)
+
+    @property
+    def size(self) -> int:
+        return self.tree.end
+
+    def root(self) -> bytes:
+        return self.tree.root()
+
+    def feed(self, scan: SegmentScan) -> None:
+        """Check one more segment; raises ``IntegrityError`` naming the first problem."""
+        where: dict[str, object] = {"chain": self.chain, "segment": scan.sequence}
+        if self.sealed_open:
+            raise IntegrityError(
+                "a segment that is not sealed is followed by another segment: a segment's "
+                "seal was removed or the segment was truncated",
+                location={"chain": self.chain, "segment": scan.sequence - 1},
+            )
+        if scan.sequence != self.next_sequence:
+            raise IntegrityError(
+                f"segment {self.next_sequence} is missing (found {scan.sequence} next)",
+                location=where,
+            )
+        self.next_sequence += 1
+        self.segments += 1
+        self.bytes += scan.size
+        if scan.first_index == -1:  # a torn file header: the segment was being created
+            self.sealed_open = True
+            return
+        if scan.first_index != self.size:
+            raise IntegrityError(
+                f"segment starts at index {scan.first_index} but the chain so far ends at "
+                f"{self.size}: a segment was removed, duplicated or reordered",
+                location=where,
+            )
+        block_index: list[tuple[int, int]] = []
+        for ordinal, block in enumerate(scan.blocks):
+            self._feed_block(block, {**where, "block": ordinal, "offset": block.offset})
+            block_index.append((block.header.first_index, block.offset))
+        if scan.seal is None:
+            self.sealed_open = True
+            return
+        self._check_seal(scan, block_index, where)
+
+    def _feed_block(self, block: ParsedBlock, where: dict[str, object]) -> None:
+        header = block.header
+        where = {**where, "index": header.first_index}
+        if header.first_index != self.size:
+            raise IntegrityError(
+                f"block starts at index {header.first_index}, expected {self.size}: a block "
+                "was removed, duplicated or reordered",
+                location=where,
+            )
+        if not hmac.compare_digest(header.prev_hash, self.last_hash):
+            raise IntegrityError(
+                "block does not name the previous block's hash: the hash chain is broken "
+                "(a block was removed, inserted, reordered, or segments were swapped)",
+                location=where,
+            )
+        if header.tree_size != header.first_index + header.count:
+            raise IntegrityError("block's tree size does not match its count", location=where)
+        if header.min_time > header.max_time:
+            raise IntegrityError("block's time range is inverted", location=where)
+        leaves = bytes(block.leaves)
+        self.tree.extend(leaves[i : i + 32] for i in range(0, len(leaves), 32))
+        if not hmac.compare_digest(self.tree.root(), header.tree_root):
+            raise IntegrityError(
+                "the Merkle root recomputed from the leaves differs from the block header's: "
+                "a leaf was changed",
+                location=where,
+            )
+        self.last_hash = block.block_hash
+        self.blocks += 1
+        self.records += header.count
+        self.periods.add(header.period)
+
+    def _check_seal(
+        self, scan: SegmentScan, block_index: list[tuple[int, int]], where: dict[str, object]
+    ) -> None:
+        seal = scan.seal
+        assert seal is not None
+        where = {**where, "seal": True}
+        expected = (
+            len(scan.blocks),
+            scan.first_index,
+            self.size,
+            self.last_hash,
+            self.root(),
+            tuple(self.tree.hashes),
+            tuple(sorted({b.header.period for b in scan.blocks})),
+            tuple(block_index),
+        )
+        found = (
+            seal.block_count,
+            seal.first_index,
+            seal.end_index,
+            seal.last_block_hash,
+            seal.tree_root,
+            seal.frontier,
+            seal.periods,
+            seal.block_index,
+        )
+        if not scan.blocks or expected != found:
+            raise IntegrityError(
+                "the segment's seal does not describe its blocks", location=where
+            )
+
+
+def iter_blocks(scan: SegmentScan, start: int, end: int) -> Iterator[ParsedBlock]:
+    """The blocks of ``scan`` that hold any index in [start, end)."""
+    for block in scan.blocks:
+        header = block.header
+        if header.tree_size > start and header.first_index < end:
+            yield block

@@ -1,0 +1,526 @@
+"""The chain writer: append, group commit, segment roll and seal, and recovery on open.
+
+One ``ChainWriter`` per chain and process, holding the chain's lock file for its lifetime (a
+second writer, in this process or another, gets ``LogLockedError``). Appends assign indexes,
+compute leaves and extend the Merkle tree at once, so receipts carry their leaf; ``flush`` turns
+the buffered records into one block per period run, writes it with a single ``write`` and
+``fdatasync``s it. Only then do the records' receipts report ``durable``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from auditlog._fs import create_exclusive, fsync_dir, make_private_dir, write_all
+from auditlog.clock import Clock, SystemClock
+from auditlog.codec import encode_record
+from auditlog.crypto.keys import LEAF_SALT_BYTES, ChainKeyring, PeriodKeys
+from auditlog.errors import AuditLogError, IntegrityError, LateRecordError, LogLockedError
+from auditlog.segment.format import (
+    BlockHeader,
+    Seal,
+    file_header,
+    frame_aad,
+    frame_nonce,
+    pack_block,
+)
+from auditlog.segment.frames import DictionaryStore, origin_prefix
+from auditlog.segment.scan import (
+    ChainCheck,
+    SegmentScan,
+    list_segments,
+    scan_segment,
+    segment_path,
+)
+
+if TYPE_CHECKING:
+    from auditlog.records import Record
+
+__all__ = ["ChainSettings", "ChainWriter", "Durability", "RecoveryReport"]
+
+@dataclass(frozen=True, slots=True)
+class ChainSettings:
+    """How a chain's writer shapes its output (see ``auditlog.LogConfig``)."""
+
+    period_seconds: int = 86_400
+    max_segment_bytes: int = 64 << 20
+    max_segment_records: int = 1_000_000
+    block_max_records: int = 4096
+    late_bound_seconds: int = 86_400
+    dictionary_samples: int = 1000
+    dictionary_bytes: int = 16 << 10
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What opening a chain for writing found and did: a torn tail cut, and where."""
+
+    chain: str
+    segment: int
+    offset: int
+    bytes_cut: int
+    durable_records: int
+
+
+class Durability:
+    """Shared by a chain's receipts: how many of the chain's records are on disk."""
+
+    __slots__ = ("_cond", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._cond = threading.Condition()
+
+    def advance(self, size: int) -> None:
+        with self._cond:
+            self.size = size
+            self._cond.notify_all()
+
+    def wait(self, index: int, timeout: float | None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.size > index, timeout)
+
+
+def check_tail(segments_dir: Path, chain: str, origin: str) -> tuple[ChainCheck, SegmentScan | None]:
+    """Check a chain's last segment as a continuation of the seal before it.
+
+    This is what opening a chain for writing costs: one segment read, not the whole chain.
+    Raises ``IntegrityError`` for damage (a torn tail is not damage: the scan reports it).
+    """
+    segments = list_segments(segments_dir)
+    if not segments:
+        return ChainCheck.start(chain, origin), None
+    if len(segments) == 1:
+        check = ChainCheck.start(chain, origin)
+    else:
+        sequence, path = segments[-2]
+        before = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=False)
+        if before.seal is None:
+            raise IntegrityError(
+                "the segment before the last one is not sealed; run `auditlog verify` to find "
+                "out what happened",
+                location={"chain": chain, "segment": sequence},
+            )
+        check = ChainCheck.resume(chain, origin, sequence, before.seal)
+    sequence, path = segments[-1]
+    scan = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=True)
+    check.feed(scan)
+    return check, scan
+
+
+def to_micros(record: Record) -> int:
+    """A record's ``occurred_at`` as integer UTC microseconds since the Unix epoch."""
+    return _utc_micros(record.occurred_at)  # records hold UTC already
+
+
+def datetime_to_micros(moment: datetime) -> int:
+    """An aware datetime as integer UTC microseconds since the Unix epoch."""
+    return _utc_micros(moment.astimezone(UTC))
+
+
+def _utc_micros(moment: datetime) -> int:
+    return (
+        (moment.toordinal() - 719_163) * 86_400_000_000
+        + (moment.hour * 3600 + moment.minute * 60 + moment.second) * 1_000_000
+        + moment.microsecond
+    )
+
+
+@dataclass
+class _Pending:
+    """Records appended but not yet written: parallel lists, cheaper than an object each."""
+
+    canonical: list[bytes]
+    leaves: list[bytes]
+    periods: list[int]
+    times: list[int]
+
+
+@dataclass
+class _OpenSegment:
+    sequence: int
+    path: Path
+    fd: int
+    first_index: int
+    size: int
+    records: int
+    period: int  # the newest period written into this segment
+    periods: set[int]
+    block_index: list[tuple[int, int]]
+
+
+class ChainWriter:
+    """Appends to one chain. Thread-safe; flushes are serialized."""
+
+    def __init__(
+        self,
+        directory: Path,
+        chain: str,
+        origin: str,
+        keyring: ChainKeyring,
+        settings: ChainSettings,
+        *,
+        fsync: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        self.chain = chain
+        self._clock = clock or SystemClock()
+        self.origin = origin
+        self.directory = directory
+        self.settings = settings
+        self._keyring = keyring
+        self._fsync = fsync
+        self._segments_dir = directory / "segments"
+        self._dictionaries = DictionaryStore(directory / "dicts", origin)
+        self._origin_prefix = origin_prefix(origin)
+        self._period_us = settings.period_seconds * 1_000_000
+        self._late_bound_us = settings.late_bound_seconds * 1_000_000
+        self._append_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._failed: BaseException | None = None
+        self._samples: dict[int, list[bytes]] = {}
+        self._dict_ids: dict[int, int] = {}
+        self._pending = _Pending([], [], [], [])
+        make_private_dir(self._segments_dir)
+        self._lock_fd = self._acquire_lock()
+        try:
+            self.recovery: RecoveryReport | None = None
+            self._recover()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    # -- locking and recovery -------------------------------------------------------------
+
+    def _acquire_lock(self) -> int:
+        path = self.directory / "LOCK"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LogLockedError(
+                f"chain {self.chain!r} is already being written by another writer (this or "
+                "another process); one writer per chain keeps the chain well-formed: close the "
+                "other writer, or give each writer its own chain"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def _recover(self) -> None:
+        self._segment: _OpenSegment | None = None
+        check, scan = check_tail(self._segments_dir, self.chain, self.origin)
+        if scan is None:
+            self._next_sequence = 0
+            self._finish_recovery(check, None)
+            return
+        if scan.torn_bytes:
+            self._cut_torn_tail(scan)
+        self._next_sequence = scan.sequence + 1
+        self._finish_recovery(check, scan)
+
+    def _cut_torn_tail(self, scan: SegmentScan) -> None:
+        fd = os.open(scan.path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            if scan.first_index == -1:
+                os.ftruncate(fd, 0)
+            else:
+                os.ftruncate(fd, scan.good_size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if scan.first_index == -1:
+            # The file was being created when the process died: no block ever reached it.
+            scan.path.unlink()
+            fsync_dir(scan.path.parent)
+        self.recovery = RecoveryReport(
+            chain=self.chain,
+            segment=scan.sequence,
+            offset=scan.good_size if scan.first_index != -1 else 0,
+            bytes_cut=scan.torn_bytes,
+            durable_records=scan.end_index if scan.first_index != -1 else 0,
+        )
+
+    def _finish_recovery(self, check: ChainCheck, scan: SegmentScan | None) -> None:
+        # The tree of what is on disk; appends only count, the tree grows as blocks are written.
+        self._tree = check.tree
+        self._appended = check.size
+        self._last_hash = check.last_hash
+        self._high_water = 0
+        self.durability = Durability(check.size)
+        if scan is None or scan.first_index == -1:
+            if scan is not None:
+                self._next_sequence = scan.sequence
+            return
+        if scan.blocks:
+            self._high_water = max(b.header.max_time for b in scan.blocks)
+        if scan.seal is not None:
+            return
+        fd = os.open(scan.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._segment = _OpenSegment(
+            sequence=scan.sequence,
+            path=scan.path,
+            fd=fd,
+            first_index=scan.first_index,
+            size=scan.good_size,
+            records=scan.record_count,
+            period=max((b.header.period for b in scan.blocks), default=0),
+            periods={b.header.period for b in scan.blocks},
+            block_index=[(b.header.first_index, b.offset) for b in scan.blocks],
+        )
+
+    # -- appending ------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Records appended so far, durable or not."""
+        return self._appended
+
+    def append_batch(self, records: Sequence[Record]) -> tuple[int, list[bytes]]:
+        """Buffer ``records`` in order; returns the index of the first and their leaves."""
+        if not records:
+            return self.size, []
+        canonical = [encode_record(r) for r in records]
+        times = [to_micros(r) for r in records]
+        period_us = self._period_us
+        periods = [t // period_us for t in times]
+        with self._append_lock:
+            self._check_usable()
+            newest = max(self._high_water, max(times))
+            oldest_allowed = newest - self._late_bound_us
+            if min(times) < oldest_allowed:
+                raise LateRecordError(
+                    f"a record of chain {self.chain!r} is more than "
+                    f"{self.settings.late_bound_seconds} s older than the newest record; such late "
+                    "records are refused so that sealed periods stay sealed: write it to a chain "
+                    "for back-filled records, or raise late_bound_seconds"
+                )
+            first = self._appended
+            leaves = self._leaves(first, canonical, periods)
+            self._appended += len(leaves)
+            self._high_water = newest
+            pending = self._pending
+            pending.canonical.extend(canonical)
+            pending.leaves.extend(leaves)
+            pending.periods.extend(periods)
+            pending.times.extend(times)
+            return first, leaves
+
+    def _leaves(self, first: int, canonical: list[bytes], periods: list[int]) -> list[bytes]:
+        leaves: list[bytes] = []
+        sha256 = hashlib.sha256
+        start = 0
+        count = len(canonical)
+        while start < count:
+            period = periods[start]
+            end = start + 1
+            while end < count and periods[end] == period:
+                end += 1
+            keys = self._keyring.get_or_create(period)
+            salts = keys.leaf_salts(first + start, end - start)
+            for i in range(start, end):
+                o = (i - start) * LEAF_SALT_BYTES
+                leaves.append(sha256(b"\x00" + salts[o : o + LEAF_SALT_BYTES] + canonical[i]).digest())
+            self._sample(period, canonical, start, end)
+            start = end
+        return leaves
+
+    def _sample(self, period: int, canonical: list[bytes], start: int, end: int) -> None:
+        """Keep the first records of a period to train its dictionary (in memory only)."""
+        if period in self._dict_ids:
+            return
+        samples = self._samples.setdefault(period, [])
+        wanted = self.settings.dictionary_samples - len(samples)
+        if wanted > 0:
+            samples.extend(canonical[start : min(end, start + wanted)])
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending.canonical)
+
+    def _check_usable(self) -> None:
+        if self._failed is not None:
+            raise AuditLogError(
+                f"chain {self.chain!r} stopped accepting records after a write failed "
+                f"({self._failed!r}); close the log and open it again: recovery keeps every "
+                "record that was flushed"
+            )
+
+    # -- flushing -------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write and sync every buffered record; returns the durable size of the chain."""
+        with self._flush_lock:
+            with self._append_lock:
+                self._check_usable()
+                pending = self._pending
+                if not pending.canonical:
+                    return self.durability.size
+                self._pending = _Pending([], [], [], [])
+                first = self._tree.end
+            try:
+                self._write_pending(first, pending)
+            except BaseException as exc:
+                self._failed = exc
+                raise
+            return self.durability.size
+
+    def _write_pending(self, first: int, pending: _Pending) -> None:
+        count = len(pending.canonical)
+        limit = self.settings.block_max_records
+        start = 0
+        while start < count:
+            period = pending.periods[start]
+            end = start + 1
+            while end < count and end - start < limit and pending.periods[end] == period:
+                end += 1
+            self._write_block(first + start, pending, start, end)
+            start = end
+        self.durability.advance(first + count)
+
+    def _write_block(self, first: int, pending: _Pending, start: int, end: int) -> None:
+        period = pending.periods[start]
+        keys = self._keyring.get_or_create(period)
+        dict_id = self._dictionary_for(keys)
+        codec = self._dictionaries.codec(keys, dict_id)
+        block_salt = os.urandom(16)
+        aead = keys.frame_aead(block_salt)
+        prefix = self._origin_prefix
+        leaves = pending.leaves[start:end]
+        canonical = pending.canonical[start:end]
+        compress = codec.compress
+        encrypt = aead.encrypt
+        frames = [
+            encrypt(frame_nonce(pos), compress(canonical[pos]), frame_aad(prefix, first + pos, leaf))
+            for pos, leaf in enumerate(leaves)
+        ]
+        tree = self._tree
+        tree.extend(leaves)
+        times = pending.times[start:end]
+        header = BlockHeader(
+            count=end - start,
+            first_index=first,
+            tree_size=first + end - start,
+            period=period,
+            dictionary_id=dict_id,
+            min_time=min(times),
+            max_time=max(times),
+            block_salt=block_salt,
+            prev_hash=self._last_hash,
+            tree_root=tree.root(),
+        )
+        entry, block_hash = pack_block(header, b"".join(leaves), frames)
+        segment = self._segment_for(period, len(entry), end - start, first)
+        offset = segment.size
+        write_all(segment.fd, entry)
+        if self._fsync:
+            os.fdatasync(segment.fd)
+        segment.size += len(entry)
+        segment.records += end - start
+        segment.period = max(segment.period, period)
+        segment.periods.add(period)
+        segment.block_index.append((first, offset))
+        self._last_hash = block_hash
+
+    def _dictionary_for(self, keys: PeriodKeys) -> int:
+        period = keys.period
+        dict_id = self._dict_ids.get(period)
+        if dict_id is not None:
+            return dict_id
+        stored = self._dictionaries.stored_id(period)
+        if stored is not None:
+            self._dict_ids[period] = stored
+            self._samples.pop(period, None)
+            return stored
+        samples = self._samples.get(period, [])
+        if len(samples) < self.settings.dictionary_samples:
+            return 0
+        from auditlog.codec import train_dictionary
+
+        try:
+            dictionary = train_dictionary(samples, self.settings.dictionary_bytes)
+        except Exception:  # noqa: BLE001 - zstd refuses degenerate samples; go on without
+            self._samples[period] = []
+            self._dict_ids[period] = 0
+            return 0
+        dict_id = self._dictionaries.save(keys, dictionary)
+        self._dict_ids[period] = dict_id
+        del self._samples[period]
+        return dict_id
+
+    # -- segments -------------------------------------------------------------------------
+
+    def _segment_for(self, period: int, entry_bytes: int, records: int, first: int) -> _OpenSegment:
+        segment = self._segment
+        settings = self.settings
+        if segment is not None and segment.records and (
+            period > segment.period
+            or segment.size + entry_bytes > settings.max_segment_bytes
+            or segment.records + records > settings.max_segment_records
+        ):
+            self._seal(segment)
+            segment = None
+        if segment is None:
+            segment = self._create_segment(first, period)
+        return segment
+
+    def _create_segment(self, first: int, period: int) -> _OpenSegment:
+        sequence = self._next_sequence
+        path = segment_path(self._segments_dir, sequence)
+        header = file_header(sequence, first)
+        create_exclusive(path, header)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        self._next_sequence += 1
+        self._segment = _OpenSegment(
+            sequence=sequence,
+            path=path,
+            fd=fd,
+            first_index=first,
+            size=len(header),
+            records=0,
+            period=period,
+            periods=set(),
+            block_index=[],
+        )
+        return self._segment
+
+    def _seal(self, segment: _OpenSegment) -> None:
+        tree = self._tree
+        seal = Seal(
+            block_count=len(segment.block_index),
+            first_index=segment.first_index,
+            end_index=tree.end,
+            sealed_at=datetime_to_micros(self._clock.now()),
+            last_block_hash=self._last_hash,
+            tree_root=tree.root(),
+            frontier=tuple(tree.hashes),
+            periods=tuple(sorted(segment.periods)),
+            block_index=tuple(segment.block_index),
+        )
+        write_all(segment.fd, seal.pack())
+        os.fsync(segment.fd)
+        os.close(segment.fd)
+        os.chmod(segment.path, 0o400)  # sealed segments are immutable; make accidents harder
+        self._segment = None
+
+    # -- closing --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush what is buffered and release the chain's lock. The open segment stays open."""
+        try:
+            if self._failed is None:
+                self.flush()
+        finally:
+            if self._segment is not None:
+                os.close(self._segment.fd)
+                self._segment = None
+            os.close(self._lock_fd)
