@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import msgpack
 import zstandard
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from auditlog.errors import IntegrityError, RecordValidationError
 from auditlog.records import Record
@@ -44,9 +44,18 @@ MAX_RECORD_BYTES: Final = 1 << 20
 _RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
 
 
+def _fields_of(model: BaseModel) -> dict[str, Any]:
+    # A validated model's __dict__ holds exactly its fields; iterating the class's field names
+    # fixes the order to the declaration order whatever the dict's own order is.
+    values = model.__dict__
+    return {name: values[name] for name in type(model).model_fields if values[name] is not None}
+
+
 def _default(value: object) -> object:
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
         return value.packed
+    if isinstance(value, BaseModel):
+        return _fields_of(value)
     raise TypeError(f"cannot encode a {type(value).__name__} in a record")
 
 
@@ -54,9 +63,12 @@ _PACKER = msgpack.Packer(datetime=True, default=_default)
 
 
 def encode_record(record: Record) -> bytes:
-    """The canonical bytes of ``record`` (what leaves hash and frames carry)."""
-    data = record.__pydantic_serializer__.to_python(record, exclude_none=True)
-    packed: bytes = _PACKER.pack(data)
+    """The canonical bytes of ``record`` (what leaves hash and frames carry).
+
+    Equal to packing ``record.__pydantic_serializer__.to_python(record, exclude_none=True)``
+    (a test holds the two together) at half the cost: this runs once per record written.
+    """
+    packed: bytes = _PACKER.pack(_fields_of(record))
     return packed
 
 

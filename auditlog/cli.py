@@ -1,0 +1,288 @@
+"""Layer 7: the ``auditlog`` command, a thin shell over the public API.
+
+Exit codes: 0 success; 1 the log did not verify (or records were refused); 2 usage or
+configuration errors. Errors print their diagnostics, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from auditlog.crypto.providers import PASSPHRASE_ENV
+from auditlog.errors import AuditLogError, IntegrityError, RecordValidationError
+from auditlog.log import AuditLog, LogConfig
+from auditlog.records import Record, parse_record
+
+app = typer.Typer(
+    name="auditlog",
+    help="Private, tamper-evident, retention-bound audit logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+PathArg = Annotated[Path, typer.Argument(help="The log directory.")]
+PassphraseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--passphrase",
+        envvar=PASSPHRASE_ENV,
+        help=f"Passphrase of the log's root key (default: ${PASSPHRASE_ENV}; prompted if unset).",
+        show_default=False,
+    ),
+]
+
+
+def _fail(exc: AuditLogError) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {exc.diagnostics()}", highlight=False)
+    raise typer.Exit(1 if isinstance(exc, IntegrityError | RecordValidationError) else 2)
+
+
+def _passphrase(value: str | None, *, confirm: bool = False) -> str:
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        errors.print(
+            f"[bold red]error:[/] no passphrase: set {PASSPHRASE_ENV} or pass --passphrase",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    entered: str = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+    return entered
+
+
+@app.command()
+def init(
+    path: PathArg,
+    passphrase: PassphraseOpt = None,
+    origin: Annotated[
+        str | None, typer.Option(help="Log origin for checkpoints, e.g. example.com/audit.")
+    ] = None,
+    period_seconds: Annotated[int, typer.Option(help="Length of a key period.")] = 86_400,
+) -> None:
+    """Create a new, empty log at PATH."""
+    secret = _passphrase(passphrase, confirm=True)
+    try:
+        config = LogConfig(origin=origin, period_seconds=period_seconds)
+        with AuditLog.create(path, passphrase=secret, config=config) as log:
+            console.print(f"created log [bold]{log.origin}[/] at {path}")
+    except AuditLogError as exc:
+        _fail(exc)
+    except ValueError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _read_batches(lines: Iterator[str], batch_size: int) -> Iterator[list[tuple[int, str]]]:
+    batch: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            batch.append((number, line))
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@app.command()
+def append(
+    path: PathArg,
+    source: Annotated[
+        str, typer.Argument(help="A file of JSON lines, one record each; '-' for stdin.")
+    ] = "-",
+    chain: Annotated[
+        str | None, typer.Option(help="Chain to write to (default: each record's kind).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Lines validated together; a bad line refuses its whole batch.")
+    ] = 10_000,
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Validate JSON-lines records and append them, durably, a batch at a time."""
+    secret = _passphrase(passphrase)
+    handle = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    written = 0
+    try:
+        with AuditLog.open(path, passphrase=secret) as log:
+            for batch in _read_batches(iter(handle), batch_size):
+                records: list[Record] = []
+                problems: list[str] = []
+                for number, line in batch:
+                    try:
+                        records.append(parse_record(line))
+                    except RecordValidationError as exc:
+                        problems.append(f"line {number}: {exc}")
+                if problems:
+                    for problem in problems[:20]:
+                        errors.print(f"[red]{problem}[/]", highlight=False)
+                    if len(problems) > 20:
+                        errors.print(f"... and {len(problems) - 20} more bad lines")
+                    errors.print(
+                        f"[bold red]error:[/] refused lines {batch[0][0]}-{batch[-1][0]}: nothing "
+                        f"of that batch was written ({written} records from earlier batches "
+                        "were); fix the lines and append from there",
+                        highlight=False,
+                    )
+                    raise typer.Exit(1)
+                result = log.append_many(records, chain=chain)
+                written += result.count
+    except AuditLogError as exc:
+        _fail(exc)
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+    console.print(f"appended {written} records (durable)")
+
+
+@app.command()
+def verify(
+    path: PathArg,
+    keyless: Annotated[
+        bool, typer.Option("--keyless", help="Check without keys: no passphrase needed.")
+    ] = False,
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Verify every chain: exit 0 when intact, 1 with the location of the first problem."""
+    try:
+        log = AuditLog.open(
+            path, mode="read", passphrase=None if keyless else _passphrase(passphrase)
+        )
+        with log, _progress() as progress:
+            task = progress.add_task("verifying", total=log.total_bytes())
+            report = log.verify(
+                keyless=keyless, progress=lambda n: progress.advance(task, n)
+            )
+    except AuditLogError as exc:
+        _fail(exc)
+    table = Table(title=f"{'keyless' if keyless else 'full'} verification: intact")
+    for column in ("chain", "records", "blocks", "segments", "bytes", "root"):
+        table.add_column(column, justify="right" if column != "chain" else "left")
+    for name, chain in report.chains.items():
+        table.add_row(
+            name,
+            f"{chain.records:,}",
+            f"{chain.blocks:,}",
+            f"{chain.segments:,}",
+            f"{chain.bytes:,}",
+            chain.root.hex()[:16] + "…",
+        )
+        if chain.torn_tail_bytes:
+            errors.print(
+                f"[yellow]note:[/] chain {name} ends in {chain.torn_tail_bytes} bytes of an "
+                "unfinished block (a crash or a writer mid-write); opening it for writing cuts them"
+            )
+    console.print(table)
+    console.print(f"{report.records:,} records in {report.bytes:,} bytes verified")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+    )
+
+
+@app.command()
+def stats(path: PathArg) -> None:
+    """Record, segment and byte counts per chain (no passphrase needed)."""
+    try:
+        with AuditLog.open(path, mode="read") as log:
+            result = log.stats()
+    except AuditLogError as exc:
+        _fail(exc)
+    table = Table(title=f"log {result.origin}")
+    for column in ("chain", "records", "segments", "sealed", "bytes", "bytes/record", "periods"):
+        table.add_column(column, justify="right" if column != "chain" else "left")
+    for name, chain in result.chains.items():
+        per = f"{chain.bytes / chain.records:.1f}" if chain.records else "-"
+        table.add_row(
+            name,
+            f"{chain.records:,}",
+            str(chain.segments),
+            str(chain.sealed_segments),
+            f"{chain.bytes:,}",
+            per,
+            str(chain.periods),
+        )
+    console.print(table)
+
+
+@app.command()
+def repair(
+    path: PathArg,
+    chain: Annotated[str | None, typer.Option(help="Repair only this chain.")] = None,
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Cut damaged blocks off chains' open tails (kept in quarantine) and log the cut."""
+    secret = _passphrase(passphrase)
+    try:
+        reports = AuditLog.repair(path, passphrase=secret, chain=chain)
+    except AuditLogError as exc:
+        _fail(exc)
+    if not reports:
+        console.print("nothing to repair: every chain's open tail is intact")
+        return
+    for report in reports:
+        console.print(
+            f"chain {report.chain}: cut {report.bytes_cut} bytes from segment {report.segment} "
+            f"at offset {report.offset} (records from index {report.first_lost_index} on); "
+            f"kept in {report.quarantine}"
+        )
+
+
+@app.command()
+def schema(
+    kind: Annotated[str, typer.Argument(help="Record kind: chat, call, network, ...")],
+) -> None:
+    """Print the JSON Schema of a record kind."""
+    from auditlog.records import record_json_schema
+
+    try:
+        console.print_json(json.dumps(record_json_schema(kind)))
+    except (ValueError, KeyError):
+        errors.print(f"[bold red]error:[/] unknown record kind {kind!r}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Argument(help="Directory for the demo log (must not exist).")],
+    records: Annotated[int, typer.Option(help="How many records to write.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Workload seed.")] = 0,
+) -> None:
+    """Run the end-to-end demo: write a realistic workload, verify, read back, summarize."""
+    from auditlog._demo import run_demo
+
+    try:
+        run_demo(path, records=records, seed=seed, console=console)
+    except AuditLogError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    """Entry point of the ``auditlog`` console script."""
+    app()

@@ -1,0 +1,75 @@
+"""A fixed clock and a throwaway log, for tests of code that uses auditlog."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from auditlog.log import AuditLog, GroupCommit, LogConfig
+
+__all__ = ["TEST_PASSPHRASE", "FixedClock", "temporary_log"]
+
+TEST_PASSPHRASE = "auditlog test passphrase"
+# scrypt at N=2^10 takes about a millisecond: fine for throwaway test logs, never for real ones.
+TEST_SCRYPT_N = 2**10
+
+
+class FixedClock:
+    """A clock that stands still until told to move: ``advance`` or ``set``."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        moment = start or datetime(2026, 1, 1, tzinfo=UTC)
+        if moment.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self._now = moment.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        with self._lock:
+            self._now = moment.astimezone(UTC)
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now += delta
+            return self._now
+
+
+@contextmanager
+def temporary_log(
+    *,
+    config: LogConfig | None = None,
+    clock: FixedClock | None = None,
+    group_commit: GroupCommit | None = None,
+    fsync: bool = True,
+    directory: Path | None = None,
+) -> Iterator[AuditLog]:
+    """A new log in a temporary directory with a test passphrase; removed afterwards.
+
+    The passphrase is ``TEST_PASSPHRASE`` and its scrypt cost is deliberately low: never use
+    this for records that matter.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="auditlog-", dir=directory))
+    try:
+        with AuditLog.create(
+            parent / "log",
+            passphrase=TEST_PASSPHRASE,
+            config=config,
+            clock=clock,
+            group_commit=group_commit,
+            fsync=fsync,
+            scrypt_n=TEST_SCRYPT_N,
+        ) as log:
+            yield log
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
