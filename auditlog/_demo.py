@@ -14,7 +14,7 @@ from auditlog.crypto.providers import PASSPHRASE_ENV
 from auditlog.log import AuditLog, VerifyReport
 from auditlog.records import Record
 
-DEMO_PASSPHRASE = "auditlog demo passphrase"
+DEMO_PASSPHRASE = "auditlog demo passphrase"  # noqa: S105 - a demo log of synthetic records
 
 
 def _json_line(record: Record) -> bytes:
@@ -87,7 +87,9 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
         started = time.perf_counter()
         full = reader.verify()
         full_s = time.perf_counter() - started
-        console.print(_report_table("full verification (decrypt, re-hash every record)", full, full_s))
+        console.print(
+            _report_table("full verification (decrypt, re-hash every record)", full, full_s)
+        )
         console.print(f"full: {full.records / full_s:,.0f} records/s")
         if full.records != len(batch):
             raise SystemExit(f"expected {len(batch)} records, verified {full.records}")

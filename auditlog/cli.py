@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -52,7 +53,7 @@ PassphraseOpt = Annotated[
 
 
 def _fail(exc: AuditLogError) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {exc.diagnostics()}", highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", highlight=False)
     raise typer.Exit(1 if isinstance(exc, IntegrityError | RecordValidationError) else 2)
 
 
@@ -87,7 +88,7 @@ def init(
     except AuditLogError as exc:
         _fail(exc)
     except ValueError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -133,7 +134,7 @@ def append(
                         problems.append(f"line {number}: {exc}")
                 if problems:
                     for problem in problems[:20]:
-                        errors.print(f"[red]{problem}[/]", highlight=False)
+                        errors.print(f"[red]{escape(problem)}[/]", highlight=False)
                     if len(problems) > 20:
                         errors.print(f"... and {len(problems) - 20} more bad lines")
                     errors.print(
@@ -168,9 +169,7 @@ def verify(
         )
         with log, _progress() as progress:
             task = progress.add_task("verifying", total=log.total_bytes())
-            report = log.verify(
-                keyless=keyless, progress=lambda n: progress.advance(task, n)
-            )
+            report = log.verify(keyless=keyless, progress=lambda n: progress.advance(task, n))
     except AuditLogError as exc:
         _fail(exc)
     table = Table(title=f"{'keyless' if keyless else 'full'} verification: intact")
@@ -263,9 +262,8 @@ def schema(
 
     try:
         console.print_json(json.dumps(record_json_schema(kind)))
-    except (ValueError, KeyError):
-        errors.print(f"[bold red]error:[/] unknown record kind {kind!r}", highlight=False)
-        raise typer.Exit(2) from None
+    except AuditLogError as exc:
+        _fail(exc)
 
 
 @app.command()

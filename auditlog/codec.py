@@ -77,7 +77,9 @@ def decode_record(canonical: bytes) -> Record:
     try:
         data = msgpack.unpackb(canonical, timestamp=3)
     except (ValueError, msgpack.ExtraData) as exc:
-        raise IntegrityError(f"a stored record is not valid msgpack ({type(exc).__name__})") from None
+        raise IntegrityError(
+            f"a stored record is not valid msgpack ({type(exc).__name__})"
+        ) from None
     try:
         return _RECORD_ADAPTER.validate_python(data)
     except ValidationError as exc:
@@ -85,7 +87,9 @@ def decode_record(canonical: bytes) -> Record:
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
             for err in exc.errors(include_input=False, include_url=False)
         )
-        raise RecordValidationError(f"a stored record does not match the schema: {problems}") from None
+        raise RecordValidationError(
+            f"a stored record does not match the schema: {problems}"
+        ) from None
 
 
 def train_dictionary(samples: Sequence[bytes], size: int) -> bytes:

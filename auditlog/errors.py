@@ -6,6 +6,8 @@ identifier or content: they name chains, segments, blocks, indexes and periods o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = [
     "AuditLogError",
     "ConfigurationError",
@@ -51,7 +53,7 @@ class IntegrityError(AuditLogError):
     ``location`` names the place (chain, segment, block, record index) without any user data.
     """
 
-    def __init__(self, message: str, *, location: dict[str, object] | None = None) -> None:
+    def __init__(self, message: str, *, location: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.location: dict[str, object] = dict(location or {})
 

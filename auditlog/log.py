@@ -348,9 +348,7 @@ class AuditLog:
         if key_provider is None:
             make_private_dir(root / "keys")
             kwargs = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
-            key_provider = PassphraseKeyProvider.create(
-                root / _ROOT_KEY_FILE, passphrase, **kwargs
-            )
+            key_provider = PassphraseKeyProvider.create(root / _ROOT_KEY_FILE, passphrase, **kwargs)
             provider_doc = {"type": "passphrase", "file": _ROOT_KEY_FILE}
         else:
             provider_doc = {"type": "external", "key_id": key_provider.key_id}
@@ -539,7 +537,9 @@ class AuditLog:
                 self._writer(name).flush()
         return AppendResult(count=count, ranges=ranges, durable=flush)
 
-    def _append_group(self, chain: str, group: list[Record], ranges: dict[str, list[range]]) -> None:
+    def _append_group(
+        self, chain: str, group: list[Record], ranges: dict[str, list[range]]
+    ) -> None:
         writer = self._writer(chain)
         first, _ = writer.append_batch(group)
         chain_ranges = ranges.setdefault(chain, [])
@@ -620,9 +620,7 @@ class AuditLog:
         directory = self.path / "chains" / chain
         if not directory.is_dir():
             raise ConfigurationError(f"no chain {chain!r} in this log; chains: {self.chains()}")
-        return ChainReader(
-            directory, chain, self.chain_origin(chain), self.config.period_seconds
-        )
+        return ChainReader(directory, chain, self.chain_origin(chain), self.config.period_seconds)
 
     def verify(self, *, keyless: bool = False, progress: Progress | None = None) -> VerifyReport:
         """Check every chain; raise ``IntegrityError`` at the first problem, naming its place.
@@ -718,8 +716,8 @@ class AuditLog:
         """
         root = Path(path)
         manifest = _Manifest.load(root)
-        names = [chain] if chain else sorted(
-            p.name for p in (root / "chains").iterdir() if p.is_dir()
+        names = (
+            [chain] if chain else sorted(p.name for p in (root / "chains").iterdir() if p.is_dir())
         )
         reports: list[RepairReport] = []
         for name in names:
@@ -761,10 +759,11 @@ def _repair_chain(directory: Path, chain: str, origin: str) -> RepairReport | No
         check_tail(directory / "segments", chain, origin)
         return None
     except IntegrityError as exc:
-        offset = exc.location.get("offset")
-        if exc.location.get("segment") != sequence or not isinstance(offset, int):
+        damage = exc.location
+        offset = damage.get("offset")
+        if damage.get("segment") != sequence or not isinstance(offset, int):
             raise
-    first_lost = exc.location.get("index")
+    first_lost = damage.get("index")
     quarantine_dir = directory / "quarantine"
     make_private_dir(quarantine_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

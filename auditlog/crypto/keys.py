@@ -61,7 +61,7 @@ class PeriodKeys:
         self.dictionary_aead = AESGCM(derive_subkey(data_key, b"dictionary"))
 
     def leaf_salts(self, first_index: int, count: int) -> bytes:
-        """The salts of records ``first_index .. first_index+count-1``, 16 bytes each, concatenated."""
+        """The 16-byte salts of records ``first_index`` to ``first_index + count - 1``, joined."""
         indexes = b"".join(i.to_bytes(16, "big") for i in range(first_index, first_index + count))
         encryptor = self._salt_cipher.encryptor()
         return encryptor.update(indexes) + encryptor.finalize()

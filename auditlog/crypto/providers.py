@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
@@ -29,7 +30,7 @@ __all__ = [
     "PassphraseKeyProvider",
 ]
 
-PASSPHRASE_ENV: Final = "AUDITLOG_PASSPHRASE"
+PASSPHRASE_ENV: Final = "AUDITLOG_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 _ROOT_FORMAT: Final = "auditlog-root-key"
 _ROOT_VERSION: Final = 1
 _NONCE_BYTES: Final = 12
@@ -128,20 +129,20 @@ class PassphraseKeyProvider(_AeadRootKey):
                 "created, or the key provider the log was created with"
             ) from None
         doc = _load_root_doc(raw, path)
-        kek = _scrypt(secret, doc["salt"], doc["n"], doc["r"], doc["p"])
+        kek = _scrypt(secret, doc.salt, doc.n, doc.r, doc.p)
         try:
-            root_key = AESGCM(kek).decrypt(doc["nonce"], doc["wrapped"], _root_aad(doc["key_id"]))
+            root_key = AESGCM(kek).decrypt(doc.nonce, doc.wrapped, _root_aad(doc.key_id))
         except InvalidTag:
             raise PassphraseError(
                 "the passphrase does not open this log's root key: check AUDITLOG_PASSPHRASE "
                 "or the --passphrase you gave"
             ) from None
-        return cls(path, doc["key_id"], root_key)
+        return cls(path, doc.key_id, root_key)
 
     def change_passphrase(self, new_passphrase: str, *, scrypt_n: int | None = None) -> None:
         """Rewrap the root key under a new passphrase; the data keys are untouched."""
         doc = _load_root_doc(self.path.read_bytes(), self.path)
-        n = scrypt_n if scrypt_n is not None else int(doc["n"])  # type: ignore[call-overload]
+        n = scrypt_n if scrypt_n is not None else doc.n
         atomic_replace(self.path, _seal_root(self._root_key, self.key_id, new_passphrase, n))
 
 
@@ -184,7 +185,18 @@ def _seal_root(root_key: bytes, key_id: str, secret: str, n: int) -> bytes:
     return packed
 
 
-def _load_root_doc(raw: bytes, path: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class _RootDoc:
+    key_id: str
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    nonce: bytes
+    wrapped: bytes
+
+
+def _load_root_doc(raw: bytes, path: Path) -> _RootDoc:
     try:
         doc = msgpack.unpackb(raw)
     except (ValueError, msgpack.ExtraData) as exc:
@@ -196,7 +208,18 @@ def _load_root_doc(raw: bytes, path: Path) -> dict[str, object]:
             f"{path} has root key format version {doc.get('version')!r}; this auditlog reads "
             f"version {_ROOT_VERSION}: upgrade auditlog"
         )
-    return doc
+    try:
+        return _RootDoc(
+            key_id=str(doc["key_id"]),
+            n=int(doc["n"]),
+            r=int(doc["r"]),
+            p=int(doc["p"]),
+            salt=bytes(doc["salt"]),
+            nonce=bytes(doc["nonce"]),
+            wrapped=bytes(doc["wrapped"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise KeyMaterialError(f"{path} is a damaged root key file") from None
 
 
 class EnvKeyProvider(_AeadRootKey):
@@ -210,8 +233,8 @@ class EnvKeyProvider(_AeadRootKey):
         value = os.environ.get(variable)
         if not value:
             raise ConfigurationError(
-                f"{variable} is not set: put a base64-encoded 32-byte root key in it "
-                f"(e.g. `python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'`)"
+                f"{variable} is not set: put a base64-encoded 32-byte root key in it, e.g. the "
+                "output of `openssl rand -base64 32`"
             )
         try:
             root_key = base64.b64decode(value, validate=True)

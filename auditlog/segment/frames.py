@@ -150,7 +150,9 @@ def decrypt_block(
                 location={**where, "index": index},
             )
         try:
-            plaintext = aead.decrypt(frame_nonce(position), bytes(frame), frame_aad(prefix, index, leaf))
+            plaintext = aead.decrypt(
+                frame_nonce(position), bytes(frame), frame_aad(prefix, index, leaf)
+            )
         except InvalidTag:
             raise IntegrityError(
                 "record frame does not decrypt: its bytes, its leaf or its place were changed",

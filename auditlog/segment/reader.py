@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ class ChainReport:
     blocks: int
     segments: int
     bytes: int
-    root: bytes
+    root: builtins.bytes
     torn_tail_bytes: int
     sealed_segments: int
 
@@ -63,13 +64,9 @@ class ChainReader:
         files = self.segment_files()
         for position, (sequence, path) in enumerate(files):
             last = position == len(files) - 1
-            yield scan_segment(
-                path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last
-            )
+            yield scan_segment(path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last)
 
-    def verify(
-        self, keyring: ChainKeyring | None, progress: Progress | None = None
-    ) -> ChainReport:
+    def verify(self, keyring: ChainKeyring | None, progress: Progress | None = None) -> ChainReport:
         """Check the whole chain; with a keyring, also decrypt and re-hash every record."""
         check = ChainCheck.start(self.chain, self.origin)
         torn = 0
@@ -112,7 +109,8 @@ class ChainReader:
                 moment = _micros_of(fields.get("occurred_at"))
             except (ValueError, IntegrityError):
                 raise IntegrityError(
-                    "record is not a well-formed canonical record", location={**where, "index": index}
+                    "record is not a well-formed canonical record",
+                    location={**where, "index": index},
                 ) from None
             if not header.min_time <= moment <= header.max_time:
                 raise IntegrityError(
@@ -147,13 +145,14 @@ class ChainReader:
         chosen = [
             (sequence, path)
             for position, (first, sequence, path) in enumerate(heads)
-            if first < limit
-            and (position + 1 == len(heads) or heads[position + 1][0] > start)
+            if first < limit and (position + 1 == len(heads) or heads[position + 1][0] > start)
         ]
         for position, (sequence, path) in enumerate(chosen):
             last = sequence == heads[-1][1]
             del position
-            scan = scan_segment(path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last)
+            scan = scan_segment(
+                path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last
+            )
             for ordinal, block in enumerate(scan.blocks):
                 header = block.header
                 if header.tree_size <= start or header.first_index >= limit:

@@ -8,6 +8,7 @@ recovery and readers all go through these two, so there is one definition of "in
 
 from __future__ import annotations
 
+import builtins
 import hmac
 import os
 from collections.abc import Iterator
@@ -42,16 +43,14 @@ def segment_path(directory: Path, sequence: int) -> Path:
 
 def list_segments(directory: Path) -> list[tuple[int, Path]]:
     """The (sequence, path) of every segment file in ``directory``, in sequence order."""
-    found = []
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    for name in names:
-        if name.endswith(SEGMENT_SUFFIX) and name[: -len(SEGMENT_SUFFIX)].isdigit():
-            found.append((int(name[: -len(SEGMENT_SUFFIX)]), directory / name))
-    found.sort()
-    return found
+    stems = [name.removesuffix(SEGMENT_SUFFIX) for name in names if name.endswith(SEGMENT_SUFFIX)]
+    return sorted(
+        (int(stem), directory / f"{stem}{SEGMENT_SUFFIX}") for stem in stems if stem.isdigit()
+    )
 
 
 @dataclass
@@ -129,7 +128,9 @@ def scan_segment(
                 break
             raise IntegrityError("an entry's length field is damaged", location=entry_where)
         if not 0 < length <= MAX_ENTRY_BYTES:
-            raise IntegrityError(f"an entry claims an invalid length {length}", location=entry_where)
+            raise IntegrityError(
+                f"an entry claims an invalid length {length}", location=entry_where
+            )
         if ENTRY_PREFIX.size + length > remaining:
             torn = remaining
             break
@@ -210,7 +211,7 @@ class ChainCheck:
     def size(self) -> int:
         return self.tree.end
 
-    def root(self) -> bytes:
+    def root(self) -> builtins.bytes:
         return self.tree.root()
 
     def feed(self, scan: SegmentScan) -> None:
@@ -307,9 +308,7 @@ class ChainCheck:
             seal.block_index,
         )
         if not scan.blocks or expected != found:
-            raise IntegrityError(
-                "the segment's seal does not describe its blocks", location=where
-            )
+            raise IntegrityError("the segment's seal does not describe its blocks", location=where)
 
 
 def iter_blocks(scan: SegmentScan, start: int, end: int) -> Iterator[ParsedBlock]:

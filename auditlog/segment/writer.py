@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import zstandard
+
 from auditlog._fs import create_exclusive, fsync_dir, make_private_dir, write_all
 from auditlog.clock import Clock, SystemClock
-from auditlog.codec import encode_record
+from auditlog.codec import encode_record, train_dictionary
 from auditlog.crypto.keys import LEAF_SALT_BYTES, ChainKeyring, PeriodKeys
 from auditlog.errors import AuditLogError, IntegrityError, LateRecordError, LogLockedError
 from auditlog.segment.format import (
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from auditlog.records import Record
 
 __all__ = ["ChainSettings", "ChainWriter", "Durability", "RecoveryReport"]
+
 
 @dataclass(frozen=True, slots=True)
 class ChainSettings:
@@ -89,7 +92,9 @@ class Durability:
             return self._cond.wait_for(lambda: self.size > index, timeout)
 
 
-def check_tail(segments_dir: Path, chain: str, origin: str) -> tuple[ChainCheck, SegmentScan | None]:
+def check_tail(
+    segments_dir: Path, chain: str, origin: str
+) -> tuple[ChainCheck, SegmentScan | None]:
     """Check a chain's last segment as a continuation of the seal before it.
 
     This is what opening a chain for writing costs: one segment read, not the whole chain.
@@ -329,7 +334,9 @@ class ChainWriter:
             salts = keys.leaf_salts(first + start, end - start)
             for i in range(start, end):
                 o = (i - start) * LEAF_SALT_BYTES
-                leaves.append(sha256(b"\x00" + salts[o : o + LEAF_SALT_BYTES] + canonical[i]).digest())
+                leaves.append(
+                    sha256(b"\x00" + salts[o : o + LEAF_SALT_BYTES] + canonical[i]).digest()
+                )
             self._sample(period, canonical, start, end)
             start = end
         return leaves
@@ -400,7 +407,9 @@ class ChainWriter:
         compress = codec.compress
         encrypt = aead.encrypt
         frames = [
-            encrypt(frame_nonce(pos), compress(canonical[pos]), frame_aad(prefix, first + pos, leaf))
+            encrypt(
+                frame_nonce(pos), compress(canonical[pos]), frame_aad(prefix, first + pos, leaf)
+            )
             for pos, leaf in enumerate(leaves)
         ]
         tree = self._tree
@@ -444,11 +453,9 @@ class ChainWriter:
         samples = self._samples.get(period, [])
         if len(samples) < self.settings.dictionary_samples:
             return 0
-        from auditlog.codec import train_dictionary
-
         try:
             dictionary = train_dictionary(samples, self.settings.dictionary_bytes)
-        except Exception:  # noqa: BLE001 - zstd refuses degenerate samples; go on without
+        except zstandard.ZstdError:  # zstd refuses degenerate samples: go on without one
             self._samples[period] = []
             self._dict_ids[period] = 0
             return 0
@@ -462,10 +469,14 @@ class ChainWriter:
     def _segment_for(self, period: int, entry_bytes: int, records: int, first: int) -> _OpenSegment:
         segment = self._segment
         settings = self.settings
-        if segment is not None and segment.records and (
-            period > segment.period
-            or segment.size + entry_bytes > settings.max_segment_bytes
-            or segment.records + records > settings.max_segment_records
+        if (
+            segment is not None
+            and segment.records
+            and (
+                period > segment.period
+                or segment.size + entry_bytes > settings.max_segment_bytes
+                or segment.records + records > settings.max_segment_records
+            )
         ):
             self._seal(segment)
             segment = None

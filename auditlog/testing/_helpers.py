@@ -14,7 +14,7 @@ from auditlog.log import AuditLog, GroupCommit, LogConfig
 
 __all__ = ["TEST_PASSPHRASE", "FixedClock", "temporary_log"]
 
-TEST_PASSPHRASE = "auditlog test passphrase"
+TEST_PASSPHRASE = "auditlog test passphrase"  # noqa: S105 - for throwaway test logs only
 # scrypt at N=2^10 takes about a millisecond: fine for throwaway test logs, never for real ones.
 TEST_SCRYPT_N = 2**10
 
