@@ -300,6 +300,7 @@ class AuditLog:
         self._group_commit = group_commit
         self._flusher: threading.Thread | None = None
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._flusher_error: BaseException | None = None
         if mode == "write":
             self._key_provider()  # fail now, not at the first append, on a wrong passphrase
@@ -550,13 +551,14 @@ class AuditLog:
         self._after_append(writer)
 
     def _after_append(self, writer: ChainWriter) -> None:
-        limit = (
-            self._group_commit.max_records
-            if self._group_commit is not None
-            else self.config.block_max_records
-        )
-        if writer.pending >= limit:
+        if self._group_commit is None:
+            if writer.pending >= self.config.block_max_records:
+                writer.flush()
+            return
+        if writer.pending >= self._group_commit.max_records:
             writer.flush()
+        else:
+            self._wake.set()
 
     def flush(self) -> None:
         """Write and sync every buffered record of every chain."""
@@ -565,10 +567,15 @@ class AuditLog:
             writer.flush()
 
     def _flush_loop(self) -> None:
+        # Sleeps until an append leaves records waiting, gives later appends ``max_delay`` to
+        # join them, then writes one block per chain: the group commit.
         assert self._group_commit is not None
         delay = self._group_commit.max_delay
-        while not self._closed:
-            self._wake.wait(delay)
+        while not self._stop.is_set():
+            self._wake.wait()
+            if self._stop.is_set():
+                return
+            self._stop.wait(delay)
             self._wake.clear()
             try:
                 for writer in list(self._writers.values()):
@@ -595,6 +602,7 @@ class AuditLog:
             return
         self._closed = True
         if self._flusher is not None:
+            self._stop.set()
             self._wake.set()
             self._flusher.join()
         try:

@@ -28,7 +28,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import Final, NoReturn, TypeAlias
 
 from auditlog.errors import ProofError
 
@@ -144,6 +144,13 @@ def _fold(hashes: Sequence[bytes]) -> bytes:
     return folded
 
 
+def _reject_hash(name: str, value: object) -> NoReturn:
+    """Raise the error that says why ``value``, named ``name``, is not a 32-byte hash."""
+    if type(value) is not bytes:
+        raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
+    raise ValueError(f"{name} has {len(value)} bytes, not {HASH_SIZE}")
+
+
 class CompactRange:
     """The compact range of leaves ``[begin, end)``: the fewest perfect subtrees that cover it.
 
@@ -164,10 +171,8 @@ class CompactRange:
                 f"the compact range [{begin}, {end}) has {want} subtree hashes, got {len(own)}"
             )
         for position, item in enumerate(own):
-            if not isinstance(item, bytes):
-                raise TypeError(f"hashes[{position}] must be bytes, not {type(item).__name__}")
-            if len(item) != HASH_SIZE:
-                raise ValueError(f"hashes[{position}] has {len(item)} bytes, not {HASH_SIZE}")
+            if type(item) is not bytes or len(item) != HASH_SIZE:
+                _reject_hash(f"hashes[{position}]", item)
         self._begin = begin
         self._end = end
         self._hashes = own
@@ -188,8 +193,13 @@ class CompactRange:
         return tuple(self._hashes)
 
     def append(self, leaf_hash: bytes) -> None:
-        """Add one leaf hash at the end of the range."""
-        self.extend((leaf_hash,))
+        """Add one leaf hash at the end of the range.
+
+        Raises TypeError or ValueError, and leaves the range as it was, if it is not 32 bytes.
+        """
+        if type(leaf_hash) is not bytes or len(leaf_hash) != HASH_SIZE:
+            _reject_hash(f"leaf hash {self._end}", leaf_hash)
+        self._push_node(0, leaf_hash)
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         """Add leaf hashes at the end of the range, in order; all of them or, on error, none.
@@ -213,10 +223,8 @@ class CompactRange:
             for node in leaf_hashes:
                 # A wrong item would be folded in silently and break every later root, so it is
                 # refused before it touches the range.
-                if type(node) is not bytes:
-                    raise TypeError(f"leaf hash {end} must be bytes, not {type(node).__name__}")
-                if len(node) != hash_size:
-                    raise ValueError(f"leaf hash {end} has {len(node)} bytes, not {hash_size}")
+                if type(node) is not bytes or len(node) != hash_size:
+                    _reject_hash(f"leaf hash {end}", node)
                 # `start` is where the node being placed begins and `width` its leaf count. While
                 # the node is a right child (bit `width` of `start` set) whose left sibling lies
                 # inside the range, that sibling is the last hash held: fold them into a parent.
@@ -369,9 +377,10 @@ def _path_nodes(level: int, index: int, size: int) -> list[NodeSpec]:
     This is transparency-dev/merkle's ``proof.nodes``. It requires the node to lie inside the
     tree: ``(index + 1) * 2**level <= size``.
     """
-    # The fork is the lowest ancestor of the node that is also a left sibling of an ancestor of
-    # the (absent) leaf `size`: below it the proof holds one sibling per level; to its right
-    # lies the ephemeral node covering [fork_end, size); to its left, perfect subtrees.
+    # Going up from the node, the fork is its last ancestor before its path joins the path to
+    # the (absent) leaf `size`. Below the fork the proof holds one sibling per level; the fork's
+    # sibling is the ephemeral node over [fork_end, size); left of the fork, perfect subtrees
+    # cover [0, fork_begin), listed from the lowest, that is from the right.
     height = (index ^ (size >> level)).bit_length() - 1
     fork_level = level + height
     fork_begin = (index >> height) << fork_level

@@ -39,6 +39,7 @@ from pydantic_core import ErrorDetails
 from auditlog.errors import ConfigurationError, RecordValidationError
 
 __all__ = [
+    "LOG_SUBJECT",
     "MAX_CONTENT_BYTES",
     "RECORD_TYPES",
     "AccessRecord",
@@ -56,6 +57,8 @@ __all__ = [
     "IdentityMethod",
     "IdentityResult",
     "IdentityVerification",
+    "LogEvent",
+    "LogEventType",
     "NetworkAddressRecord",
     "NetworkEvent",
     "NetworkStatus",
@@ -65,6 +68,7 @@ __all__ = [
     "RecordKind",
     "Transport",
     "UtcDateTime",
+    "log_event",
     "parse_record",
     "record_json_schema",
 ]
@@ -196,6 +200,13 @@ class RecordKind(enum.StrEnum):
     IDENTITY = "identity"
     ACTIVITY = "activity"
     ACCESS = "access"
+    LOG = "log"
+
+
+class LogEventType(enum.StrEnum):
+    """What the log did to itself; later issues add shredding, tombstones, holds, policies."""
+
+    REPAIR = "repair"
 
 
 class ChatOperation(enum.StrEnum):
@@ -340,6 +351,9 @@ class Attachment(BaseModel):
     """Media type (RFC 6838) such as ``image/jpeg``, without parameters, stored in lowercase."""
 
 
+_Attachments = Annotated[tuple[Attachment, ...], Field(min_length=1, max_length=1_000)]
+
+
 class CallParty(BaseModel):
     """One participant of a call and the endpoint it used."""
 
@@ -392,9 +406,7 @@ class ChatMessage(_RecordBase):
     """What was done to the message."""
     content: _Content | None = None
     """The text of the message; at most 64 KiB in UTF-8."""
-    attachments: Annotated[tuple[Attachment, ...], Field(min_length=1, max_length=1_000)] | None = (
-        None
-    )
+    attachments: _Attachments | None = None
     """Files attached to the message; absent when there are none."""
     client_ip: IPAddress | None = None
     """Address the sender's client connected from."""
@@ -577,13 +589,49 @@ class AccessRecord(_RecordBase):
     """How many records the read returned."""
 
 
+LOG_SUBJECT: Final = "auditlog"
+
+
+class LogEvent(_RecordBase):
+    """Something the log did to itself (a repair, later shreds and holds), kept in the log.
+
+    Its ``subject`` is always ``auditlog``: it is about the log, never about a user, and its
+    ``detail`` names only chains, segments, offsets and indexes.
+    """
+
+    kind: Literal["log"] = "log"
+    event: LogEventType
+    """What happened."""
+    chain: _Code
+    """The chain it happened to."""
+    detail: Annotated[str, Strict(), StringConstraints(min_length=1, max_length=4096)]
+    """What was done, where, and what it cost, in words."""
+    actor: _Account | None = None
+    """Who asked for it, when someone did."""
+
+
+def log_event(
+    *, occurred_at: datetime, event: LogEventType | str, chain: str, detail: str
+) -> LogEvent:
+    """A ``LogEvent`` about ``chain``, with the log as its subject and service."""
+    return LogEvent(
+        occurred_at=occurred_at,
+        subject=LOG_SUBJECT,
+        service=LOG_SUBJECT,
+        event=LogEventType(event),
+        chain=chain,
+        detail=detail,
+    )
+
+
 Record = Annotated[
     ChatMessage
     | CallRecord
     | NetworkAddressRecord
     | IdentityVerification
     | Activity
-    | AccessRecord,
+    | AccessRecord
+    | LogEvent,
     Field(discriminator="kind"),
 ]
 """Any record; ``kind`` selects the model."""
@@ -596,6 +644,7 @@ RECORD_TYPES: Mapping[RecordKind, type[BaseModel]] = MappingProxyType(
         RecordKind.IDENTITY: IdentityVerification,
         RecordKind.ACTIVITY: Activity,
         RecordKind.ACCESS: AccessRecord,
+        RecordKind.LOG: LogEvent,
     }
 )
 """The model of each kind of record."""
@@ -612,13 +661,13 @@ def _describe(error: ErrorDetails) -> str:
     # A tagged union puts the tag first in the location; the path reads better without it.
     if loc and loc[0] in RECORD_TYPES:
         loc = loc[1:]
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        # Pydantic's own message quotes the tag it was given, which is input.
+        return f"kind: must be one of {_KINDS_TEXT}"
     parts = [
         str(part) if isinstance(part, int) or _FIELD_NAME.fullmatch(part) else "<field>"
         for part in loc
     ]
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        # Pydantic's own message quotes the tag it was given, which is input.
-        return f"kind: must be one of {_KINDS_TEXT}"
     path = ".".join(parts) if parts else "(record)"
     return f"{path}: {error['msg']}"
 

@@ -149,13 +149,22 @@ class BlockHeader:
         )
 
 
+def block_entry_size(count: int, frame_bytes: int) -> int:
+    """Bytes a block of ``count`` records with ``frame_bytes`` of frames takes in its file."""
+    return (
+        ENTRY_PREFIX.size + BLOCK_HEADER.size + count * (LEAF_BYTES + 4) + frame_bytes + HASH_BYTES
+    )
+
+
 def pack_block(header: BlockHeader, leaves: bytes, frames: list[bytes]) -> tuple[bytes, bytes]:
     """The whole entry of a block (prefix included) and the block's hash."""
     lengths = struct.pack(f">{len(frames)}I", *map(len, frames))
     unhashed = b"".join((header.pack(), leaves, lengths, *frames))
     block_hash = hashlib.sha256(unhashed).digest()
     body_length = len(unhashed) + HASH_BYTES
-    return entry_prefix(body_length) + unhashed + block_hash, block_hash
+    entry = entry_prefix(body_length) + unhashed + block_hash
+    assert len(entry) == block_entry_size(header.count, sum(map(len, frames)))
+    return entry, block_hash
 
 
 @dataclass(frozen=True, slots=True)

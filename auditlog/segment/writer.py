@@ -32,6 +32,7 @@ from auditlog.segment.format import (
     file_header,
     frame_aad,
     frame_nonce,
+    block_entry_size,
     pack_block,
 )
 from auditlog.segment.frames import DictionaryStore, origin_prefix
@@ -412,13 +413,18 @@ class ChainWriter:
             )
             for pos, leaf in enumerate(leaves)
         ]
+        count = end - start
+        # Roll the segment before the tree moves on: a seal records the tree as it stood at
+        # the end of its own last block.
+        entry_size = block_entry_size(count, sum(map(len, frames)))
+        segment = self._segment_for(period, entry_size, count, first)
         tree = self._tree
         tree.extend(leaves)
         times = pending.times[start:end]
         header = BlockHeader(
-            count=end - start,
+            count=count,
             first_index=first,
-            tree_size=first + end - start,
+            tree_size=first + count,
             period=period,
             dictionary_id=dict_id,
             min_time=min(times),
@@ -428,13 +434,12 @@ class ChainWriter:
             tree_root=tree.root(),
         )
         entry, block_hash = pack_block(header, b"".join(leaves), frames)
-        segment = self._segment_for(period, len(entry), end - start, first)
         offset = segment.size
         write_all(segment.fd, entry)
         if self._fsync:
             os.fdatasync(segment.fd)
         segment.size += len(entry)
-        segment.records += end - start
+        segment.records += count
         segment.period = max(segment.period, period)
         segment.periods.add(period)
         segment.block_index.append((first, offset))

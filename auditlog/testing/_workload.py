@@ -487,7 +487,15 @@ class _WorkloadGenerator:
         self._ssh = _bundled_openssh_records()
         self._next_ssh = 0
 
-    def record(self, kind: RecordKind, at: datetime) -> Record:
+    def records(self, n: int, start: datetime, span: timedelta) -> Iterator[Record]:
+        span_us = span // _MICROSECOND
+        for index in range(n):
+            # Record i falls at a random point of the i-th of n equal slices of the span, so
+            # times never decrease and spread over the whole span.
+            offset_us = (span_us * index + int(self._rng.random() * span_us)) // n
+            yield self._record(_KINDS.draw(self._rng), start + offset_us * _MICROSECOND)
+
+    def _record(self, kind: RecordKind, at: datetime) -> Record:
         subject = self._accounts.draw(self._rng)
         if kind is RecordKind.CHAT:
             return self._chat(at, subject)
@@ -505,15 +513,12 @@ class _WorkloadGenerator:
         rng = self._rng
         if rng.random() < 0.15:
             # dict.fromkeys drops repeats but, unlike a set, keeps a seed-determined order.
-            members = dict.fromkeys(
-                self._accounts.draw(rng) for _ in range(rng.randint(2, 30))
-            ).keys()
-            recipients = tuple(member for member in members if member != subject) or (
-                f"acct-{_digest('group', subject)}",
+            recipients = tuple(
+                dict.fromkeys(self._peer(subject) for _ in range(rng.randint(2, 30)))
             )
             conversation_id = f"group-{rng.randrange(20_000):05d}"
         else:
-            peer = self._accounts.draw(rng)
+            peer = self._peer(subject)
             recipients = (peer,)
             conversation_id = f"direct-{_digest(*sorted((subject, peer)))}"
         operation = _CHAT_OPERATIONS.draw(rng)
@@ -564,14 +569,13 @@ class _WorkloadGenerator:
         parties = [self._party(subject, PartyRole.CALLER)]
         shape = rng.random()
         if shape < 0.06:
-            parties.extend(
-                self._party(self._accounts.draw(rng), PartyRole.CONFERENCE_MEMBER)
-                for _ in range(rng.randint(2, 7))
-            )
+            members = dict.fromkeys(self._peer(subject) for _ in range(rng.randint(2, 7)))
+            parties.extend(self._party(member, PartyRole.CONFERENCE_MEMBER) for member in members)
         else:
-            parties.append(self._party(self._accounts.draw(rng), PartyRole.CALLEE))
+            callee = self._peer(subject)
+            parties.append(self._party(callee, PartyRole.CALLEE))
             if shape < 0.11:
-                parties.append(self._party(self._accounts.draw(rng), PartyRole.FORWARDED_TO))
+                parties.append(self._party(self._peer(callee), PartyRole.FORWARDED_TO))
         answered_at = ended_at = None
         duration_us = None
         if rng.random() < 0.72:
@@ -664,6 +668,13 @@ class _WorkloadGenerator:
             records_returned=int(rng.expovariate(1 / 40)),
         )
 
+    def _peer(self, account: str) -> str:
+        """Another account than ``account``: people rarely message or call themselves."""
+        while True:
+            peer = self._accounts.draw(self._rng)
+            if peer != account:
+                return peer
+
     def _party(self, account: str, role: PartyRole) -> CallParty:
         return CallParty(
             account=account,
@@ -733,17 +744,4 @@ def workload(
         raise ConfigurationError("workload: start must be timezone-aware, e.g. tzinfo=UTC")
     # Build eagerly so that a missing corpus is reported by this call, not by the first next().
     generator = _WorkloadGenerator(seed)
-    return _records(generator, n, start.astimezone(UTC), span)
-
-
-def _records(
-    generator: _WorkloadGenerator, n: int, start: datetime, span: timedelta
-) -> Iterator[Record]:
-    rng = generator._rng
-    span_us = span // _MICROSECOND
-    for index in range(n):
-        # Record i falls at a random point of the i-th of n equal slices of the span, so times
-        # never decrease and spread over the whole span.
-        offset_us = (span_us * index + int(rng.random() * span_us)) // n
-        kind = _KINDS.draw(rng)
-        yield generator.record(kind, start + offset_us * _MICROSECOND)
+    return generator.records(n, start.astimezone(UTC), span)
