@@ -29,10 +29,10 @@ from auditlog.errors import AuditLogError, IntegrityError, LateRecordError, LogL
 from auditlog.segment.format import (
     BlockHeader,
     Seal,
+    block_entry_size,
     file_header,
     frame_aad,
     frame_nonce,
-    block_entry_size,
     pack_block,
 )
 from auditlog.segment.frames import DictionaryStore, origin_prefix
