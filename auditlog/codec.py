@@ -42,15 +42,27 @@ ZSTD_LEVEL: Final = 3
 MAX_RECORD_BYTES: Final = 1 << 20
 
 
+_FIELD_NAMES: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _field_names(model_type: type[BaseModel]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(model_type)
+    if names is None:
+        names = _FIELD_NAMES[model_type] = tuple(model_type.model_fields)
+    return names
+
+
 def _fields_of(model: BaseModel) -> dict[str, Any]:
     # A validated model's __dict__ holds exactly its fields; iterating the class's field names
     # fixes the order to the declaration order whatever the dict's own order is.
     values = model.__dict__
-    return {name: values[name] for name in type(model).model_fields if values[name] is not None}
+    names = _FIELD_NAMES.get(type(model)) or _field_names(type(model))
+    return {name: values[name] for name in names if values[name] is not None}
 
 
 def _default(value: object) -> object:
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+    # Called by msgpack only for what it cannot pack itself: addresses and nested models.
+    if type(value) is ipaddress.IPv4Address or type(value) is ipaddress.IPv6Address:
         return value.packed
     if isinstance(value, BaseModel):
         return _fields_of(value)

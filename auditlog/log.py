@@ -508,7 +508,7 @@ class AuditLog:
 
     def append(self, record: Record, *, chain: str | None = None) -> Receipt:
         """Buffer one record and return its receipt (not durable until a flush)."""
-        writer = self._writer(chain or str(record.kind))
+        writer = self._writer(chain or record.kind)
         index, leaves = writer.append_batch([record])
         receipt = Receipt(writer.chain, index, leaves[0], writer.durability)
         self._after_append(writer)
@@ -523,7 +523,7 @@ class AuditLog:
         count = 0
         buffered: dict[str, list[Record]] = {}
         for record in records:
-            name = chain or str(record.kind)
+            name = chain or record.kind
             group = buffered.setdefault(name, [])
             group.append(record)
             count += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from typing import Final
@@ -62,6 +63,22 @@ def genesis_hash(origin: str) -> bytes:
 def frame_nonce(position: int) -> bytes:
     """The AES-GCM nonce of the record at ``position`` within its block (the key is per block)."""
     return position.to_bytes(12, "big")
+
+
+_NONCES: tuple[bytes, ...] = ()
+_NONCES_LOCK = threading.Lock()
+
+
+def frame_nonces(count: int) -> tuple[bytes, ...]:
+    """The nonces of positions 0 .. count-1, cached because every block needs them."""
+    global _NONCES
+    cached = _NONCES
+    if len(cached) < count:
+        with _NONCES_LOCK:
+            cached = _NONCES
+            if len(cached) < count:
+                cached = _NONCES = tuple(frame_nonce(p) for p in range(count))
+    return cached[:count]
 
 
 def frame_aad(origin_prefix: bytes, index: int, leaf: bytes) -> bytes:

@@ -31,8 +31,7 @@ from auditlog.segment.format import (
     Seal,
     block_entry_size,
     file_header,
-    frame_aad,
-    frame_nonce,
+    frame_nonces,
     pack_block,
 )
 from auditlog.segment.frames import DictionaryStore, origin_prefix
@@ -333,11 +332,11 @@ class ChainWriter:
                 end += 1
             keys = self._keyring.get_or_create(period)
             salts = keys.leaf_salts(first + start, end - start)
-            for i in range(start, end):
-                o = (i - start) * LEAF_SALT_BYTES
-                leaves.append(
-                    sha256(b"\x00" + salts[o : o + LEAF_SALT_BYTES] + canonical[i]).digest()
-                )
+            step = LEAF_SALT_BYTES
+            leaves.extend(
+                sha256(b"\x00" + salts[o : o + step] + record).digest()
+                for o, record in zip(range(0, len(salts), step), canonical[start:end], strict=True)
+            )
             self._sample(period, canonical, start, end)
             start = end
         return leaves
@@ -407,11 +406,13 @@ class ChainWriter:
         canonical = pending.canonical[start:end]
         compress = codec.compress
         encrypt = aead.encrypt
+        nonces = frame_nonces(len(leaves))
+        # frame_aad(prefix, index, leaf), inlined: this runs once per record written.
         frames = [
-            encrypt(
-                frame_nonce(pos), compress(canonical[pos]), frame_aad(prefix, first + pos, leaf)
+            encrypt(nonce, compress(record), prefix + index.to_bytes(8, "big") + leaf)
+            for nonce, record, index, leaf in zip(
+                nonces, canonical, range(first, first + len(leaves)), leaves, strict=True
             )
-            for pos, leaf in enumerate(leaves)
         ]
         count = end - start
         # Roll the segment before the tree moves on: a seal records the tree as it stood at
