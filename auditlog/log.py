@@ -356,7 +356,7 @@ class AuditLog:
         manifest = _Manifest(
             log_id=log_id,
             origin=origin,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            created_at=(clock or SystemClock()).now().isoformat(timespec="seconds"),
             key_provider=provider_doc,
             config=config.model_copy(update={"origin": origin}),
         )
@@ -435,10 +435,7 @@ class AuditLog:
 
     def chains(self) -> list[str]:
         """The chains that exist on disk, sorted."""
-        directory = self.path / "chains"
-        return sorted(
-            p.name for p in directory.iterdir() if p.is_dir() and _CHAIN_ID.fullmatch(p.name)
-        )
+        return _chain_names(self.path)
 
     def chain_origin(self, chain: str) -> str:
         """The origin of a chain's tree and checkpoints: ``<log origin>/<chain>``."""
@@ -715,6 +712,7 @@ class AuditLog:
         passphrase: str | None = None,
         key_provider: KeyProvider | None = None,
         chain: str | None = None,
+        clock: Clock | None = None,
     ) -> list[RepairReport]:
         """Cut damaged blocks off the open tail of chains so they can be written again.
 
@@ -724,18 +722,19 @@ class AuditLog:
         """
         root = Path(path)
         manifest = _Manifest.load(root)
-        names = (
-            [chain] if chain else sorted(p.name for p in (root / "chains").iterdir() if p.is_dir())
-        )
+        names = [chain] if chain else _chain_names(root)
         reports: list[RepairReport] = []
         for name in names:
             origin = f"{manifest.origin}/{name}"
-            report = _repair_chain(root / "chains" / _check_chain_id(name), name, origin)
+            directory = root / "chains" / _check_chain_id(name)
+            report = _repair_chain(directory, name, origin, (clock or SystemClock()).now())
             if report is not None:
                 reports.append(report)
         if reports:
             # Opening for writing now succeeds; it also proves the repaired chain verifies.
-            with cls.open(root, passphrase=passphrase, key_provider=key_provider) as log:
+            with cls.open(
+                root, passphrase=passphrase, key_provider=key_provider, clock=clock
+            ) as log:
                 for report in reports:
                     log._record_repair(report)
         return reports
@@ -757,7 +756,12 @@ class AuditLog:
         self.flush()
 
 
-def _repair_chain(directory: Path, chain: str, origin: str) -> RepairReport | None:
+def _chain_names(root: Path) -> list[str]:
+    directory = root / "chains"
+    return sorted(p.name for p in directory.iterdir() if p.is_dir() and _CHAIN_ID.fullmatch(p.name))
+
+
+def _repair_chain(directory: Path, chain: str, origin: str, now: datetime) -> RepairReport | None:
     segments = list_segments(directory / "segments")
     if not segments:
         return None
@@ -774,7 +778,7 @@ def _repair_chain(directory: Path, chain: str, origin: str) -> RepairReport | No
     first_lost = damage.get("index")
     quarantine_dir = directory / "quarantine"
     make_private_dir(quarantine_dir)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     quarantine = quarantine_dir / f"{sequence:010d}-{offset}-{stamp}.bin"
     create_exclusive(quarantine, data[offset:])
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)

@@ -203,6 +203,8 @@ def _load_root_doc(raw: bytes, path: Path) -> _RootDoc:
         raise KeyMaterialError(f"{path} is not a readable root key file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != _ROOT_FORMAT:
         raise KeyMaterialError(f"{path} is not an auditlog root key file")
+    if doc.get("kdf") != "scrypt":
+        raise KeyMaterialError(f"{path} names an unknown key derivation {doc.get('kdf')!r}")
     if doc.get("version") != _ROOT_VERSION:
         raise KeyMaterialError(
             f"{path} has root key format version {doc.get('version')!r}; this auditlog reads "

@@ -39,6 +39,7 @@ ENTRY_SEAL: Final = 0x02
 HASH_BYTES: Final = 32
 LEAF_BYTES: Final = 32
 MAX_ENTRY_BYTES: Final = 1 << 28  # 256 MiB: far above any block the writer makes
+TIME_GRANULE_US: Final = 60_000_000  # block header times are whole minutes (floor / ceiling)
 
 # magic, version, flags, reserved, segment sequence number, first index
 FILE_HEADER: Final = struct.Struct(">8sHHIQQ")
@@ -151,6 +152,8 @@ class BlockHeader:
                 f"block version {version} is not one this auditlog reads ({BLOCK_VERSION}); "
                 "upgrade auditlog or check the file for damage"
             )
+        if flags:
+            raise IntegrityError("block header has unknown flags set")
         return cls(
             count=count,
             first_index=first_index,
@@ -279,7 +282,7 @@ class Seal:
         (
             _type,
             version,
-            _flags,
+            flags,
             block_count,
             first_index,
             end_index,
@@ -290,6 +293,8 @@ class Seal:
         ) = SEAL_HEADER.unpack_from(body)
         if version != SEAL_VERSION:
             raise IntegrityError(f"seal version {version} is not one this auditlog reads")
+        if flags:
+            raise IntegrityError("seal has unknown flags set")
         position = SEAL_HEADER.size
         frontier = tuple(
             bytes(body[position + i * HASH_BYTES : position + (i + 1) * HASH_BYTES])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -67,7 +68,7 @@ class DictionaryStore:
     def save(self, keys: PeriodKeys, dictionary: bytes) -> int:
         """Store a period's dictionary, durably, before any block refers to it; returns its id."""
         dict_id = dictionary_id(dictionary)
-        nonce = hashlib.sha256(dictionary).digest()[:12]  # one dictionary per period key
+        nonce = os.urandom(12)  # a handful of dictionaries per period key, ever
         sealed = keys.dictionary_aead.encrypt(nonce, dictionary, self._aad(keys.period, dict_id))
         doc = {
             "format": _DICT_FORMAT,

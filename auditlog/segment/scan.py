@@ -25,6 +25,7 @@ from auditlog.segment.format import (
     FORMAT_VERSION,
     MAGIC,
     MAX_ENTRY_BYTES,
+    TIME_GRANULE_US,
     ParsedBlock,
     Seal,
     genesis_hash,
@@ -49,7 +50,9 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
         return []
     stems = [name.removesuffix(SEGMENT_SUFFIX) for name in names if name.endswith(SEGMENT_SUFFIX)]
     return sorted(
-        (int(stem), directory / f"{stem}{SEGMENT_SUFFIX}") for stem in stems if stem.isdigit()
+        (int(stem), directory / f"{stem}{SEGMENT_SUFFIX}")
+        for stem in stems
+        if len(stem) == 10 and stem.isdigit() and stem.isascii()
     )
 
 
@@ -90,11 +93,12 @@ def scan_segment(
     """
     where: dict[str, object] = {"chain": chain, "segment": sequence}
     view = memoryview(data)
-    if len(data) < FILE_HEADER.size:
+    if len(data) < FILE_HEADER.size or (allow_torn and _is_zero(view)):
+        # A crash while the file was being created: its header never fully reached the disk.
         if allow_torn:
             return SegmentScan(sequence, path, -1, [], None, len(data), 0, len(data))
         raise IntegrityError("segment file is shorter than its header", location=where)
-    magic, version, _flags, _reserved, file_sequence, first_index = FILE_HEADER.unpack_from(data)
+    magic, version, flags, reserved, file_sequence, first_index = FILE_HEADER.unpack_from(data)
     if magic != MAGIC:
         raise IntegrityError("not an auditlog segment file (bad magic)", location=where)
     if version != FORMAT_VERSION:
@@ -103,6 +107,8 @@ def scan_segment(
             f"({FORMAT_VERSION}); upgrade auditlog",
             location=where,
         )
+    if flags or reserved:
+        raise IntegrityError("segment header has unknown flags set", location=where)
     if file_sequence != sequence:
         raise IntegrityError(
             f"segment file says it is segment {file_sequence}: segment files were renamed, "
@@ -144,6 +150,13 @@ def scan_segment(
             else:
                 raise IntegrityError(f"unknown entry type {kind}")
         except IntegrityError as exc:
+            ends_file = position + ENTRY_PREFIX.size + length == len(data)
+            if allow_torn and ends_file and _is_zero(view[-32:]):
+                # The last entry's length reached the disk but not all of its bytes: the file
+                # was extended with zeros by a crash. A real block ends in its SHA-256, never
+                # in 32 zero bytes, so this is a torn write, not a changed block.
+                torn = remaining
+                break
             index = None
             if kind == ENTRY_BLOCK and len(body) >= 16:
                 index = int.from_bytes(body[8:16], "big")
@@ -268,6 +281,8 @@ class ChainCheck:
             raise IntegrityError("block's tree size does not match its count", location=where)
         if header.min_time > header.max_time:
             raise IntegrityError("block's time range is inverted", location=where)
+        if header.min_time % TIME_GRANULE_US or header.max_time % TIME_GRANULE_US:
+            raise IntegrityError("block's time range is not in whole minutes", location=where)
         leaves = bytes(block.leaves)
         self.tree.extend(leaves[i : i + 32] for i in range(0, len(leaves), 32))
         if not hmac.compare_digest(self.tree.root(), header.tree_root):

@@ -25,8 +25,15 @@ from auditlog._fs import create_exclusive, fsync_dir, make_private_dir, write_al
 from auditlog.clock import Clock, SystemClock
 from auditlog.codec import encode_record, train_dictionary
 from auditlog.crypto.keys import LEAF_SALT_BYTES, ChainKeyring, PeriodKeys
-from auditlog.errors import AuditLogError, IntegrityError, LateRecordError, LogLockedError
+from auditlog.errors import (
+    AuditLogError,
+    IntegrityError,
+    LateRecordError,
+    LogLockedError,
+    RecordValidationError,
+)
 from auditlog.segment.format import (
+    TIME_GRANULE_US,
     BlockHeader,
     Seal,
     block_entry_size,
@@ -47,6 +54,9 @@ if TYPE_CHECKING:
     from auditlog.records import Record
 
 __all__ = ["ChainSettings", "ChainWriter", "Durability", "RecoveryReport"]
+
+
+_MAX_PERIOD = (1 << 32) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,11 +239,11 @@ class ChainWriter:
             self._finish_recovery(check, None)
             return
         if scan.torn_bytes:
-            self._cut_torn_tail(scan)
+            self._cut_torn_tail(scan, check.size)
         self._next_sequence = scan.sequence + 1
         self._finish_recovery(check, scan)
 
-    def _cut_torn_tail(self, scan: SegmentScan) -> None:
+    def _cut_torn_tail(self, scan: SegmentScan, durable_records: int) -> None:
         fd = os.open(scan.path, os.O_WRONLY | os.O_CLOEXEC)
         try:
             if scan.first_index == -1:
@@ -252,7 +262,7 @@ class ChainWriter:
             segment=scan.sequence,
             offset=scan.good_size if scan.first_index != -1 else 0,
             bytes_cut=scan.torn_bytes,
-            durable_records=scan.end_index if scan.first_index != -1 else 0,
+            durable_records=durable_records,
         )
 
     def _finish_recovery(self, check: ChainCheck, scan: SegmentScan | None) -> None:
@@ -298,6 +308,11 @@ class ChainWriter:
         times = [to_micros(r) for r in records]
         period_us = self._period_us
         periods = [t // period_us for t in times]
+        if min(times) < 0 or max(periods) > _MAX_PERIOD:
+            raise RecordValidationError(
+                "occurred_at must lie between 1970-01-01 and the last period the format can "
+                "name; records of other times cannot be kept"
+            )
         with self._append_lock:
             self._check_usable()
             newest = max(self._high_water, max(times))
@@ -428,8 +443,10 @@ class ChainWriter:
             tree_size=first + count,
             period=period,
             dictionary_id=dict_id,
-            min_time=min(times),
-            max_time=max(times),
+            # Header times are coarsened to whole minutes: with small blocks exact times in
+            # the clear would reveal when each record's event happened.
+            min_time=min(times) // TIME_GRANULE_US * TIME_GRANULE_US,
+            max_time=-(-max(times) // TIME_GRANULE_US) * TIME_GRANULE_US,
             block_salt=block_salt,
             prev_hash=self._last_hash,
             tree_root=tree.root(),
