@@ -40,7 +40,7 @@ from auditlog.segment.writer import (
     ChainWriter,
     Durability,
     RecoveryReport,
-    check_tail,
+    acquire_chain_lock,
 )
 
 __all__ = [
@@ -752,7 +752,8 @@ class AuditLog:
                 f"the bytes are kept in {report.quarantine.name}"
             ),
         )
-        self.append(record, chain=report.chain)
+        # A repair is recorded when it happens, however far the chain's own clock has run.
+        self._writer(report.chain).append_batch([record], check_late=False)
         self.flush()
 
 
@@ -762,19 +763,38 @@ def _chain_names(root: Path) -> list[str]:
 
 
 def _repair_chain(directory: Path, chain: str, origin: str, now: datetime) -> RepairReport | None:
+    # Hold the writer lock throughout: cutting a file a live writer appends to would corrupt it.
+    lock = acquire_chain_lock(directory, chain)
+    try:
+        return _cut_damaged_tail(directory, chain, origin, now)
+    finally:
+        os.close(lock)
+
+
+def _cut_damaged_tail(
+    directory: Path, chain: str, origin: str, now: datetime
+) -> RepairReport | None:
     segments = list_segments(directory / "segments")
     if not segments:
         return None
     sequence, path = segments[-1]
-    data = path.read_bytes()
+    # The whole chain is checked (keyless), so damage anywhere is found; only damage in the
+    # last segment can be cut. A torn tail is not damage: opening for writing cuts it.
+    reader = ChainReader(directory, chain, origin, period_seconds=86_400)
     try:
-        check_tail(directory / "segments", chain, origin)
+        reader.verify(None)
         return None
     except IntegrityError as exc:
-        damage = exc.location
-        offset = damage.get("offset")
-        if damage.get("segment") != sequence or not isinstance(offset, int):
-            raise
+        error = exc
+    damage = error.location
+    offset = damage.get("offset")
+    if damage.get("segment") != sequence or not isinstance(offset, int):
+        raise IntegrityError(
+            f"{error}; this damage is not in the chain's open tail, so repair cannot cut it: "
+            "restore the damaged segment from a backup",
+            location=damage,
+        )
+    data = path.read_bytes()
     first_lost = damage.get("index")
     quarantine_dir = directory / "quarantine"
     make_private_dir(quarantine_dir)

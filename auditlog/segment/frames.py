@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -91,14 +91,19 @@ class DictionaryStore:
             return None
         return int(doc["dict_id"])
 
-    def codec(self, keys: PeriodKeys, dict_id: int) -> FrameCodec:
-        """The codec for frames of ``keys.period`` compressed with dictionary ``dict_id``."""
+    def codec(
+        self, keys: PeriodKeys, dict_id: int, where: Mapping[str, object] | None = None
+    ) -> FrameCodec:
+        """The codec for frames of ``keys.period`` compressed with dictionary ``dict_id``.
+
+        ``where`` (chain, segment, block) is added to the location of any error.
+        """
         if dict_id == 0:
             return self._plain
         cached = self._codecs.get((keys.period, dict_id))
         if cached is not None:
             return cached
-        where = {"period": keys.period, "dictionary": dict_id}
+        where = {**(where or {}), "period": keys.period, "dictionary": dict_id}
         try:
             doc = msgpack.unpackb(self.path(keys.period).read_bytes())
         except FileNotFoundError:

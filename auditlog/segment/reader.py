@@ -102,7 +102,7 @@ class ChainReader:
             "offset": block.offset,
         }
         keys = keyring.get(header.period)
-        codec = self._dictionaries.codec(keys, header.dictionary_id)
+        codec = self._dictionaries.codec(keys, header.dictionary_id, where)
         for index, canonical in decrypt_block(block, keys, codec, self.origin, where):
             try:
                 fields = unpack_fields(canonical)
@@ -160,13 +160,13 @@ class ChainReader:
                 lo = max(start, header.first_index) - header.first_index
                 hi = min(limit, header.tree_size) - header.first_index
                 keys = keyring.get(header.period)
-                codec = self._dictionaries.codec(keys, header.dictionary_id)
                 where: dict[str, object] = {
                     "chain": self.chain,
                     "segment": sequence,
                     "block": ordinal,
                     "offset": block.offset,
                 }
+                codec = self._dictionaries.codec(keys, header.dictionary_id, where)
                 yield from decrypt_block(
                     block, keys, codec, self.origin, where, positions=range(lo, hi)
                 )

@@ -102,6 +102,23 @@ class Durability:
             return self._cond.wait_for(lambda: self.size > index, timeout)
 
 
+def acquire_chain_lock(directory: Path, chain: str) -> int:
+    """Take the chain's writer lock (non-blocking); the returned descriptor holds it until closed."""
+    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LogLockedError(
+            f"chain {chain!r} is already being written by another writer (this or another "
+            "process); one writer per chain keeps the chain well-formed: close the other "
+            "writer, or give each writer its own chain"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def check_tail(
     segments_dir: Path, chain: str, origin: str
 ) -> tuple[ChainCheck, SegmentScan | None]:
@@ -216,20 +233,7 @@ class ChainWriter:
     # -- locking and recovery -------------------------------------------------------------
 
     def _acquire_lock(self) -> int:
-        path = self.directory / "LOCK"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise LogLockedError(
-                f"chain {self.chain!r} is already being written by another writer (this or "
-                "another process); one writer per chain keeps the chain well-formed: close the "
-                "other writer, or give each writer its own chain"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
+        return acquire_chain_lock(self.directory, self.chain)
 
     def _recover(self) -> None:
         self._segment: _OpenSegment | None = None
@@ -238,7 +242,7 @@ class ChainWriter:
             self._next_sequence = 0
             self._finish_recovery(check, None)
             return
-        if scan.torn_bytes:
+        if scan.torn_bytes or scan.first_index == -1:
             self._cut_torn_tail(scan, check.size)
         self._next_sequence = scan.sequence + 1
         self._finish_recovery(check, scan)
@@ -300,8 +304,14 @@ class ChainWriter:
         """Records appended so far, durable or not."""
         return self._appended
 
-    def append_batch(self, records: Sequence[Record]) -> tuple[int, list[bytes]]:
-        """Buffer ``records`` in order; returns the index of the first and their leaves."""
+    def append_batch(
+        self, records: Sequence[Record], *, check_late: bool = True
+    ) -> tuple[int, list[bytes]]:
+        """Buffer ``records`` in order; returns the index of the first and their leaves.
+
+        ``check_late=False`` is for the log's own events, which happen now whatever the times
+        of the chain's records.
+        """
         if not records:
             return self.size, []
         canonical = [encode_record(r) for r in records]
@@ -317,7 +327,7 @@ class ChainWriter:
             self._check_usable()
             newest = max(self._high_water, max(times))
             oldest_allowed = newest - self._late_bound_us
-            if min(times) < oldest_allowed:
+            if check_late and min(times) < oldest_allowed:
                 raise LateRecordError(
                     f"a record of chain {self.chain!r} is more than "
                     f"{self.settings.late_bound_seconds} s older than the newest record; such late "

@@ -1,0 +1,853 @@
+"""An independent verifier of storage format v1, written from docs/format.md and nothing else.
+
+The verifier below parses manifests, key files and segment files with ``struct``, ``hashlib``,
+``zlib``, ``msgpack``, ``zstandard`` and ``cryptography`` directly. From auditlog it takes only
+what a user of the library has: ``AuditLog`` to write the logs it checks, the record models to
+build records, and the test passphrase. If the library and this verifier ever disagree, either
+the code or docs/format.md is wrong, and this file says which rule.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import re
+import struct
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.algorithms import AES
+from cryptography.hazmat.primitives.ciphers.modes import ECB
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from pydantic import BaseModel
+
+from auditlog import (
+    AccessRecord,
+    Activity,
+    AuditLog,
+    CallRecord,
+    ChatMessage,
+    IdentityVerification,
+    IntegrityError,
+    LogConfig,
+    NetworkAddressRecord,
+    Record,
+    VerifyReport,
+)
+from auditlog.records import RECORD_TYPES, Attachment, CallParty
+from auditlog.testing._helpers import TEST_PASSPHRASE
+
+FORMAT_MD = Path(__file__).resolve().parent.parent / "docs" / "format.md"
+
+# --- docs/format.md, "Segment files" ---------------------------------------------------------
+
+MAGIC = b"\x89ALSEG\r\n"
+FILE_HEADER = struct.Struct(">8sHHIQQ")  # magic, version, flags, reserved, sequence, first index
+ENTRY_PREFIX = struct.Struct(">II")  # body length, CRC-32 of the four length bytes
+MAX_BODY = 1 << 28
+BLOCK_HEADER = struct.Struct(">BBHIQQIIqq16s32s32s")
+SEAL_HEADER = struct.Struct(">BBHIQQq32s32sB")
+SEGMENT_NAME = re.compile(r"^([0-9]{10})\.seg$")
+CHAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class SpecError(Exception):
+    """The files break a rule of docs/format.md."""
+
+
+def require(condition: bool, rule: str) -> None:
+    """Raise ``SpecError`` naming ``rule`` unless ``condition`` holds."""
+    if not condition:
+        raise SpecError(rule)
+
+
+# --- docs/format.md, "Merkle tree" -----------------------------------------------------------
+
+
+def mth(leaves: Sequence[bytes]) -> bytes:
+    """The RFC 6962 Merkle tree hash of a list of leaf hashes, by the RFC's recursion."""
+    if not leaves:
+        return EMPTY_ROOT
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1
+    while split * 2 < len(leaves):
+        split *= 2
+    return hashlib.sha256(b"\x01" + mth(leaves[:split]) + mth(leaves[split:])).digest()
+
+
+def compact_range(leaves: Sequence[bytes]) -> list[bytes]:
+    """The roots of the perfect subtrees covering ``[0, len(leaves))``, left to right."""
+    hashes = []
+    start = 0
+    for bit in reversed(range(len(leaves).bit_length())):
+        if len(leaves) >> bit & 1:
+            hashes.append(mth(leaves[start : start + (1 << bit)]))
+            start += 1 << bit
+    return hashes
+
+
+# --- docs/format.md, "Key files" and "Subkeys" -----------------------------------------------
+
+
+def hkdf(data_key: bytes, label: bytes, salt: bytes | None = None) -> bytes:
+    """HKDF-SHA256 of a data key under the info ``auditlog/v1 <label>``, 32 bytes."""
+    return HKDF(SHA256(), 32, salt, b"auditlog/v1 " + label).derive(data_key)
+
+
+def unlock_root_key(log: Path, manifest: dict[str, Any], passphrase: str) -> bytes:
+    """Unwrap the root key from the file the manifest names, with the passphrase."""
+    provider = manifest["key_provider"]
+    require(provider["type"] == "passphrase", "the test log uses the passphrase provider")
+    doc = msgpack.unpackb((log / provider["file"]).read_bytes())
+    require(doc["format"] == "auditlog-root-key" and doc["version"] == 1, "root key v1")
+    require(doc["kdf"] == "scrypt", "root key kdf is scrypt")
+    kek = Scrypt(doc["salt"], 32, doc["n"], doc["r"], doc["p"]).derive(passphrase.encode())
+    aad = b"auditlog/v1 root-key\x00" + doc["key_id"].encode("ascii")
+    root_key: bytes = AESGCM(kek).decrypt(doc["nonce"], doc["wrapped"], aad)
+    return root_key
+
+
+def unwrap_data_keys(chain_dir: Path, origin: str, root_key: bytes) -> dict[int, bytes]:
+    """Every data key in a chain's keyring, by period."""
+    doc = msgpack.unpackb((chain_dir / "keyring").read_bytes(), strict_map_key=False)
+    require(doc["format"] == "auditlog-keyring" and doc["version"] == 1, "keyring v1")
+    keys = {}
+    for period, (_key_id, blob) in doc["keys"].items():
+        context = (
+            b"auditlog/v1 data-key\x00" + origin.encode() + b"\x00" + period.to_bytes(4, "big")
+        )
+        aad = b"auditlog/v1 wrap\x00" + context
+        keys[period] = AESGCM(root_key).decrypt(blob[:12], blob[12:], aad)
+    return keys
+
+
+def leaf_salts(data_key: bytes, first: int, count: int) -> list[bytes]:
+    """The 16-byte leaf salts of indexes ``first .. first+count-1``."""
+    encryptor = Cipher(AES(hkdf(data_key, b"leaf-salt")), ECB()).encryptor()
+    blocks = b"".join(i.to_bytes(16, "big") for i in range(first, first + count))
+    out = encryptor.update(blocks) + encryptor.finalize()
+    return [out[i : i + 16] for i in range(0, len(out), 16)]
+
+
+def load_dictionary(chain_dir: Path, origin: str, period: int, dict_id: int, key: bytes) -> bytes:
+    """Decrypt the zstd dictionary a block names, checking the file names the same one."""
+    doc = msgpack.unpackb((chain_dir / "dicts" / f"{period:010d}.zdict").read_bytes())
+    require(doc["format"] == "auditlog-dictionary" and doc["version"] == 1, "dictionary v1")
+    require(doc["period"] == period and doc["dict_id"] == dict_id, "dictionary is the named one")
+    aad = (
+        b"auditlog/v1 dictionary\x00"
+        + origin.encode()
+        + b"\x00"
+        + period.to_bytes(4, "big")
+        + dict_id.to_bytes(4, "big")
+    )
+    dictionary: bytes = AESGCM(hkdf(key, b"dictionary")).decrypt(
+        doc["nonce"], doc["ciphertext"], aad
+    )
+    require(dictionary[:4] == b"\x37\xa4\x30\xec", "a dictionary is a zstd dictionary")
+    require(int.from_bytes(dictionary[4:8], "little") == dict_id, "dictionary id matches")
+    return dictionary
+
+
+# --- docs/format.md, "Segment files", "Entries", "Block", "Seal" ----------------------------
+
+
+@dataclass
+class Block:
+    """One parsed block entry."""
+
+    offset: int
+    fields: dict[str, Any]
+    leaves: list[bytes]
+    frames: list[bytes]
+    block_hash: bytes
+
+
+@dataclass
+class SegmentFile:
+    """One parsed segment file."""
+
+    sequence: int
+    size: int
+    first_index: int | None  # None: the file is shorter than its header (being created)
+    blocks: list[Block]
+    seal: dict[str, Any] | None
+    torn: int
+
+
+BLOCK_FIELDS = [
+    "type",
+    "version",
+    "flags",
+    "count",
+    "first_index",
+    "tree_size",
+    "period",
+    "dictionary_id",
+    "min_time",
+    "max_time",
+    "block_salt",
+    "prev_hash",
+    "tree_root",
+]
+SEAL_FIELDS = [
+    "type",
+    "version",
+    "flags",
+    "block_count",
+    "first_index",
+    "end_index",
+    "sealed_at",
+    "last_block_hash",
+    "tree_root",
+    "frontier_count",
+]
+
+
+def parse_block(body: bytes, offset: int) -> Block:
+    """Split a block body and check its self-hash."""
+    require(len(body) >= BLOCK_HEADER.size + 32, "a block holds its header and hash")
+    require(hashlib.sha256(body[:-32]).digest() == body[-32:], "block hash")
+    fields = dict(zip(BLOCK_FIELDS, BLOCK_HEADER.unpack_from(body), strict=True))
+    require(fields["version"] == 1, "block version 1")
+    count = fields["count"]
+    leaves_at = BLOCK_HEADER.size
+    lengths_at = leaves_at + 32 * count
+    frames_at = lengths_at + 4 * count
+    require(count >= 1 and frames_at <= len(body) - 32, "block count fits the block")
+    lengths = struct.unpack_from(f">{count}I", body, lengths_at)
+    require(frames_at + sum(lengths) == len(body) - 32, "frame lengths fill the block")
+    frames, position = [], frames_at
+    for length in lengths:
+        frames.append(body[position : position + length])
+        position += length
+    leaves = [body[i : i + 32] for i in range(leaves_at, lengths_at, 32)]
+    return Block(offset, fields, leaves, frames, body[-32:])
+
+
+def parse_seal(body: bytes) -> dict[str, Any]:
+    """Parse a seal body and check its self-hash."""
+    require(len(body) >= SEAL_HEADER.size + 32, "a seal holds its header and hash")
+    require(hashlib.sha256(body[:-32]).digest() == body[-32:], "seal hash")
+    seal = dict(zip(SEAL_FIELDS, SEAL_HEADER.unpack_from(body), strict=True))
+    require(seal["version"] == 1, "seal version 1")
+    position = SEAL_HEADER.size
+    seal["frontier"] = [
+        body[position + 32 * i : position + 32 * (i + 1)] for i in range(seal["frontier_count"])
+    ]
+    position += 32 * seal["frontier_count"]
+    (period_count,) = struct.unpack_from(">H", body, position)
+    seal["periods"] = list(struct.unpack_from(f">{period_count}I", body, position + 2))
+    position += 2 + 4 * period_count
+    seal["block_index"] = [
+        struct.unpack_from(">QQ", body, position + 16 * i) for i in range(seal["block_count"])
+    ]
+    position += 16 * seal["block_count"]
+    require(position == len(body) - 32, "seal length matches its contents")
+    return seal
+
+
+def parse_segment(data: bytes, sequence: int, *, last: bool) -> SegmentFile:
+    """Parse a segment file; only the chain's last segment may end in a torn tail."""
+    if len(data) < FILE_HEADER.size:
+        require(last, "only the last segment may be shorter than its header")
+        return SegmentFile(sequence, len(data), None, [], None, len(data))
+    magic, version, _flags, _reserved, file_sequence, first_index = FILE_HEADER.unpack_from(data)
+    require(magic == MAGIC, "segment magic")
+    require(version == 1, "segment format version 1")
+    require(file_sequence == sequence, "the header names the file's own sequence number")
+    blocks: list[Block] = []
+    seal = None
+    position, torn = FILE_HEADER.size, 0
+    while position < len(data):
+        require(seal is None, "nothing follows a seal")
+        remaining = len(data) - position
+        if remaining < ENTRY_PREFIX.size:
+            torn = remaining
+            break
+        length, crc = ENTRY_PREFIX.unpack_from(data, position)
+        if crc != zlib.crc32(data[position : position + 4]):
+            require(not any(data[position:]), "a bad length CRC is damage unless all zeros follow")
+            torn = remaining
+            break
+        require(0 < length <= MAX_BODY, "entry length in range")
+        if ENTRY_PREFIX.size + length > remaining:
+            torn = remaining
+            break
+        body = data[position + ENTRY_PREFIX.size : position + ENTRY_PREFIX.size + length]
+        if body[0] == 1:
+            blocks.append(parse_block(body, position))
+        elif body[0] == 2:
+            seal = parse_seal(body)
+        else:
+            raise SpecError("unknown entry type")
+        position += ENTRY_PREFIX.size + length
+    require(not torn or last, "only the last segment may end in a torn tail")
+    return SegmentFile(sequence, len(data), first_index, blocks, seal, torn)
+
+
+# --- docs/format.md, "Frames" and "Canonical records" ----------------------------------------
+
+
+def micros(moment: datetime) -> int:
+    """An aware datetime as integer microseconds since the Unix epoch."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def decompress(plaintext: bytes, dictionary: bytes | None) -> bytes:
+    """The canonical record inside a frame plaintext (codec byte, then body)."""
+    if plaintext[0] == 0:
+        return plaintext[1:]
+    require(plaintext[0] == 1, "codec 0 or 1")
+    zdict = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
+    decompressor = zstandard.ZstdDecompressor(dict_data=zdict)
+    # A magic-less zstd frame is a standard frame without its first four bytes.
+    out: bytes = decompressor.decompress(ZSTD_MAGIC + plaintext[1:])
+    return out
+
+
+@dataclass
+class ChainResult:
+    """What the verifier found in one chain."""
+
+    records: int = 0
+    blocks: int = 0
+    segments: int = 0
+    bytes: int = 0
+    sealed: int = 0
+    torn: int = 0
+    root: bytes = EMPTY_ROOT
+    canonical: list[bytes] = field(default_factory=list)
+    trace: list[dict[str, bytes]] = field(default_factory=list)
+
+
+def check_frames(
+    block: Block,
+    data_key: bytes,
+    dictionary: bytes | None,
+    origin: str,
+    period_us: int,
+    result: ChainResult,
+) -> None:
+    """Decrypt and decompress every frame of a block and recompute its leaf from the record."""
+    header = block.fields
+    block_key = hkdf(data_key, b"frame-key", header["block_salt"])
+    aead = AESGCM(block_key)
+    salts = leaf_salts(data_key, header["first_index"], header["count"])
+    for position, (leaf, frame, salt) in enumerate(
+        zip(block.leaves, block.frames, salts, strict=True)
+    ):
+        index = header["first_index"] + position
+        aad = origin.encode() + b"\x00" + index.to_bytes(8, "big") + leaf
+        try:
+            plaintext = aead.decrypt(position.to_bytes(12, "big"), frame, aad)
+        except InvalidTag:
+            raise SpecError("frame does not decrypt") from None
+        canonical = decompress(plaintext, dictionary)
+        require(hashlib.sha256(b"\x00" + salt + canonical).digest() == leaf, "leaf of record")
+        record = msgpack.unpackb(canonical, timestamp=3)
+        require(isinstance(record, dict), "a record is a msgpack map")
+        moment = micros(record["occurred_at"])
+        require(header["min_time"] <= moment <= header["max_time"], "time within block range")
+        require(moment // period_us == header["period"], "record period is the block's")
+        result.canonical.append(canonical)
+        result.trace.append(
+            {
+                "block_key": block_key,
+                "salt": salt,
+                "plaintext": plaintext,
+                "canonical": canonical,
+            }
+        )
+
+
+def verify_chain(
+    chain_dir: Path,
+    origin: str,
+    period_us: int,
+    keys: dict[int, bytes] | None,
+) -> ChainResult:
+    """Keyless checks of one chain; with its data keys, the keyed checks too."""
+    result = ChainResult()
+    named = sorted(
+        (int(match[1]), path)
+        for path in (chain_dir / "segments").iterdir()
+        if (match := SEGMENT_NAME.fullmatch(path.name))
+    )
+    require([s for s, _ in named] == list(range(len(named))), "segments numbered 0, 1, 2, ...")
+    leaves: list[bytes] = []
+    last_hash = hashlib.sha256(b"auditlog/v1 genesis\x00" + origin.encode()).digest()
+    open_before = False
+    for sequence, path in named:
+        require(not open_before, "only the last segment is unsealed")
+        segment = parse_segment(path.read_bytes(), sequence, last=sequence == len(named) - 1)
+        result.segments += 1
+        result.bytes += segment.size
+        result.torn = segment.torn
+        if segment.first_index is None:
+            open_before = True
+            continue
+        require(segment.first_index == len(leaves), "segment starts where the chain ended")
+        for block in segment.blocks:
+            header = block.fields
+            require(header["first_index"] == len(leaves), "block starts where the chain ended")
+            require(header["prev_hash"] == last_hash, "hash chain")
+            require(header["tree_size"] == header["first_index"] + header["count"], "tree size")
+            require(header["min_time"] <= header["max_time"], "time range")
+            leaves.extend(block.leaves)
+            require(header["tree_root"] == mth(leaves), "Merkle root after the block")
+            last_hash = block.block_hash
+            result.blocks += 1
+            result.records += header["count"]
+            if keys is not None:
+                dictionary = None
+                if header["dictionary_id"]:
+                    dictionary = load_dictionary(
+                        chain_dir,
+                        origin,
+                        header["period"],
+                        header["dictionary_id"],
+                        keys[header["period"]],
+                    )
+                check_frames(block, keys[header["period"]], dictionary, origin, period_us, result)
+        seal = segment.seal
+        if seal is None:
+            open_before = True
+            continue
+        result.sealed += 1
+        require(seal["block_count"] == len(segment.blocks) >= 1, "seal block count")
+        require(seal["first_index"] == segment.first_index, "seal first index")
+        require(seal["end_index"] == len(leaves), "seal end index")
+        require(seal["last_block_hash"] == last_hash, "seal last block hash")
+        require(seal["tree_root"] == mth(leaves), "seal tree root")
+        require(seal["frontier"] == compact_range(leaves), "seal frontier")
+        periods = sorted({b.fields["period"] for b in segment.blocks})
+        require(seal["periods"] == periods, "seal periods")
+        index = [(b.fields["first_index"], b.offset) for b in segment.blocks]
+        require(seal["block_index"] == index, "seal block index")
+    result.root = mth(leaves)
+    return result
+
+
+def verify_log(log: Path, passphrase: str | None = None) -> dict[str, ChainResult]:
+    """Verify every chain of the log at ``log``; keyed when a passphrase is given."""
+    manifest = json.loads((log / "manifest.json").read_text("utf-8"))
+    require(manifest["format"] == "auditlog" and manifest["version"] == 1, "manifest v1")
+    period_us = manifest["config"]["period_seconds"] * 1_000_000
+    root_key = None if passphrase is None else unlock_root_key(log, manifest, passphrase)
+    results = {}
+    chain_dirs = (log / "chains").iterdir()
+    for chain_dir in sorted(p for p in chain_dirs if p.is_dir() and CHAIN_ID.fullmatch(p.name)):
+        origin = f"{manifest['origin']}/{chain_dir.name}"
+        keys = None if root_key is None else unwrap_data_keys(chain_dir, origin, root_key)
+        results[chain_dir.name] = verify_chain(chain_dir, origin, period_us, keys)
+    return results
+
+
+def spec_canonical(record: BaseModel) -> bytes:
+    """A record's canonical encoding, built field by field as docs/format.md describes it."""
+
+    def value(item: object) -> object:
+        if isinstance(item, BaseModel):
+            return {
+                name: value(getattr(item, name))
+                for name in type(item).model_fields
+                if getattr(item, name) is not None
+            }
+        if isinstance(item, enum.Enum):
+            return item.value
+        if isinstance(item, IPv4Address | IPv6Address):
+            return item.packed
+        if isinstance(item, tuple):
+            return [value(element) for element in item]
+        if isinstance(item, datetime):
+            return item.astimezone(UTC)
+        return item
+
+    packed: bytes = msgpack.packb(value(record), datetime=True)
+    return packed
+
+
+# --- the logs the tests check ----------------------------------------------------------------
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CONFIG = LogConfig(
+    origin="example.com/audit",
+    period_seconds=3600,
+    block_max_records=4,
+    dictionary_samples=8,
+    dictionary_bytes=1024,
+)
+
+
+def network(i: int, at: datetime) -> NetworkAddressRecord:
+    """A network-address record, varied by ``i``."""
+    return NetworkAddressRecord(
+        occurred_at=at,
+        subject=f"user{i % 5}",
+        service="ssh",
+        event="login",
+        source_ip=f"198.51.100.{i}" if i % 3 else f"2001:db8::{i:x}",
+        source_port=40_000 + i,
+        transport="tcp",
+        destination_ip="192.0.2.10",
+        destination_port=22,
+        user_agent="OpenSSH_9.6p1",
+        status="success" if i % 4 else None,
+    )
+
+
+def mixed(at: datetime) -> list[Record]:
+    """A chat, call, identity, activity and access record, for one chain."""
+    return [
+        ChatMessage(
+            occurred_at=at,
+            subject="alice",
+            service="im",
+            message_id="m-1",
+            conversation_id="c-1",
+            sender="alice",
+            recipients=("bob", "carol"),
+            operation="send",
+            content="see you at 10 ✓",
+            attachments=({"sha256": "AB" * 32, "size": 2048, "media_type": "Image/PNG"},),
+            client_ip="203.0.113.7",
+            client_port=51_000,
+        ),
+        CallRecord(
+            occurred_at=at + timedelta(seconds=1),
+            subject="bob",
+            service="voice",
+            call_id="call-9",
+            parties=(
+                {"account": "bob", "role": "caller", "signalling_ip": "2001:db8::2"},
+                {"account": "dave", "role": "callee"},
+            ),
+            media="video",
+            attempted_at=at,
+            answered_at=at + timedelta(seconds=1),
+            ended_at=at + timedelta(seconds=61, microseconds=5),
+            duration_us=60_000_005,
+            end_reason="completed",
+        ),
+        IdentityVerification(
+            occurred_at=at + timedelta(seconds=2),
+            subject="carol",
+            service="kyc",
+            account="carol",
+            method="id-document",
+            result="passed",
+            document_type="passport",
+            document_number="X1234567",
+        ),
+        Activity(
+            occurred_at=at + timedelta(seconds=3),
+            subject="dave",
+            service="web",
+            account="dave",
+            action="login",
+        ),
+        AccessRecord(
+            occurred_at=at + timedelta(seconds=4),
+            subject="inspector-7",
+            service="auditlog",
+            actor="inspector-7",
+            role="inspector",
+            purpose="case-review",
+            query="subject = alice",
+            records_returned=3,
+        ),
+    ]
+
+
+def write_sample_log(create_log: Callable[..., AuditLog]) -> dict[str, list[Record]]:
+    """Write several chains (dictionary and raw frames, two periods in one segment); close it."""
+    written: dict[str, list[Record]] = {"network": [], "mixed": []}
+    with create_log(CONFIG) as log:
+        # Twelve records of one hour: blocks of four, the later ones compressed with the
+        # period's dictionary once eight samples are in.
+        batch = [network(i, T0 + timedelta(minutes=4 * i)) for i in range(12)]
+        log.append_many(batch)
+        written["network"] += batch
+        # A late record of the previous hour joins the open segment under its own period.
+        late = network(99, T0 - timedelta(minutes=30))
+        log.append(late)
+        log.flush()
+        written["network"].append(late)
+        records = mixed(T0 + timedelta(minutes=5))
+        log.append_many(records, chain="mixed")
+        written["mixed"] += records
+    return written
+
+
+def library_report(log_path: Path, *, keyless: bool) -> VerifyReport:
+    """The library's own verification of the log at ``log_path``."""
+    with AuditLog.open(log_path, mode="read", passphrase=TEST_PASSPHRASE) as log:
+        return log.verify(keyless=keyless)
+
+
+def assert_agree(results: dict[str, ChainResult], report: VerifyReport) -> None:
+    """The verifier's findings equal the library's report, chain by chain."""
+    assert set(results) == set(report.chains)
+    for chain, result in results.items():
+        theirs = report.chains[chain]
+        assert (
+            result.records,
+            result.blocks,
+            result.segments,
+            result.bytes,
+            result.root,
+            result.torn,
+            result.sealed,
+        ) == (
+            theirs.records,
+            theirs.blocks,
+            theirs.segments,
+            theirs.bytes,
+            theirs.root,
+            theirs.torn_tail_bytes,
+            theirs.sealed_segments,
+        )
+
+
+def last_segment(log_path: Path, chain: str) -> Path:
+    """The path of a chain's last segment file, made writable for the test to damage."""
+    path = sorted((log_path / "chains" / chain / "segments").glob("*.seg"))[-1]
+    path.chmod(0o600)
+    return path
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_verifier_agrees_with_library(create_log: Callable[..., AuditLog], log_path: Path) -> None:
+    """The spec verifier and the library's keyless and keyed verify report the same chains."""
+    written = write_sample_log(create_log)
+    keyless = verify_log(log_path)
+    keyed = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(keyless, library_report(log_path, keyless=True))
+    assert_agree(keyed, library_report(log_path, keyless=False))
+    assert keyed["network"].records == 13
+    assert keyed["mixed"].records == 5
+    for chain, records in written.items():
+        assert keyed[chain].canonical == [spec_canonical(r) for r in records]
+
+
+def test_sample_log_covers_the_format(create_log: Callable[..., AuditLog], log_path: Path) -> None:
+    """The sample log holds both codecs, dictionary and plain blocks, and two periods."""
+    write_sample_log(create_log)
+    segment = parse_segment(last_segment(log_path, "network").read_bytes(), 0, last=True)
+    assert {b.fields["dictionary_id"] != 0 for b in segment.blocks} == {True, False}
+    assert len({b.fields["period"] for b in segment.blocks}) == 2
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    codecs = {t["plaintext"][0] for r in results.values() for t in r.trace}
+    assert codecs == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [bytes(100), b"\x00\x00\x00", b"\x7f\x7f\x7f\x7f\x7f", "partial-entry", "prefix-only"],
+    ids=["zeros", "short-zeros", "short-garbage", "partial-entry", "prefix-only"],
+)
+def test_torn_tails_agree(
+    create_log: Callable[..., AuditLog], log_path: Path, tail: bytes | str
+) -> None:
+    """Zero-filled, short and cut-off tails count as torn bytes in both verifiers."""
+    write_sample_log(create_log)
+    path = last_segment(log_path, "mixed")
+    data = path.read_bytes()
+    block_at = FILE_HEADER.size  # the first block's entry
+    if tail == "partial-entry":
+        tail = data[block_at : block_at + 200]
+    elif tail == "prefix-only":
+        tail = data[block_at : block_at + ENTRY_PREFIX.size]
+    assert isinstance(tail, bytes)
+    path.write_bytes(data + tail)
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert results["mixed"].torn == len(tail)
+    assert_agree(results, library_report(log_path, keyless=False))
+
+
+def test_damaged_length_is_not_a_torn_tail(
+    create_log: Callable[..., AuditLog], log_path: Path
+) -> None:
+    """Bytes after the last entry that fail the length CRC and are not all zero are damage."""
+    write_sample_log(create_log)
+    path = last_segment(log_path, "mixed")
+    path.write_bytes(path.read_bytes() + b"\x00\x00\x00\x10\x00\x00\x00\x00\x01")
+    with pytest.raises(SpecError, match="bad length CRC"):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError):
+        library_report(log_path, keyless=True)
+
+
+def test_truncation_at_a_block_boundary_is_not_detected(
+    create_log: Callable[..., AuditLog], log_path: Path
+) -> None:
+    """Cutting the open segment after a whole block passes both verifiers (a documented limit)."""
+    write_sample_log(create_log)
+    path = last_segment(log_path, "network")
+    segment = parse_segment(path.read_bytes(), 0, last=True)
+    path.write_bytes(path.read_bytes()[: segment.blocks[-1].offset])
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert results["network"].records == 12
+    assert_agree(results, library_report(log_path, keyless=False))
+
+
+def test_single_byte_changes(create_log: Callable[..., AuditLog], log_path: Path) -> None:
+    """Changing any byte of a segment fails both verifiers, except the header's flags/reserved."""
+    with create_log(CONFIG) as log:
+        log.append(mixed(T0)[3], chain="app")
+    path = last_segment(log_path, "app")
+    original = path.read_bytes()
+    unnoticed = []
+    for offset in range(len(original)):
+        changed = bytearray(original)
+        changed[offset] ^= 0x20
+        path.write_bytes(bytes(changed))
+        try:
+            verify_log(log_path)
+        except SpecError:
+            with pytest.raises(IntegrityError):
+                library_report(log_path, keyless=True)
+        else:
+            library_report(log_path, keyless=True)
+            unnoticed.append(offset)
+    # The file header's flags and reserved bytes: see "Known deviations" in docs/format.md.
+    assert unnoticed == list(range(10, 16))
+
+
+def test_keyed_verification_catches_a_rehashed_frame(
+    create_log: Callable[..., AuditLog], log_path: Path
+) -> None:
+    """A frame changed and its block rehashed passes keyless checks and fails keyed ones."""
+    write_sample_log(create_log)
+    path = last_segment(log_path, "mixed")
+    data = bytearray(path.read_bytes())
+    start = parse_segment(bytes(data), 0, last=True).blocks[-1].offset + ENTRY_PREFIX.size
+    data[-33] ^= 0x01  # the last byte of the last frame (its GCM tag)
+    data[-32:] = hashlib.sha256(data[start:-32]).digest()
+    path.write_bytes(bytes(data))
+    assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
+    with pytest.raises(SpecError, match="frame does not decrypt"):
+        verify_log(log_path, TEST_PASSPHRASE)
+    with pytest.raises(IntegrityError):
+        library_report(log_path, keyless=False)
+
+
+def test_sealed_segments_agree(create_log: Callable[..., AuditLog], log_path: Path) -> None:
+    """Segments rolled by record count and by period carry seals both verifiers accept."""
+    with create_log(CONFIG.model_copy(update={"max_segment_records": 2})) as log:
+        for i in range(5):
+            log.append(network(i, T0 + timedelta(seconds=i)))
+            log.flush()
+        log.append(network(5, T0 + timedelta(hours=1)))
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert (results["network"].segments, results["network"].sealed) == (4, 3)
+    assert_agree(results, library_report(log_path, keyless=False))
+
+
+def test_field_order_table_matches_the_models() -> None:
+    """The field-order table of docs/format.md lists every model's fields, in order."""
+    text = FORMAT_MD.read_text("utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)`(?: \(in `\w+`\))? \| (`.*`) \|$", text, re.M))
+    models: dict[str, type[BaseModel]] = {str(k): m for k, m in RECORD_TYPES.items()}
+    models |= {"Attachment": Attachment, "CallParty": CallParty}
+    assert set(rows) == set(models)
+    for name, model in models.items():
+        expected = [
+            f"`{field}?`" if info.default is None and not info.is_required() else f"`{field}`"
+            for field, info in model.model_fields.items()
+        ]
+        assert rows[name].split(", ") == expected, name
+
+
+# --- the worked example of docs/format.md ----------------------------------------------------
+
+
+def example_files() -> dict[str, bytes]:
+    """The files of the worked example, from the annotated dumps in docs/format.md."""
+    text = FORMAT_MD.read_text("utf-8")
+    files = {}
+    for name, body in re.findall(r"<!-- file: (\S+) -->\n```[a-z]*\n(.*?)```", text, re.S):
+        if name.endswith(".json"):
+            files[name] = body.encode()
+            continue
+        data = bytearray()
+        for line in body.splitlines():
+            offset, *groups = line.split("|")[0].split()
+            assert int(offset, 16) == len(data), f"{name}: offset {offset} is wrong"
+            data += bytes.fromhex("".join(groups))
+        files[name] = bytes(data)
+    return files
+
+
+def example_values() -> dict[str, bytes]:
+    """The derived values the worked example lists, by name."""
+    text = FORMAT_MD.read_text("utf-8")
+    (body,) = re.findall(r"<!-- values -->\n```[a-z]*\n(.*?)```", text, re.S)
+    values: dict[str, bytes] = {}
+    name = ""
+    for line in body.splitlines():
+        if "=" in line:
+            name, _, hexdigits = line.partition("=")
+            name = name.strip()
+            values[name] = bytes.fromhex(hexdigits)
+        else:
+            values[name] += bytes.fromhex(line)
+    return values
+
+
+def test_worked_example(tmp_path: Path) -> None:
+    """The worked example in docs/format.md verifies, with the values the page derives."""
+    log_path = tmp_path / "example"
+    for name, data in example_files().items():
+        (log_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (log_path / name).write_bytes(data)
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(results, library_report(log_path, keyless=False))
+    assert (results["app"].records, results["app"].segments, results["app"].sealed) == (3, 2, 1)
+    values = example_values()
+    origin = "example.com/audit/app"
+    manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
+    root_key = unlock_root_key(log_path, manifest, TEST_PASSPHRASE)
+    (data_key,) = unwrap_data_keys(log_path / "chains" / "app", origin, root_key).values()
+    assert values["root key"] == root_key
+    assert values["data key"] == data_key
+    assert values["leaf-salt key"] == hkdf(data_key, b"leaf-salt")
+    genesis = hashlib.sha256(b"auditlog/v1 genesis\x00" + origin.encode()).digest()
+    assert values["genesis"] == genesis
+    leaves = [
+        leaf
+        for sequence, path in enumerate(sorted((log_path / "chains/app/segments").iterdir()))
+        for block in parse_segment(path.read_bytes(), sequence, last=True).blocks
+        for leaf in block.leaves
+    ]
+    trace = results["app"].trace
+    block_keys = list(dict.fromkeys(item["block_key"] for item in trace))
+    assert block_keys == [values["block key 0"], values["block key 1"]]
+    for i, item in enumerate(trace):
+        aad = origin.encode() + b"\x00" + i.to_bytes(8, "big") + leaves[i]
+        assert values[f"aad {i}"] == aad
+        assert values[f"salt {i}"] == item["salt"]
+        assert values[f"plaintext {i}"] == item["plaintext"]
+        assert values[f"canonical {i}"] == item["canonical"]
+    assert [item["plaintext"][0] for item in trace] == [0, 1, 1]
