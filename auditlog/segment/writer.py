@@ -103,7 +103,7 @@ class Durability:
 
 
 def acquire_chain_lock(directory: Path, chain: str) -> int:
-    """Take the chain's writer lock (non-blocking); the returned descriptor holds it until closed."""
+    """Take the chain's writer lock without waiting; the descriptor holds it until closed."""
     fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
