@@ -11,6 +11,7 @@ from collections.abc import Mapping
 __all__ = [
     "AuditLogError",
     "ConfigurationError",
+    "ForkError",
     "IntegrityError",
     "KeyMaterialError",
     "KeyShreddedError",
@@ -20,6 +21,7 @@ __all__ = [
     "PassphraseError",
     "ProofError",
     "RecordValidationError",
+    "RollbackError",
 ]
 
 
@@ -60,6 +62,15 @@ class IntegrityError(AuditLogError):
     def diagnostics(self) -> str:
         where = ", ".join(f"{k}={v}" for k, v in self.location.items())
         return f"{self}" + (f" [{where}]" if where else "")
+
+
+class RollbackError(IntegrityError):
+    """A log (or a checkpoint offered to a witness) is smaller than one already trusted."""
+
+
+class ForkError(IntegrityError):
+    """Two different signed checkpoints exist for one tree size, or a checkpoint is not
+    consistent with one already trusted: the log showed two histories. Keep both as evidence."""
 
 
 class ProofError(AuditLogError):
