@@ -12,13 +12,14 @@ A log is a directory::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -26,15 +27,39 @@ from typing import Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from auditlog import merkle
 from auditlog._fs import create_exclusive, make_private_dir
+from auditlog.checkpoints import (
+    CheckpointStore,
+    TrustedState,
+    create_signing_key,
+    load_signing_key,
+    open_checkpoint,
+    require_not_rolled_back,
+    sign_checkpoint,
+)
 from auditlog.clock import Clock, SystemClock
 from auditlog.codec import decode_record
 from auditlog.crypto.keys import ChainKeyring
 from auditlog.crypto.providers import KeyProvider, PassphraseKeyProvider
-from auditlog.errors import AuditLogError, ConfigurationError, IntegrityError
+from auditlog.errors import (
+    AuditLogError,
+    ConfigurationError,
+    ForkError,
+    IntegrityError,
+    NoteError,
+    RollbackError,
+)
+from auditlog.proofs import (
+    ConsistencyProof,
+    InclusionProof,
+    verify_consistency_proof,
+    verify_inclusion_proof,
+)
 from auditlog.records import Record
 from auditlog.segment.reader import ChainReader, ChainReport
 from auditlog.segment.scan import list_segments, scan_segment
+from auditlog.segment.tiles import TileStore
 from auditlog.segment.writer import (
     ChainSettings,
     ChainWriter,
@@ -58,6 +83,7 @@ _MANIFEST: Final = "manifest.json"
 _MANIFEST_FORMAT: Final = "auditlog"
 _MANIFEST_VERSION: Final = 1
 _ROOT_KEY_FILE: Final = "keys/root.key"
+_CHECKPOINT_KEY_FILE: Final = "keys/checkpoint.key"
 _CHAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _ORIGIN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: a C2SP origin line
 
@@ -210,7 +236,7 @@ class _Manifest:
     created_at: str
     key_provider: dict[str, str]
     config: LogConfig
-    extra: dict[str, object] = field(default_factory=dict)
+    checkpoint_key: str
 
     def dump(self) -> bytes:
         doc = {
@@ -221,6 +247,7 @@ class _Manifest:
             "created_at": self.created_at,
             "key_provider": self.key_provider,
             "config": self.config.model_dump(),
+            "checkpoint_key": self.checkpoint_key,
         }
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
@@ -252,6 +279,7 @@ class _Manifest:
             created_at=doc["created_at"],
             key_provider=doc["key_provider"],
             config=config,
+            checkpoint_key=doc["checkpoint_key"],
         )
 
 
@@ -297,6 +325,7 @@ class AuditLog:
         self._lock = threading.RLock()
         self._closed = False
         self.recovery: list[RecoveryReport] = []
+        self._signer_key: str | None = None
         self._group_commit = group_commit
         self._flusher: threading.Thread | None = None
         self._wake = threading.Event()
@@ -352,13 +381,16 @@ class AuditLog:
             key_provider = PassphraseKeyProvider.create(root / _ROOT_KEY_FILE, passphrase, **kwargs)
             provider_doc = {"type": "passphrase", "file": _ROOT_KEY_FILE}
         else:
+            make_private_dir(root / "keys")
             provider_doc = {"type": "external", "key_id": key_provider.key_id}
+        verifier_key = create_signing_key(root / _CHECKPOINT_KEY_FILE, key_provider, origin)
         manifest = _Manifest(
             log_id=log_id,
             origin=origin,
             created_at=(clock or SystemClock()).now().isoformat(timespec="seconds"),
             key_provider=provider_doc,
             config=config.model_copy(update={"origin": origin}),
+            checkpoint_key=verifier_key,
         )
         create_exclusive(root / _MANIFEST, manifest.dump())
         return cls(
@@ -497,6 +529,7 @@ class AuditLog:
                 self.config.chain_settings(),
                 fsync=self._fsync,
                 clock=self._clock,
+                on_seal=functools.partial(self._checkpoint_at_seal, chain),
             )
             if writer.recovery is not None:
                 self.recovery.append(writer.recovery)
@@ -627,19 +660,191 @@ class AuditLog:
             raise ConfigurationError(f"no chain {chain!r} in this log; chains: {self.chains()}")
         return ChainReader(directory, chain, self.chain_origin(chain), self.config.period_seconds)
 
-    def verify(self, *, keyless: bool = False, progress: Progress | None = None) -> VerifyReport:
+    def verify(
+        self,
+        *,
+        keyless: bool = False,
+        progress: Progress | None = None,
+        trusted: TrustedState | None = None,
+        verifier_key: str | None = None,
+    ) -> VerifyReport:
         """Check every chain; raise ``IntegrityError`` at the first problem, naming its place.
 
         Keyless: every byte against the block hash chain, leaves against the Merkle roots in
         the headers, seals and segment linkage — no key is needed or read. Keyed (default):
-        also decrypt every frame and recompute every leaf from the plaintext record.
-        Only records flushed before the call are covered.
+        also decrypt every frame and recompute every leaf from the plaintext record. Both check
+        every stored checkpoint against the recomputed tree (``RollbackError`` if the chain is
+        shorter than one, ``ForkError`` if a root differs), and, with ``trusted``, the
+        checkpoints a client trusted before; on success ``trusted`` is advanced to the newest
+        stored checkpoint. ``verifier_key`` pins the log's public key instead of reading it from
+        the manifest (an outsider should pin it). Only records flushed before the call count.
         """
+        key = verifier_key or self.verifier_key
         reports = {}
         for chain in self.chains():
             keyring = None if keyless else self._keyring(chain)
-            reports[chain] = self._reader(chain).verify(keyring, progress)
+            report = self._reader(chain).verify(keyring, progress)
+            latest = self._check_checkpoints(chain, report, key, trusted)
+            if trusted is not None and latest is not None:
+                origin = self.chain_origin(chain)
+                known = trusted.trusted(origin, key)
+                if known is None or open_checkpoint(latest, key, origin).size >= known.size:
+                    trusted.update(origin, latest)
+            reports[chain] = report
+        if trusted is not None:
+            for origin in trusted.checkpoints:
+                chain = origin.removeprefix(self.origin + "/")
+                if origin.startswith(self.origin + "/") and chain not in reports:
+                    raise RollbackError(
+                        f"chain {chain!r} was trusted before but is gone from the log",
+                        location={"origin": origin},
+                    )
         return VerifyReport(keyless=keyless, chains=reports)
+
+    def _check_checkpoints(
+        self, chain: str, report: ChainReport, key: str, trusted: TrustedState | None
+    ) -> str | None:
+        """Hold the chain's recomputed tree against every checkpoint; returns the newest one."""
+        origin = self.chain_origin(chain)
+        store = CheckpointStore(self.path / "chains" / chain / "checkpoints")
+        signed_notes = [(size, store.get(size)) for size in store.sizes()]
+        if trusted is not None and origin in trusted.checkpoints:
+            signed_notes.append((-1, trusted.checkpoints[origin]))
+        for stored_size, signed in signed_notes:
+            where: dict[str, object] = {"chain": chain, "checkpoint": stored_size}
+            try:
+                checkpoint = open_checkpoint(signed, key, origin)
+            except NoteError as exc:
+                raise IntegrityError(
+                    f"a checkpoint does not verify: {exc}", location=where
+                ) from None
+            if stored_size >= 0 and checkpoint.size != stored_size:
+                raise IntegrityError("a checkpoint file names another tree size", location=where)
+            require_not_rolled_back(origin, checkpoint, report.records)
+            root = report.roots.get(checkpoint.size)
+            if root is None:
+                raise IntegrityError(
+                    f"checkpoint size {checkpoint.size} is not the end of any block",
+                    location=where,
+                )
+            if root != checkpoint.root_hash:
+                evidence = ""
+                if stored_size < 0 and trusted is not None:
+                    evidence = f"; evidence kept in {trusted.record_fork(origin, signed)}"
+                raise ForkError(
+                    f"chain {chain!r} at size {checkpoint.size} has another root than a signed "
+                    f"checkpoint of that size: the log was rewritten or forked{evidence}",
+                    location={**where, "size": checkpoint.size, "chain_size": report.records},
+                )
+        stored = [signed for size, signed in signed_notes if size >= 0]
+        return stored[-1] if stored else None
+
+    # -- checkpoints and proofs -----------------------------------------------------------
+
+    @property
+    def verifier_key(self) -> str:
+        """The log's public checkpoint key (C2SP note verifier key). Give it to outsiders."""
+        return self._manifest.checkpoint_key
+
+    def _signer(self) -> str:
+        with self._lock:
+            if self._signer_key is None:
+                self._signer_key = load_signing_key(
+                    self.path / _CHECKPOINT_KEY_FILE, self._key_provider(), self.origin
+                )
+            return self._signer_key
+
+    def _store_checkpoint(self, chain: str, size: int, root: bytes) -> str:
+        origin = self.chain_origin(chain)
+        signed = sign_checkpoint(self._signer(), origin, size, root)
+        CheckpointStore(self.path / "chains" / chain / "checkpoints").save(signed, size, root)
+        return signed
+
+    def _checkpoint_at_seal(self, chain: str, size: int, root: bytes) -> None:
+        self._store_checkpoint(chain, size, root)
+
+    def checkpoint(self, chain: str | None = None) -> dict[str, str]:
+        """Flush, then sign and store a checkpoint of every chain (or one); returns the notes."""
+        self._check_open()
+        if self._mode != "write":
+            raise ConfigurationError("checkpoints are signed by the writer: open with mode='write'")
+        names = [chain] if chain is not None else sorted(self._writers)
+        notes = {}
+        for name in names:
+            size, root = self._writer(name).head()
+            notes[name] = self._store_checkpoint(name, size, root)
+        return notes
+
+    def checkpoints(self, chain: str) -> list[str]:
+        """The chain's stored signed checkpoints, oldest first."""
+        store = CheckpointStore(self._reader(chain).directory / "checkpoints")
+        return [store.get(size) for size in store.sizes()]
+
+    def _tiles(self, chain: str) -> TileStore:
+        return TileStore(self._reader(chain).directory / "tiles")
+
+    def prove(self, chain: str, index: int, size: int | None = None) -> InclusionProof:
+        """An inclusion proof of record ``index`` up to a stored checkpoint, from O(log n) reads.
+
+        ``size`` picks the checkpoint (default: the newest); a checkpoint of that size must
+        be stored.
+        """
+        store = CheckpointStore(self._reader(chain).directory / "checkpoints")
+        if size is None:
+            latest = store.latest()
+            if latest is None:
+                raise ConfigurationError(f"chain {chain!r} has no checkpoint yet: make one first")
+            size, signed = latest
+        else:
+            signed = store.get(size)
+        if not 0 <= index < size:
+            raise ConfigurationError(
+                f"index {index} is not in the tree of size {size}; prove it against a newer "
+                "checkpoint"
+            )
+        tiles = self._tiles(chain)
+        specs = merkle.inclusion_proof_nodes(index, size)
+        proof = InclusionProof(
+            origin=self.chain_origin(chain),
+            index=index,
+            size=size,
+            leaf_hash=tiles.leaf(index),
+            proof=tuple(merkle.rehash(specs, self._node_hashes(tiles, specs, size))),
+            checkpoint=signed,
+        )
+        verify_inclusion_proof(proof, self.verifier_key)  # stale tiles fail here, not outside
+        return proof
+
+    def prove_consistency(
+        self, chain: str, size1: int, size2: int | None = None
+    ) -> ConsistencyProof:
+        """A proof that the checkpoint of ``size2`` (default: newest) extends that of ``size1``."""
+        store = CheckpointStore(self._reader(chain).directory / "checkpoints")
+        if size2 is None:
+            latest = store.latest()
+            if latest is None:
+                raise ConfigurationError(f"chain {chain!r} has no checkpoint yet: make one first")
+            size2 = latest[0]
+        if not 0 < size1 <= size2:
+            raise ConfigurationError(f"no consistency proof from size {size1} to size {size2}")
+        tiles = self._tiles(chain)
+        specs = merkle.consistency_proof_nodes(size1, size2)
+        proof = ConsistencyProof(
+            origin=self.chain_origin(chain),
+            size1=size1,
+            size2=size2,
+            proof=tuple(merkle.rehash(specs, self._node_hashes(tiles, specs, size2))),
+            checkpoint1=store.get(size1),
+            checkpoint2=store.get(size2),
+        )
+        verify_consistency_proof(proof, self.verifier_key)
+        return proof
+
+    @staticmethod
+    def _node_hashes(
+        tiles: TileStore, specs: list[merkle.NodeSpec], size: int
+    ) -> dict[tuple[int, int], bytes]:
+        return {node: tiles.node(*node, size) for spec in specs for node in spec.nodes}
 
     def total_bytes(self) -> int:
         """Bytes of every segment file (what ``verify`` reads), for progress bars."""

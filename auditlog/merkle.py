@@ -151,6 +151,10 @@ def _reject_hash(name: str, value: object) -> NoReturn:
     raise ValueError(f"{name} has {len(value)} bytes, not {HASH_SIZE}")
 
 
+# Widths 2**8, 2**16, ... 2**56: the node sizes that tiles of 256 hashes are made of.
+_STRIDE_WIDTHS: Final = sum(1 << (8 * k) for k in range(1, 8))
+
+
 class CompactRange:
     """The compact range of leaves ``[begin, end)``: the fewest perfect subtrees that cover it.
 
@@ -201,10 +205,17 @@ class CompactRange:
             _reject_hash(f"leaf hash {self._end}", leaf_hash)
         self._push_node(0, leaf_hash)
 
-    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+    def extend(
+        self,
+        leaf_hashes: Iterable[bytes],
+        stride_nodes: list[tuple[int, int, bytes]] | None = None,
+    ) -> None:
         """Add leaf hashes at the end of the range, in order; all of them or, on error, none.
 
-        Raises TypeError or ValueError for an item that is not a 32-byte ``bytes``.
+        With ``stride_nodes``, every completed node whose level is a positive multiple of 8 is
+        appended to it as ``(level, index, hash)``: what tiles of 256 hashes store, found on
+        the way instead of hashed again. Raises TypeError or ValueError for an item that is not
+        a 32-byte ``bytes``.
         """
         # This runs for every record written, so the loop keeps to the hashing: lookups are
         # hoisted into locals and nothing but the new hashes is allocated per leaf. It is the
@@ -219,6 +230,7 @@ class CompactRange:
         # A writer feeds this from a generator that may raise half-way (a record that fails to
         # encode); restoring the O(log n) hashes keeps the range equal to what was written.
         saved = hashes.copy()
+        collect = stride_nodes.append if stride_nodes is not None else None
         try:
             for node in leaf_hashes:
                 # A wrong item would be folded in silently and break every later root, so it is
@@ -234,6 +246,9 @@ class CompactRange:
                     node = sha256(b"\x01" + pop() + node).digest()
                     start -= width
                     width <<= 1
+                    if collect and width & _STRIDE_WIDTHS:
+                        level = width.bit_length() - 1
+                        collect((level, start >> level, node))
                 push(node)
                 end += 1
         except BaseException:

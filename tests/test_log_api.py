@@ -3,6 +3,7 @@ group commit, reopening, stats, modes, passphrases and file modes."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import stat
@@ -318,7 +319,11 @@ def test_reopen_continues_indexes_and_tree(
     AuditLog.create(
         other, passphrase=TEST_PASSPHRASE, config=ORIGIN_CONFIG, scrypt_n=TEST_SCRYPT_N
     ).close()
-    shutil.copyfile(log.path / "keys" / "root.key", other / "keys" / "root.key")
+    for name in ("root.key", "checkpoint.key"):
+        shutil.copyfile(log.path / "keys" / name, other / "keys" / name)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["checkpoint_key"] = log.verifier_key
+    (other / "manifest.json").write_text(json.dumps(manifest))
     (other / "chains" / "chat").mkdir(mode=0o700)
     shutil.copyfile(log.path / "chains" / "chat" / "keyring", other / "chains" / "chat" / "keyring")
     with AuditLog.open(other, passphrase=TEST_PASSPHRASE) as one_go:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditlog.codec import unpack_fields
@@ -31,6 +31,8 @@ class ChainReport:
     root: builtins.bytes
     torn_tail_bytes: int
     sealed_segments: int
+    roots: dict[int, builtins.bytes] = field(default_factory=dict, repr=False)
+    """The tree root after every block (and of the empty tree), by tree size."""
 
 
 def _micros_of(value: object) -> int:
@@ -89,6 +91,7 @@ class ChainReader:
             root=check.root(),
             torn_tail_bytes=torn,
             sealed_segments=sealed,
+            roots=check.roots,
         )
 
     def _verify_frames(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditlog.errors import IntegrityError
-from auditlog.merkle import CompactRange
+from auditlog.merkle import EMPTY_ROOT, CompactRange
 from auditlog.segment.format import (
     ENTRY_BLOCK,
     ENTRY_PREFIX,
@@ -209,10 +209,13 @@ class ChainCheck:
     segments: int = 0
     sealed_open: bool = False  # the previous segment was not sealed (only the last may be)
     periods: set[int] = field(default_factory=set)
+    roots: dict[int, builtins.bytes] = field(default_factory=dict)
 
     @classmethod
     def start(cls, chain: str, origin: str) -> ChainCheck:
-        return cls(chain, origin, CompactRange(0, 0), genesis_hash(origin), 0)
+        check = cls(chain, origin, CompactRange(0, 0), genesis_hash(origin), 0)
+        check.roots[0] = EMPTY_ROOT
+        return check
 
     @classmethod
     def resume(cls, chain: str, origin: str, sequence: int, seal: Seal) -> ChainCheck:
@@ -285,7 +288,9 @@ class ChainCheck:
             raise IntegrityError("block's time range is not in whole minutes", location=where)
         leaves = bytes(block.leaves)
         self.tree.extend(leaves[i : i + 32] for i in range(0, len(leaves), 32))
-        if not hmac.compare_digest(self.tree.root(), header.tree_root):
+        root = self.tree.root()
+        self.roots[header.tree_size] = root
+        if not hmac.compare_digest(root, header.tree_root):
             raise IntegrityError(
                 "the Merkle root recomputed from the leaves differs from the block header's: "
                 "a leaf was changed",

@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +49,7 @@ from auditlog.segment.scan import (
     scan_segment,
     segment_path,
 )
+from auditlog.segment.tiles import TileStore
 
 if TYPE_CHECKING:
     from auditlog.records import Record
@@ -100,6 +101,16 @@ class Durability:
     def wait(self, index: int, timeout: float | None) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self.size > index, timeout)
+
+
+def leaf_blocks(segments_dir: Path, chain: str) -> Iterator[tuple[int, bytes]]:
+    """(first index, joined leaves) of every block of a chain, in order (no key needed)."""
+    segments = list_segments(segments_dir)
+    for position, (sequence, path) in enumerate(segments):
+        last = position == len(segments) - 1
+        scan = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=last)
+        for block in scan.blocks:
+            yield block.header.first_index, bytes(block.leaves)
 
 
 def acquire_chain_lock(directory: Path, chain: str) -> int:
@@ -202,8 +213,10 @@ class ChainWriter:
         *,
         fsync: bool = True,
         clock: Clock | None = None,
+        on_seal: Callable[[int, bytes], None] | None = None,
     ) -> None:
         self.chain = chain
+        self._on_seal = on_seal
         self._clock = clock or SystemClock()
         self.origin = origin
         self.directory = directory
@@ -212,6 +225,7 @@ class ChainWriter:
         self._fsync = fsync
         self._segments_dir = directory / "segments"
         self._dictionaries = DictionaryStore(directory / "dicts", origin)
+        self.tiles = TileStore(directory / "tiles")
         self._origin_prefix = origin_prefix(origin)
         self._period_us = settings.period_seconds * 1_000_000
         self._late_bound_us = settings.late_bound_seconds * 1_000_000
@@ -276,6 +290,7 @@ class ChainWriter:
         self._last_hash = check.last_hash
         self._high_water = 0
         self.durability = Durability(check.size)
+        self._recover_tiles(check.size)
         if scan is None or scan.first_index == -1:
             if scan is not None:
                 self._next_sequence = scan.sequence
@@ -296,6 +311,17 @@ class ChainWriter:
             periods={b.header.period for b in scan.blocks},
             block_index=[(b.header.first_index, b.offset) for b in scan.blocks],
         )
+
+    def _recover_tiles(self, size: int) -> None:
+        """Bring the tiles in step with the recovered chain: cut extra nodes, rebuild if short."""
+        self.tiles.truncate(size)
+        if not self.tiles.matches(size):
+            rebuilt = self.tiles.rebuild(leaf_blocks(self._segments_dir, self.chain))
+            if rebuilt != size:
+                raise IntegrityError(
+                    f"rebuilding tiles found {rebuilt} leaves, the chain has {size}",
+                    location={"chain": self.chain},
+                )
 
     # -- appending ------------------------------------------------------------------------
 
@@ -445,7 +471,8 @@ class ChainWriter:
         entry_size = block_entry_size(count, sum(map(len, frames)))
         segment = self._segment_for(period, entry_size, count, first)
         tree = self._tree
-        tree.extend(leaves)
+        stride_nodes: list[tuple[int, int, bytes]] = []
+        tree.extend(leaves, stride_nodes)
         times = pending.times[start:end]
         header = BlockHeader(
             count=count,
@@ -461,7 +488,8 @@ class ChainWriter:
             prev_hash=self._last_hash,
             tree_root=tree.root(),
         )
-        entry, block_hash = pack_block(header, b"".join(leaves), frames)
+        joined = b"".join(leaves)
+        entry, block_hash = pack_block(header, joined, frames)
         offset = segment.size
         write_all(segment.fd, entry)
         if self._fsync:
@@ -472,6 +500,7 @@ class ChainWriter:
         segment.periods.add(period)
         segment.block_index.append((first, offset))
         self._last_hash = block_hash
+        self.tiles.write(first, joined, stride_nodes)
 
     def _dictionary_for(self, keys: PeriodKeys) -> int:
         period = keys.period
@@ -555,6 +584,14 @@ class ChainWriter:
         os.close(segment.fd)
         os.chmod(segment.path, 0o400)  # sealed segments are immutable; make accidents harder
         self._segment = None
+        if self._on_seal is not None:
+            self._on_seal(seal.end_index, seal.tree_root)
+
+    def head(self) -> tuple[int, bytes]:
+        """(size, root) of what is durably written, after flushing what is buffered."""
+        self.flush()
+        with self._flush_lock:
+            return self._tree.end, self._tree.root()
 
     # -- closing --------------------------------------------------------------------------
 

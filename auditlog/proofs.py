@@ -1,0 +1,190 @@
+"""Inclusion and consistency proofs as portable documents, verifiable offline with a public key.
+
+A proof document is JSON (``format`` and ``version`` first) holding the proof hashes and the
+signed checkpoint they lead to; ``verify_*`` needs only the log's verifier key. docs/proofs.md
+specifies the documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+from auditlog import merkle
+from auditlog.checkpoints import open_checkpoint
+from auditlog.errors import ProofError
+from auditlog.note import Checkpoint
+
+__all__ = [
+    "ConsistencyProof",
+    "InclusionProof",
+    "verify_consistency_proof",
+    "verify_inclusion_proof",
+]
+
+_INCLUSION: Final = "auditlog-inclusion-proof"
+_CONSISTENCY: Final = "auditlog-consistency-proof"
+_VERSION: Final = 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise ProofError(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProofError(f"{what} is not valid base64") from None
+
+
+def _load(text: str | bytes, expected: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise ProofError("a proof document must be JSON") from None
+    if not isinstance(doc, dict) or doc.get("format") != expected:
+        raise ProofError(f"not an {expected} document")
+    if doc.get("version") != _VERSION:
+        raise ProofError(f"{expected} version {doc.get('version')!r} is not one this reads")
+    return doc
+
+
+def _int(doc: dict[str, Any], key: str) -> int:
+    value = doc.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ProofError(f"{key} must be a non-negative integer")
+    return value
+
+
+def _hashes(doc: dict[str, Any]) -> tuple[bytes, ...]:
+    items = doc.get("proof")
+    if not isinstance(items, list):
+        raise ProofError("proof must be a list of base64 hashes")
+    return tuple(_unb64(item, "a proof hash") for item in items)
+
+
+def _text(doc: dict[str, Any], key: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str):
+        raise ProofError(f"{key} must be a string")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """Leaf ``index`` (hash ``leaf_hash``) is in the tree of the signed ``checkpoint``."""
+
+    origin: str
+    index: int
+    size: int
+    leaf_hash: bytes
+    proof: tuple[bytes, ...]
+    checkpoint: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": _INCLUSION,
+                "version": _VERSION,
+                "origin": self.origin,
+                "index": self.index,
+                "size": self.size,
+                "leaf_hash": _b64(self.leaf_hash),
+                "proof": [_b64(h) for h in self.proof],
+                "checkpoint": self.checkpoint,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> InclusionProof:
+        doc = _load(text, _INCLUSION)
+        return cls(
+            origin=_text(doc, "origin"),
+            index=_int(doc, "index"),
+            size=_int(doc, "size"),
+            leaf_hash=_unb64(doc.get("leaf_hash"), "leaf_hash"),
+            proof=_hashes(doc),
+            checkpoint=_text(doc, "checkpoint"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    """The tree of ``checkpoint2`` extends the tree of ``checkpoint1``."""
+
+    origin: str
+    size1: int
+    size2: int
+    proof: tuple[bytes, ...]
+    checkpoint1: str
+    checkpoint2: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": _CONSISTENCY,
+                "version": _VERSION,
+                "origin": self.origin,
+                "size1": self.size1,
+                "size2": self.size2,
+                "proof": [_b64(h) for h in self.proof],
+                "checkpoint1": self.checkpoint1,
+                "checkpoint2": self.checkpoint2,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ConsistencyProof:
+        doc = _load(text, _CONSISTENCY)
+        return cls(
+            origin=_text(doc, "origin"),
+            size1=_int(doc, "size1"),
+            size2=_int(doc, "size2"),
+            proof=_hashes(doc),
+            checkpoint1=_text(doc, "checkpoint1"),
+            checkpoint2=_text(doc, "checkpoint2"),
+        )
+
+
+def _checkpoint(signed: str, verifier_key: str, origin: str, size: int) -> Checkpoint:
+    # NoteError (bad signature, unknown key, malformed) propagates as it is: it is not a proof
+    # problem but a trust problem, and callers may want to tell the two apart.
+    checkpoint = open_checkpoint(signed, verifier_key, origin)
+    if checkpoint.size != size:
+        raise ProofError(
+            f"the proof is for tree size {size} but its checkpoint is of size {checkpoint.size}"
+        )
+    return checkpoint
+
+
+def verify_inclusion_proof(proof: InclusionProof, verifier_key: str) -> Checkpoint:
+    """Check ``proof`` offline against the log's public key; returns the checkpoint it proves to.
+
+    Raises ``NoteError`` when the checkpoint is not signed by ``verifier_key`` and ``ProofError``
+    when the hashes do not lead from the leaf to the checkpoint's root.
+    """
+    checkpoint = _checkpoint(proof.checkpoint, verifier_key, proof.origin, proof.size)
+    merkle.verify_inclusion(
+        proof.leaf_hash, proof.index, proof.size, proof.proof, checkpoint.root_hash
+    )
+    return checkpoint
+
+
+def verify_consistency_proof(
+    proof: ConsistencyProof, verifier_key: str
+) -> tuple[Checkpoint, Checkpoint]:
+    """Check that checkpoint 2's tree extends checkpoint 1's, offline; raises as above."""
+    first = _checkpoint(proof.checkpoint1, verifier_key, proof.origin, proof.size1)
+    second = _checkpoint(proof.checkpoint2, verifier_key, proof.origin, proof.size2)
+    merkle.verify_consistency(
+        proof.size1, proof.size2, proof.proof, first.root_hash, second.root_hash
+    )
+    return first, second
