@@ -25,9 +25,22 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from auditlog.checkpoints import TrustedState
 from auditlog.crypto.providers import PASSPHRASE_ENV
-from auditlog.errors import AuditLogError, IntegrityError, RecordValidationError
+from auditlog.errors import (
+    AuditLogError,
+    IntegrityError,
+    NoteError,
+    ProofError,
+    RecordValidationError,
+)
 from auditlog.log import AuditLog, LogConfig
+from auditlog.proofs import (
+    ConsistencyProof,
+    InclusionProof,
+    verify_consistency_proof,
+    verify_inclusion_proof,
+)
 from auditlog.records import Record, parse_record
 
 app = typer.Typer(
@@ -54,7 +67,8 @@ PassphraseOpt = Annotated[
 
 def _fail(exc: AuditLogError) -> NoReturn:
     errors.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", highlight=False)
-    raise typer.Exit(1 if isinstance(exc, IntegrityError | RecordValidationError) else 2)
+    failed_check = IntegrityError | RecordValidationError | ProofError | NoteError
+    raise typer.Exit(1 if isinstance(exc, failed_check) else 2)
 
 
 def _passphrase(value: str | None, *, confirm: bool = False) -> str:
@@ -154,12 +168,30 @@ def append(
     console.print(f"appended {written} records (durable)")
 
 
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        help="The log's verifier key to pin (default: the one in the log's manifest).",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def verify(
     path: PathArg,
     keyless: Annotated[
         bool, typer.Option("--keyless", help="Check without keys: no passphrase needed.")
     ] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file of checkpoints trusted before: refuse a log cut back or forked since, "
+            "then remember the newest checkpoint.",
+        ),
+    ] = None,
+    key: KeyOpt = None,
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Verify every chain: exit 0 when intact, 1 with the location of the first problem."""
@@ -167,9 +199,15 @@ def verify(
         log = AuditLog.open(
             path, mode="read", passphrase=None if keyless else _passphrase(passphrase)
         )
+        trusted = TrustedState(state) if state is not None else None
         with log, _progress() as progress:
             task = progress.add_task("verifying", total=log.total_bytes())
-            report = log.verify(keyless=keyless, progress=lambda n: progress.advance(task, n))
+            report = log.verify(
+                keyless=keyless,
+                progress=lambda n: progress.advance(task, n),
+                trusted=trusted,
+                verifier_key=key,
+            )
     except AuditLogError as exc:
         _fail(exc)
     table = Table(title=f"{'keyless' if keyless else 'full'} verification: intact")
@@ -203,6 +241,85 @@ def _progress() -> Progress:
         console=errors,
         transient=True,
     )
+
+
+@app.command()
+def checkpoint(
+    path: PathArg,
+    chain: Annotated[str | None, typer.Option(help="Only this chain.")] = None,
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Sign and store a checkpoint of every chain (or one), and print the signed notes."""
+    secret = _passphrase(passphrase)
+    try:
+        with AuditLog.open(path, passphrase=secret, chains=[chain] if chain else None) as log:
+            notes = log.checkpoint(chain)
+            key = log.verifier_key
+    except AuditLogError as exc:
+        _fail(exc)
+    # Plain print: notes and keys are copied by hand and must not be re-wrapped by rich.
+    for signed in notes.values():
+        print(signed)
+    print(f"verifier key: {key}")
+
+
+@app.command()
+def prove(
+    path: PathArg,
+    chain: Annotated[str, typer.Option(help="The chain of the record.")],
+    index: Annotated[int, typer.Option(help="The record's index in its chain.")],
+    size: Annotated[
+        int | None, typer.Option(help="Tree size of the checkpoint to prove to (default: newest).")
+    ] = None,
+) -> None:
+    """Print a JSON inclusion proof of one record, with its signed checkpoint (no keys needed)."""
+    try:
+        with AuditLog.open(path, mode="read") as log:
+            proof = log.prove(chain, index, size)
+    except AuditLogError as exc:
+        _fail(exc)
+    print(proof.to_json())
+
+
+@app.command("prove-consistency")
+def prove_consistency(
+    path: PathArg,
+    chain: Annotated[str, typer.Option(help="The chain.")],
+    old: Annotated[int, typer.Option("--from", help="The older checkpoint's tree size.")],
+    new: Annotated[
+        int | None, typer.Option("--to", help="The newer checkpoint's size (default: newest).")
+    ] = None,
+) -> None:
+    """Print a JSON consistency proof between two stored checkpoints (no keys needed)."""
+    try:
+        with AuditLog.open(path, mode="read") as log:
+            proof = log.prove_consistency(chain, old, new)
+    except AuditLogError as exc:
+        _fail(exc)
+    print(proof.to_json())
+
+
+@app.command("verify-proof")
+def verify_proof(
+    proof_file: Annotated[str, typer.Argument(help="A proof document (JSON); '-' for stdin.")],
+    key: Annotated[str, typer.Option("--key", help="The log's verifier key.")],
+) -> None:
+    """Check an inclusion or consistency proof offline, with nothing but the log's public key."""
+    text = sys.stdin.read() if proof_file == "-" else Path(proof_file).read_text("utf-8")
+    try:
+        kind = json.loads(text).get("format") if text.strip().startswith("{") else None
+        if kind == "auditlog-consistency-proof":
+            first, second = verify_consistency_proof(ConsistencyProof.from_json(text), key)
+            console.print(
+                f"consistent: {second.origin} at size {second.size} extends size {first.size}"
+            )
+        else:
+            checkpoint_ = verify_inclusion_proof(InclusionProof.from_json(text), key)
+            console.print(
+                f"included: the leaf is in {checkpoint_.origin} at tree size {checkpoint_.size}"
+            )
+    except AuditLogError as exc:
+        _fail(exc)
 
 
 @app.command()
