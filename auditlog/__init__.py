@@ -9,6 +9,7 @@ from auditlog.crypto import EnvKeyProvider, KeyProvider, PassphraseKeyProvider
 from auditlog.errors import (
     AuditLogError,
     ConfigurationError,
+    ForkError,
     IntegrityError,
     KeyMaterialError,
     KeyShreddedError,
@@ -17,7 +18,9 @@ from auditlog.errors import (
     NoteError,
     PassphraseError,
     ProofError,
+    RecordRedactedError,
     RecordValidationError,
+    RollbackError,
 )
 from auditlog.log import (
     AppendResult,
@@ -53,6 +56,7 @@ __all__ = [
     "ChatMessage",
     "Clock",
     "ConfigurationError",
+    "ForkError",
     "EnvKeyProvider",
     "GroupCommit",
     "IdentityVerification",
@@ -72,8 +76,10 @@ __all__ = [
     "Receipt",
     "Record",
     "RecordKind",
+    "RecordRedactedError",
     "RecordValidationError",
     "RepairReport",
+    "RollbackError",
     "SystemClock",
     "VerifyReport",
     "__version__",

@@ -10,18 +10,16 @@ traceback. The cosignature line is the only thing written to standard output by
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from auditlog.crypto.providers import PASSPHRASE_ENV
-from auditlog.errors import AuditLogError, IntegrityError
+from auditlog._cli_common import PassphraseOpt, errors, fail, usage_error
+from auditlog._cli_common import passphrase as ask_passphrase
+from auditlog.errors import AuditLogError, IntegrityError, OldSizeMismatchError
 from auditlog.witness import (
-    OldSizeMismatchError,
     Witness,
     parse_add_checkpoint_request,
     parse_proof_lines,
@@ -36,38 +34,15 @@ witness_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_errors = Console(stderr=True)
-
-DirArg = Annotated[Path, typer.Argument(help="The witness directory.")]
-PassphraseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--passphrase",
-        envvar=PASSPHRASE_ENV,
-        help=f"Passphrase of the witness's key (default: ${PASSPHRASE_ENV}; prompted if unset).",
-        show_default=False,
-    ),
-]
 
 
-def _fail(exc: AuditLogError) -> NoReturn:
-    _errors.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", highlight=False)
-    refused = isinstance(exc, IntegrityError | OldSizeMismatchError)
-    raise typer.Exit(1 if refused else 2)
+def _refused(exc: AuditLogError) -> bool:
+    # The witness refuses what conflicts with its state (exit 1); a malformed request or a
+    # bad signature is the caller's mistake (exit 2).
+    return isinstance(exc, IntegrityError | OldSizeMismatchError)
 
 
-def _usage_error(message: str) -> NoReturn:
-    _errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(2)
-
-
-def _passphrase(value: str | None, *, confirm: bool = False) -> str:
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        _usage_error(f"no passphrase: set {PASSPHRASE_ENV} or pass --passphrase")
-    entered: str = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
-    return entered
+DirArg = Annotated[Path, typer.Argument(help="The witness directory.", metavar="DIR")]
 
 
 def _read_input(source: str) -> bytes:
@@ -77,16 +52,16 @@ def _read_input(source: str) -> bytes:
     try:
         return Path(source).read_bytes()
     except OSError as exc:
-        _usage_error(f"cannot read {source}: {exc.strerror or exc}")
+        usage_error(f"cannot read {source}: {exc.strerror or exc}")
 
 
 def _open(directory: Path, passphrase: str | None) -> Witness:
     # Unlocking needs the passphrase even for commands that do not sign (add-log): only the
     # witness's operator may change which logs it trusts.
     try:
-        return Witness.open(directory, _passphrase(passphrase))
+        return Witness.open(directory, ask_passphrase(passphrase))
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc, refused=_refused(exc))
 
 
 @witness_app.command("init")
@@ -97,13 +72,13 @@ def init(
     ],
     passphrase: PassphraseOpt = None,
 ) -> None:
-    """Create a witness in DIRECTORY and print its verifier key."""
-    secret = _passphrase(passphrase, confirm=True)
+    """Create a witness in DIR and print its verifier key."""
+    secret = ask_passphrase(passphrase, confirm=True)
     try:
         witness = Witness.init(directory, name, secret)
     except AuditLogError as exc:
-        _fail(exc)
-    _errors.print(
+        fail(exc, refused=_refused(exc))
+    errors.print(
         f"created witness [bold]{escape(witness.name)}[/] in {escape(str(directory))}; its "
         "verifier key (for clients' witness policies) follows",
         highlight=False,
@@ -123,8 +98,8 @@ def add_log(
     try:
         witness.add_log(origin, key)
     except AuditLogError as exc:
-        _fail(exc)
-    _errors.print(f"following {escape(origin)}", highlight=False)
+        fail(exc, refused=_refused(exc))
+    errors.print(f"following {escape(origin)}", highlight=False)
 
 
 @witness_app.command("add-checkpoint")
@@ -143,12 +118,12 @@ def add_checkpoint(
     try:
         old_size, proof, signed = parse_add_checkpoint_request(_read_input(request))
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc, refused=_refused(exc))
     witness = _open(directory, passphrase)
     try:
         line = witness.add_checkpoint(signed, old_size=old_size, proof=proof)
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc, refused=_refused(exc))
     typer.echo(line, nl=False)
 
 
@@ -181,12 +156,12 @@ def cosign(
         signed = raw_note.decode("utf-8")
         proof = parse_proof_lines(raw_proof.decode("ascii").splitlines())
     except UnicodeDecodeError:
-        _usage_error("the checkpoint must be UTF-8 text and the proof file base64 lines")
+        usage_error("the checkpoint must be UTF-8 text and the proof file base64 lines")
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc, refused=_refused(exc))
     witness = _open(directory, passphrase)
     try:
         line = witness.add_checkpoint(signed, old_size=old_size, proof=proof)
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc, refused=_refused(exc))
     typer.echo(line, nl=False)

@@ -44,14 +44,23 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 
 def create_exclusive(path: Path, data: bytes) -> None:
-    """Create a new private file holding ``data``, durably; fail if it exists."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    """Create a new private file holding ``data``, durably and whole; fail if it exists.
+
+    The bytes go to a temporary name first and are linked into place only once synced, so a
+    crash never leaves a partly written file under ``path``.
+    """
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)
         write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(tmp, path)  # atomic, and refuses an existing name
+    finally:
+        os.unlink(tmp)
     fsync_dir(path.parent)
 
 

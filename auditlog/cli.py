@@ -10,10 +10,9 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -25,15 +24,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from auditlog._cli_common import PassphraseOpt, console, errors, fail
+from auditlog._cli_common import passphrase as ask_passphrase
+from auditlog._cli_witness import witness_app
 from auditlog.checkpoints import TrustedState
-from auditlog.crypto.providers import PASSPHRASE_ENV
-from auditlog.errors import (
-    AuditLogError,
-    IntegrityError,
-    NoteError,
-    ProofError,
-    RecordValidationError,
-)
+from auditlog.errors import AuditLogError, RecordValidationError
 from auditlog.log import AuditLog, LogConfig
 from auditlog.proofs import (
     ConsistencyProof,
@@ -50,38 +45,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+app.add_typer(witness_app, name="witness")
 
 PathArg = Annotated[Path, typer.Argument(help="The log directory.")]
-PassphraseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--passphrase",
-        envvar=PASSPHRASE_ENV,
-        help=f"Passphrase of the log's root key (default: ${PASSPHRASE_ENV}; prompted if unset).",
-        show_default=False,
-    ),
-]
-
-
-def _fail(exc: AuditLogError) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", highlight=False)
-    failed_check = IntegrityError | RecordValidationError | ProofError | NoteError
-    raise typer.Exit(1 if isinstance(exc, failed_check) else 2)
-
-
-def _passphrase(value: str | None, *, confirm: bool = False) -> str:
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        errors.print(
-            f"[bold red]error:[/] no passphrase: set {PASSPHRASE_ENV} or pass --passphrase",
-            highlight=False,
-        )
-        raise typer.Exit(2)
-    entered: str = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
-    return entered
 
 
 @app.command()
@@ -94,13 +60,13 @@ def init(
     period_seconds: Annotated[int, typer.Option(help="Length of a key period.")] = 86_400,
 ) -> None:
     """Create a new, empty log at PATH."""
-    secret = _passphrase(passphrase, confirm=True)
+    secret = ask_passphrase(passphrase, confirm=True)
     try:
         config = LogConfig(origin=origin, period_seconds=period_seconds)
         with AuditLog.create(path, passphrase=secret, config=config) as log:
             console.print(f"created log [bold]{log.origin}[/] at {path}")
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
     except ValueError as exc:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
@@ -133,7 +99,7 @@ def append(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Validate JSON-lines records and append them, durably, a batch at a time."""
-    secret = _passphrase(passphrase)
+    secret = ask_passphrase(passphrase)
     handle = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
     written = 0
     try:
@@ -161,7 +127,7 @@ def append(
                 result = log.append_many(records, chain=chain)
                 written += result.count
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         if handle is not sys.stdin:
             handle.close()
@@ -197,7 +163,7 @@ def verify(
     """Verify every chain: exit 0 when intact, 1 with the location of the first problem."""
     try:
         log = AuditLog.open(
-            path, mode="read", passphrase=None if keyless else _passphrase(passphrase)
+            path, mode="read", passphrase=None if keyless else ask_passphrase(passphrase)
         )
         trusted = TrustedState(state) if state is not None else None
         with log, _progress() as progress:
@@ -209,7 +175,7 @@ def verify(
                 verifier_key=key,
             )
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(title=f"{'keyless' if keyless else 'full'} verification: intact")
     for column in ("chain", "records", "blocks", "segments", "bytes", "root"):
         table.add_column(column, justify="right" if column != "chain" else "left")
@@ -250,13 +216,13 @@ def checkpoint(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Sign and store a checkpoint of every chain (or one), and print the signed notes."""
-    secret = _passphrase(passphrase)
+    secret = ask_passphrase(passphrase)
     try:
         with AuditLog.open(path, passphrase=secret, chains=[chain] if chain else None) as log:
             notes = log.checkpoint(chain)
             key = log.verifier_key
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
     # Plain print: notes and keys are copied by hand and must not be re-wrapped by rich.
     for signed in notes.values():
         print(signed)
@@ -277,7 +243,7 @@ def prove(
         with AuditLog.open(path, mode="read") as log:
             proof = log.prove(chain, index, size)
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
     print(proof.to_json())
 
 
@@ -295,7 +261,7 @@ def prove_consistency(
         with AuditLog.open(path, mode="read") as log:
             proof = log.prove_consistency(chain, old, new)
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
     print(proof.to_json())
 
 
@@ -319,7 +285,7 @@ def verify_proof(
                 f"included: the leaf is in {checkpoint_.origin} at tree size {checkpoint_.size}"
             )
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -329,7 +295,7 @@ def stats(path: PathArg) -> None:
         with AuditLog.open(path, mode="read") as log:
             result = log.stats()
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(title=f"log {result.origin}")
     for column in ("chain", "records", "segments", "sealed", "bytes", "bytes/record", "periods"):
         table.add_column(column, justify="right" if column != "chain" else "left")
@@ -354,11 +320,11 @@ def repair(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Cut damaged blocks off chains' open tails (kept in quarantine) and log the cut."""
-    secret = _passphrase(passphrase)
+    secret = ask_passphrase(passphrase)
     try:
         reports = AuditLog.repair(path, passphrase=secret, chain=chain)
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
     if not reports:
         console.print("nothing to repair: every chain's open tail is intact")
         return
@@ -380,7 +346,7 @@ def schema(
     try:
         console.print_json(json.dumps(record_json_schema(kind)))
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -395,7 +361,7 @@ def demo(
     try:
         run_demo(path, records=records, seed=seed, console=console)
     except AuditLogError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def main() -> None:

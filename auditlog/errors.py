@@ -18,8 +18,10 @@ __all__ = [
     "LateRecordError",
     "LogLockedError",
     "NoteError",
+    "OldSizeMismatchError",
     "PassphraseError",
     "ProofError",
+    "RecordRedactedError",
     "RecordValidationError",
     "RollbackError",
 ]
@@ -73,12 +75,30 @@ class ForkError(IntegrityError):
     consistent with one already trusted: the log showed two histories. Keep both as evidence."""
 
 
+class OldSizeMismatchError(AuditLogError):
+    """The request's old size is not the size of the checkpoint the witness last cosigned.
+
+    c2sp.org/tlog-witness answers this with ``409 Conflict`` and the known size in the body:
+    the client should fetch a consistency proof from ``known_size`` and try again.
+    """
+
+    def __init__(self, message: str, *, origin: str, old_size: int, known_size: int) -> None:
+        super().__init__(message)
+        self.origin = origin
+        self.old_size = old_size
+        self.known_size = known_size
+
+
 class ProofError(AuditLogError):
     """A Merkle inclusion or consistency proof is malformed or does not verify."""
 
 
 class NoteError(AuditLogError):
     """A signed note or checkpoint is malformed, or not signed by a known key."""
+
+
+class RecordRedactedError(AuditLogError):
+    """The record was erased by a redaction; its leaf remains so the log still verifies."""
 
 
 class KeyMaterialError(AuditLogError):

@@ -49,6 +49,7 @@ from auditlog.errors import (
     IntegrityError,
     KeyMaterialError,
     NoteError,
+    OldSizeMismatchError,
     ProofError,
     RollbackError,
 )
@@ -88,20 +89,6 @@ _WRAP_CONTEXT: Final = b"auditlog/v1 witness signer key\0"
 _OLD_SIZE_LINE: Final = re.compile("old (0|[1-9][0-9]{0,19})")
 _MAX_TREE_SIZE: Final = 2**64 - 1
 _MAX_QUOTED: Final = 200  # longest origin quoted in an error message
-
-
-class OldSizeMismatchError(AuditLogError):
-    """The request's old size is not the size of the checkpoint the witness last cosigned.
-
-    c2sp.org/tlog-witness answers this with ``409 Conflict`` and the known size in the body:
-    the client should fetch a consistency proof from ``known_size`` and try again.
-    """
-
-    def __init__(self, message: str, *, origin: str, old_size: int, known_size: int) -> None:
-        super().__init__(message)
-        self.origin = origin
-        self.old_size = old_size
-        self.known_size = known_size
 
 
 @dataclass(frozen=True)

@@ -174,9 +174,26 @@ def flip_bit(path: Path, offset: int, bit: int = 0) -> None:
 
 
 def rehash_block(entry: bytearray) -> bytes:
-    """An entry whose body hash is recomputed after a change: what a forger would write."""
-    body_end = len(entry) - HASH_BYTES
-    entry[body_end:] = hashlib.sha256(entry[ENTRY_PREFIX.size : body_end]).digest()
+    """An entry whose block hash is recomputed after a change: what a forger would write.
+
+    The block hash covers header, leaves, frame lengths and each frame's SHA-256
+    (docs/format.md); the forger recomputes exactly that.
+    """
+    body = entry[ENTRY_PREFIX.size : len(entry) - HASH_BYTES]
+    count = int.from_bytes(body[4:8], "big")
+    lengths_start = BLOCK_HEADER.size + count * LEAF_BYTES
+    frames_start = lengths_start + 4 * count
+    lengths = [
+        int.from_bytes(body[lengths_start + 4 * i : lengths_start + 4 * i + 4], "big")
+        for i in range(count)
+    ]
+    digests = b""
+    position = frames_start
+    for length in lengths:
+        digests += hashlib.sha256(body[position : position + length]).digest()
+        position += length
+    material = bytes(body[:frames_start]) + digests
+    entry[len(entry) - HASH_BYTES :] = hashlib.sha256(material).digest()
     return bytes(entry)
 
 

@@ -38,6 +38,7 @@ ENTRY_BLOCK: Final = 0x01
 ENTRY_SEAL: Final = 0x02
 HASH_BYTES: Final = 32
 LEAF_BYTES: Final = 32
+REDACTED: Final = 0x8000_0000  # bit of a frame length: the slot holds the frame's SHA-256
 MAX_ENTRY_BYTES: Final = 1 << 28  # 256 MiB: far above any block the writer makes
 TIME_GRANULE_US: Final = 60_000_000  # block header times are whole minutes (floor / ceiling)
 
@@ -176,20 +177,38 @@ def block_entry_size(count: int, frame_bytes: int) -> int:
     )
 
 
+def block_hash_of(
+    header: bytes, leaves: bytes | memoryview, lengths: bytes, digests: bytes
+) -> bytes:
+    """block hash = SHA-256(header || leaves || frame lengths || SHA-256 of each frame).
+
+    Frames enter through their digests so that a redacted frame, replaced by its digest in the
+    file, leaves the block hash, and so the hash chain and every later block, unchanged.
+    """
+    return hashlib.sha256(b"".join((header, leaves, lengths, digests))).digest()
+
+
 def pack_block(header: BlockHeader, leaves: bytes, frames: list[bytes]) -> tuple[bytes, bytes]:
     """The whole entry of a block (prefix included) and the block's hash."""
     lengths = struct.pack(f">{len(frames)}I", *map(len, frames))
-    unhashed = b"".join((header.pack(), leaves, lengths, *frames))
-    block_hash = hashlib.sha256(unhashed).digest()
-    body_length = len(unhashed) + HASH_BYTES
-    entry = entry_prefix(body_length) + unhashed + block_hash
-    assert len(entry) == block_entry_size(header.count, sum(map(len, frames)))
+    sha256 = hashlib.sha256
+    digests = b"".join([sha256(frame).digest() for frame in frames])
+    packed_header = header.pack()
+    block_hash = block_hash_of(packed_header, leaves, lengths, digests)
+    body_length = len(packed_header) + len(leaves) + len(lengths) + HASH_BYTES
+    body_length += sum(map(len, frames))
+    entry = b"".join(
+        (entry_prefix(body_length), packed_header, leaves, lengths, *frames, block_hash)
+    )
     return entry, block_hash
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedBlock:
-    """A block whose structure and self-hash were checked; frames are views into the entry."""
+    """A block whose structure and self-hash were checked; frames are views into the entry.
+
+    A redacted record's frame is an empty view, and its position is in ``redacted``.
+    """
 
     header: BlockHeader
     block_hash: bytes
@@ -197,6 +216,7 @@ class ParsedBlock:
     frames: list[memoryview]
     offset: int
     size: int
+    redacted: frozenset[int] = frozenset()
 
     def leaf(self, position: int) -> bytes:
         start = position * LEAF_BYTES
@@ -207,25 +227,41 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
     """Check and split a block body; raises ``IntegrityError`` (without location) when malformed."""
     if len(body) < BLOCK_HEADER.size + HASH_BYTES:
         raise IntegrityError("block is shorter than its header")
-    stored_hash = bytes(body[-HASH_BYTES:])
-    computed = hashlib.sha256(body[:-HASH_BYTES]).digest()
-    if computed != stored_hash:
-        raise IntegrityError("block bytes do not match the block's hash")
-    header = BlockHeader.unpack(body)
-    count = header.count
+    (count,) = _U32.unpack_from(body, 4)
     leaves_start = BLOCK_HEADER.size
     lengths_start = leaves_start + count * LEAF_BYTES
     frames_start = lengths_start + count * 4
-    if count < 1 or frames_start > len(body) - HASH_BYTES:
+    end = len(body) - HASH_BYTES
+    if count < 1 or frames_start > end:
         raise IntegrityError("block record count does not fit the block")
-    lengths = struct.unpack_from(f">{count}I", body, lengths_start)
-    if frames_start + sum(lengths) != len(body) - HASH_BYTES:
-        raise IntegrityError("block frame lengths do not add up to the block's size")
-    frames = []
+    stored = struct.unpack_from(f">{count}I", body, lengths_start)
+    frames: list[memoryview] = []
+    digests: list[bytes] = []
+    redacted: list[int] = []
     position = frames_start
-    for length in lengths:
-        frames.append(body[position : position + length])
-        position += length
+    sha256 = hashlib.sha256
+    for slot, value in enumerate(stored):
+        if value & REDACTED:
+            # A redacted frame's slot holds the SHA-256 of the frame that was removed.
+            digests.append(bytes(body[position : position + HASH_BYTES]))
+            frames.append(body[position:position])
+            redacted.append(slot)
+            position += HASH_BYTES
+        else:
+            frame = body[position : position + value]
+            frames.append(frame)
+            digests.append(sha256(frame).digest())
+            position += value
+    if position != end:
+        raise IntegrityError("block frame lengths do not add up to the block's size")
+    lengths = struct.pack(f">{count}I", *(value & ~REDACTED for value in stored))
+    stored_hash = bytes(body[end:])
+    computed = block_hash_of(
+        bytes(body[:leaves_start]), body[leaves_start:lengths_start], lengths, b"".join(digests)
+    )
+    if computed != stored_hash:
+        raise IntegrityError("block bytes do not match the block's hash")
+    header = BlockHeader.unpack(body)
     return ParsedBlock(
         header=header,
         block_hash=stored_hash,
@@ -233,6 +269,7 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
         frames=frames,
         offset=offset,
         size=ENTRY_PREFIX.size + len(body),
+        redacted=frozenset(redacted),
     )
 
 

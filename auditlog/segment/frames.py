@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from auditlog._fs import atomic_replace, make_private_dir
 from auditlog.codec import FrameCodec, dictionary_id
 from auditlog.crypto.keys import LEAF_SALT_BYTES, PeriodKeys
-from auditlog.errors import IntegrityError, KeyMaterialError
+from auditlog.errors import IntegrityError, KeyMaterialError, RecordRedactedError
 from auditlog.segment.format import ParsedBlock, frame_aad, frame_nonce
 
 __all__ = ["DictionaryStore", "decrypt_block", "leaf_for"]
@@ -135,8 +135,12 @@ def decrypt_block(
     where: dict[str, object],
     *,
     positions: range | None = None,
+    skip_redacted: bool = False,
 ) -> Iterator[tuple[int, bytes]]:
-    """Yield (index, canonical record) for the block's frames, each checked against its leaf."""
+    """Yield (index, canonical record) for the block's frames, each checked against its leaf.
+
+    A redacted record raises ``RecordRedactedError``, or is passed over with ``skip_redacted``.
+    """
     header = block.header
     if keys.period != header.period:
         raise KeyMaterialError("keys of the wrong period were given for a block")
@@ -150,10 +154,11 @@ def decrypt_block(
         index = header.first_index + position
         leaf = block.leaf(position)
         frame = block.frames[position]
-        if not frame:
-            raise IntegrityError(
-                "record frame is empty (redacted records are not readable)",
-                location={**where, "index": index},
+        if position in block.redacted:
+            if skip_redacted:
+                continue
+            raise RecordRedactedError(
+                f"record {index} of {origin} was redacted; only its leaf remains"
             )
         try:
             plaintext = aead.decrypt(

@@ -106,7 +106,8 @@ class ChainReader:
         }
         keys = keyring.get(header.period)
         codec = self._dictionaries.codec(keys, header.dictionary_id, where)
-        for index, canonical in decrypt_block(block, keys, codec, self.origin, where):
+        frames = decrypt_block(block, keys, codec, self.origin, where, skip_redacted=True)
+        for index, canonical in frames:
             try:
                 fields = unpack_fields(canonical)
                 moment = _micros_of(fields.get("occurred_at"))

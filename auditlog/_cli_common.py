@@ -1,0 +1,60 @@
+"""What every ``auditlog`` sub-command shares: consoles, the passphrase option, failing well."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from auditlog.crypto.providers import PASSPHRASE_ENV
+from auditlog.errors import (
+    AuditLogError,
+    IntegrityError,
+    NoteError,
+    OldSizeMismatchError,
+    ProofError,
+    RecordValidationError,
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+PassphraseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--passphrase",
+        envvar=PASSPHRASE_ENV,
+        help=f"Passphrase of the root key (default: ${PASSPHRASE_ENV}; prompted if unset).",
+        show_default=False,
+    ),
+]
+
+# Exit 1: the data or a proof did not check out (or records were refused); exit 2: usage.
+_REFUSALS = (IntegrityError, RecordValidationError, ProofError, NoteError, OldSizeMismatchError)
+
+
+def fail(exc: AuditLogError, *, refused: bool | None = None) -> NoReturn:
+    """Print an error's diagnostics (never a traceback) and exit 1 (refused) or 2 (usage)."""
+    errors.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", highlight=False)
+    if refused is None:
+        refused = isinstance(exc, _REFUSALS)
+    raise typer.Exit(1 if refused else 2)
+
+
+def usage_error(message: str) -> NoReturn:
+    """Print a usage problem and exit 2."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(2)
+
+
+def passphrase(value: str | None, *, confirm: bool = False) -> str:
+    """The passphrase given, or prompted for on a terminal; a clear error otherwise."""
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        usage_error(f"no passphrase: set {PASSPHRASE_ENV} or pass --passphrase")
+    entered: str = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+    return entered
