@@ -1,14 +1,16 @@
 """An independent verifier of storage format v1, written from docs/format.md and nothing else.
 
-The verifier below parses manifests, key files and segment files with ``struct``, ``hashlib``,
-``zlib``, ``msgpack``, ``zstandard`` and ``cryptography`` directly. From auditlog it takes only
-what a user of the library has: ``AuditLog`` to write the logs it checks, the record models to
-build records, and the test passphrase. If the library and this verifier ever disagree, either
-the code or docs/format.md is wrong, and this file says which rule.
+The verifier below parses manifests, key files, segment files and signed checkpoints with
+``struct``, ``hashlib``, ``zlib``, ``base64``, ``msgpack``, ``zstandard`` and ``cryptography``
+directly. From auditlog it takes only what a user of the library has: ``AuditLog`` to write the
+logs it checks, the record models to build records, its error classes, and the test passphrase.
+If the library and this verifier ever disagree, either the code or docs/format.md is wrong, and
+this file says which rule.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import json
@@ -25,7 +27,8 @@ from typing import Any
 import msgpack
 import pytest
 import zstandard
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.ciphers.algorithms import AES
@@ -46,8 +49,10 @@ from auditlog import (
     LogConfig,
     NetworkAddressRecord,
     Record,
+    RecordValidationError,
     VerifyReport,
 )
+from auditlog.errors import ForkError, RollbackError
 from auditlog.records import RECORD_TYPES, Attachment, CallParty
 from auditlog.testing._helpers import TEST_PASSPHRASE
 
@@ -62,6 +67,8 @@ MAX_BODY = 1 << 28
 BLOCK_HEADER = struct.Struct(">BBHIQQIIqq16s32s32s")
 SEAL_HEADER = struct.Struct(">BBHIQQq32s32sB")
 SEGMENT_NAME = re.compile(r"^([0-9]{10})\.seg$")
+CHECKPOINT_NAME = re.compile(r"^([0-9]{20})\.note$")
+TIME_GRANULE_US = 60_000_000  # block header times are whole minutes
 CHAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -103,7 +110,7 @@ def compact_range(leaves: Sequence[bytes]) -> list[bytes]:
     return hashes
 
 
-# --- docs/format.md, "Key files" and "Subkeys" -----------------------------------------------
+# --- docs/format.md, "Keys" ------------------------------------------------------------------
 
 
 def hkdf(data_key: bytes, label: bytes, salt: bytes | None = None) -> bytes:
@@ -124,18 +131,38 @@ def unlock_root_key(log: Path, manifest: dict[str, Any], passphrase: str) -> byt
     return root_key
 
 
+def unwrap(root_key: bytes, blob: bytes, context: bytes) -> bytes:
+    """A key wrapped by the built-in key providers: nonce || AES-256-GCM, bound to ``context``."""
+    plain: bytes = AESGCM(root_key).decrypt(blob[:12], blob[12:], b"auditlog/v1 wrap\x00" + context)
+    return plain
+
+
 def unwrap_data_keys(chain_dir: Path, origin: str, root_key: bytes) -> dict[int, bytes]:
-    """Every data key in a chain's keyring, by period."""
-    doc = msgpack.unpackb((chain_dir / "keyring").read_bytes(), strict_map_key=False)
+    """Every data key in a chain's keyring, by period (none if the chain has no keyring yet)."""
+    try:
+        raw = (chain_dir / "keyring").read_bytes()
+    except FileNotFoundError:
+        return {}
+    doc = msgpack.unpackb(raw, strict_map_key=False)
     require(doc["format"] == "auditlog-keyring" and doc["version"] == 1, "keyring v1")
     keys = {}
     for period, (_key_id, blob) in doc["keys"].items():
         context = (
             b"auditlog/v1 data-key\x00" + origin.encode() + b"\x00" + period.to_bytes(4, "big")
         )
-        aad = b"auditlog/v1 wrap\x00" + context
-        keys[period] = AESGCM(root_key).decrypt(blob[:12], blob[12:], aad)
+        keys[period] = unwrap(root_key, blob, context)
     return keys
+
+
+def unwrap_checkpoint_signer(log: Path, manifest: dict[str, Any], root_key: bytes) -> str:
+    """The log's checkpoint signer key string, from ``keys/checkpoint.key``."""
+    doc = msgpack.unpackb((log / "keys" / "checkpoint.key").read_bytes())
+    require(
+        doc["format"] == "auditlog-checkpoint-key" and doc["version"] == 1, "checkpoint key v1"
+    )
+    require(doc["verifier_key"] == manifest["checkpoint_key"], "checkpoint key file matches")
+    context = b"auditlog/v1 checkpoint-key\x00" + manifest["origin"].encode()
+    return unwrap(root_key, doc["wrapped"], context).decode("ascii")
 
 
 def leaf_salts(data_key: bytes, first: int, count: int) -> list[bytes]:
@@ -166,6 +193,102 @@ def load_dictionary(chain_dir: Path, origin: str, period: int, dict_id: int, key
     return dictionary
 
 
+# --- docs/format.md, "Checkpoints" (and docs/note.md) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifierKey:
+    """A parsed C2SP note verifier key ``<name>+<key hash>+base64(0x01 || public key)``."""
+
+    name: str
+    key_hash: bytes
+    public_key: bytes
+
+
+def key_hash(name: str, typed_key: bytes) -> bytes:
+    """The 4-byte key hash of a note key: SHA-256(name || 0x0A || type || key)[:4]."""
+    return hashlib.sha256(name.encode() + b"\n" + typed_key).digest()[:4]
+
+
+def parse_verifier_key(text: str) -> VerifierKey:
+    """Parse the log's verifier key (the manifest's ``checkpoint_key``)."""
+    name, hash_hex, key_b64 = text.split("+", 2)
+    typed = base64.b64decode(key_b64, validate=True)
+    require(len(typed) == 33 and typed[0] == 0x01, "an Ed25519 note verifier key")
+    require(key_hash(name, typed).hex() == hash_hex.lower(), "verifier key hash")
+    return VerifierKey(name, key_hash(name, typed), typed[1:])
+
+
+def parse_signer_key(text: str) -> tuple[str, bytes]:
+    """Name and Ed25519 seed of a signer key ``PRIVATE+KEY+<name>+<hash>+base64(0x01 || seed)``."""
+    private, key, name, hash_hex, seed_b64 = text.split("+", 4)
+    require((private, key) == ("PRIVATE", "KEY"), "a note signer key")
+    typed = base64.b64decode(seed_b64, validate=True)
+    require(len(typed) == 33 and typed[0] == 0x01, "an Ed25519 note signer key")
+    public = Ed25519PrivateKey.from_private_bytes(typed[1:]).public_key().public_bytes_raw()
+    require(key_hash(name, b"\x01" + public).hex() == hash_hex.lower(), "signer key hash")
+    return name, typed[1:]
+
+
+def sign_checkpoint(signer: str, origin: str, size: int, root: bytes) -> str:
+    """A signed checkpoint note, as the log writes them (for tests that forge checkpoints)."""
+    name, seed = parse_signer_key(signer)
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    public = private.public_key().public_bytes_raw()
+    text = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+    signature = key_hash(name, b"\x01" + public) + private.sign(text.encode())
+    return f"{text}\n\u2014 {name} {base64.b64encode(signature).decode()}\n"
+
+
+def open_checkpoint(signed: str, key: VerifierKey, origin: str) -> tuple[int, bytes]:
+    """Check a signed checkpoint note against the log's key; returns its (size, root)."""
+    require(
+        not re.search("[\x00-\x09\x0b-\x1f]", signed), "a note has no control characters"
+    )
+    text, separator, signatures = signed.rpartition("\n\n")
+    require(bool(separator) and signatures.endswith("\n"), "a signed note")
+    text += "\n"
+    verified = False
+    for line in signatures[:-1].split("\n"):
+        require(line.startswith("\u2014 "), "a note signature line")
+        name, _, encoded = line[2:].partition(" ")
+        blob = base64.b64decode(encoded, validate=True)
+        require(len(blob) >= 5, "a note signature")
+        if (name, blob[:4]) != (key.name, key.key_hash):
+            continue  # another key's signature (a witness): not ours to check
+        try:
+            Ed25519PublicKey.from_public_bytes(key.public_key).verify(blob[4:], text.encode())
+        except InvalidSignature:
+            raise SpecError("checkpoint signature does not verify") from None
+        verified = True
+    require(verified, "checkpoint signed by the log's key")
+    lines = text[:-1].split("\n")
+    require(len(lines) >= 3 and "" not in lines, "checkpoint text has three or more lines")
+    require(lines[0] == origin, "checkpoint origin is the chain origin")
+    require(re.fullmatch("0|[1-9][0-9]{0,19}", lines[1]) is not None, "checkpoint size")
+    root = base64.b64decode(lines[2], validate=True)
+    require(len(root) == 32 and base64.b64encode(root).decode() == lines[2], "checkpoint root")
+    return int(lines[1]), root
+
+
+def check_checkpoints(
+    chain_dir: Path, origin: str, key: VerifierKey, size: int, roots: dict[int, bytes]
+) -> None:
+    """Every stored checkpoint of a chain against the tree recomputed from its segments."""
+    directory = chain_dir / "checkpoints"
+    named = sorted(
+        (int(match[1]), path)
+        for path in (directory.iterdir() if directory.is_dir() else [])
+        if (match := CHECKPOINT_NAME.fullmatch(path.name))
+    )
+    for stored_size, path in named:
+        checkpoint_size, root = open_checkpoint(path.read_text("utf-8"), key, origin)
+        require(checkpoint_size == stored_size, "a checkpoint file is named after its size")
+        require(checkpoint_size <= size, "rollback: the chain is shorter than a checkpoint")
+        require(checkpoint_size in roots, "a checkpoint's size is the end of a block")
+        require(roots[checkpoint_size] == root, "fork: a checkpoint's root differs")
+
+
 # --- docs/format.md, "Segment files", "Entries", "Block", "Seal" ----------------------------
 
 
@@ -186,7 +309,7 @@ class SegmentFile:
 
     sequence: int
     size: int
-    first_index: int | None  # None: the file is shorter than its header (being created)
+    first_index: int | None  # None: a torn new segment (shorter than its header, or all zeros)
     blocks: list[Block]
     seal: dict[str, Any] | None
     torn: int
@@ -227,6 +350,7 @@ def parse_block(body: bytes, offset: int) -> Block:
     require(hashlib.sha256(body[:-32]).digest() == body[-32:], "block hash")
     fields = dict(zip(BLOCK_FIELDS, BLOCK_HEADER.unpack_from(body), strict=True))
     require(fields["version"] == 1, "block version 1")
+    require(fields["flags"] == 0, "block flags are 0")
     count = fields["count"]
     leaves_at = BLOCK_HEADER.size
     lengths_at = leaves_at + 32 * count
@@ -248,6 +372,7 @@ def parse_seal(body: bytes) -> dict[str, Any]:
     require(hashlib.sha256(body[:-32]).digest() == body[-32:], "seal hash")
     seal = dict(zip(SEAL_FIELDS, SEAL_HEADER.unpack_from(body), strict=True))
     require(seal["version"] == 1, "seal version 1")
+    require(seal["flags"] == 0, "seal flags are 0")
     position = SEAL_HEADER.size
     seal["frontier"] = [
         body[position + 32 * i : position + 32 * (i + 1)] for i in range(seal["frontier_count"])
@@ -266,12 +391,14 @@ def parse_seal(body: bytes) -> dict[str, Any]:
 
 def parse_segment(data: bytes, sequence: int, *, last: bool) -> SegmentFile:
     """Parse a segment file; only the chain's last segment may end in a torn tail."""
-    if len(data) < FILE_HEADER.size:
+    if len(data) < FILE_HEADER.size or (last and not any(data)):
+        # A torn new segment: the writer was creating it and its header never reached the disk.
         require(last, "only the last segment may be shorter than its header")
         return SegmentFile(sequence, len(data), None, [], None, len(data))
-    magic, version, _flags, _reserved, file_sequence, first_index = FILE_HEADER.unpack_from(data)
+    magic, version, flags, reserved, file_sequence, first_index = FILE_HEADER.unpack_from(data)
     require(magic == MAGIC, "segment magic")
     require(version == 1, "segment format version 1")
+    require(flags == 0 and reserved == 0, "segment header flags and reserved are 0")
     require(file_sequence == sequence, "the header names the file's own sequence number")
     blocks: list[Block] = []
     seal = None
@@ -291,14 +418,23 @@ def parse_segment(data: bytes, sequence: int, *, last: bool) -> SegmentFile:
         if ENTRY_PREFIX.size + length > remaining:
             torn = remaining
             break
-        body = data[position + ENTRY_PREFIX.size : position + ENTRY_PREFIX.size + length]
-        if body[0] == 1:
-            blocks.append(parse_block(body, position))
-        elif body[0] == 2:
-            seal = parse_seal(body)
-        else:
-            raise SpecError("unknown entry type")
-        position += ENTRY_PREFIX.size + length
+        end = position + ENTRY_PREFIX.size + length
+        body = data[position + ENTRY_PREFIX.size : end]
+        try:
+            if body[0] == 1:
+                blocks.append(parse_block(body, position))
+            elif body[0] == 2:
+                seal = parse_seal(body)
+            else:
+                raise SpecError("unknown entry type")
+        except SpecError:
+            # A complete last entry that fails its checks while the file ends in 32 zero bytes:
+            # a crash extended the file before the entry's bytes reached the disk.
+            if last and end == len(data) and not any(data[-32:]):
+                torn = remaining
+                break
+            raise
+        position = end
     require(not torn or last, "only the last segment may end in a torn tail")
     return SegmentFile(sequence, len(data), first_index, blocks, seal, torn)
 
@@ -383,9 +519,10 @@ def verify_chain(
     chain_dir: Path,
     origin: str,
     period_us: int,
+    checkpoint_key: VerifierKey,
     keys: dict[int, bytes] | None,
 ) -> ChainResult:
-    """Keyless checks of one chain; with its data keys, the keyed checks too."""
+    """Keyless checks of one chain and its checkpoints; with its data keys, the keyed checks."""
     result = ChainResult()
     named = sorted(
         (int(match[1]), path)
@@ -394,6 +531,7 @@ def verify_chain(
     )
     require([s for s, _ in named] == list(range(len(named))), "segments numbered 0, 1, 2, ...")
     leaves: list[bytes] = []
+    roots = {0: EMPTY_ROOT}  # the tree root after every block, by tree size
     last_hash = hashlib.sha256(b"auditlog/v1 genesis\x00" + origin.encode()).digest()
     open_before = False
     for sequence, path in named:
@@ -412,8 +550,14 @@ def verify_chain(
             require(header["prev_hash"] == last_hash, "hash chain")
             require(header["tree_size"] == header["first_index"] + header["count"], "tree size")
             require(header["min_time"] <= header["max_time"], "time range")
+            require(
+                header["min_time"] % TIME_GRANULE_US == 0
+                and header["max_time"] % TIME_GRANULE_US == 0,
+                "header times are whole minutes",
+            )
             leaves.extend(block.leaves)
-            require(header["tree_root"] == mth(leaves), "Merkle root after the block")
+            roots[len(leaves)] = mth(leaves)
+            require(header["tree_root"] == roots[len(leaves)], "Merkle root after the block")
             last_hash = block.block_hash
             result.blocks += 1
             result.records += header["count"]
@@ -444,6 +588,7 @@ def verify_chain(
         index = [(b.fields["first_index"], b.offset) for b in segment.blocks]
         require(seal["block_index"] == index, "seal block index")
     result.root = mth(leaves)
+    check_checkpoints(chain_dir, origin, checkpoint_key, len(leaves), roots)
     return result
 
 
@@ -452,13 +597,14 @@ def verify_log(log: Path, passphrase: str | None = None) -> dict[str, ChainResul
     manifest = json.loads((log / "manifest.json").read_text("utf-8"))
     require(manifest["format"] == "auditlog" and manifest["version"] == 1, "manifest v1")
     period_us = manifest["config"]["period_seconds"] * 1_000_000
+    checkpoint_key = parse_verifier_key(manifest["checkpoint_key"])
     root_key = None if passphrase is None else unlock_root_key(log, manifest, passphrase)
     results = {}
     chain_dirs = (log / "chains").iterdir()
     for chain_dir in sorted(p for p in chain_dirs if p.is_dir() and CHAIN_ID.fullmatch(p.name)):
         origin = f"{manifest['origin']}/{chain_dir.name}"
         keys = None if root_key is None else unwrap_data_keys(chain_dir, origin, root_key)
-        results[chain_dir.name] = verify_chain(chain_dir, origin, period_us, keys)
+        results[chain_dir.name] = verify_chain(chain_dir, origin, period_us, checkpoint_key, keys)
     return results
 
 
@@ -598,6 +744,18 @@ def write_sample_log(create_log: Callable[..., AuditLog]) -> dict[str, list[Reco
     return written
 
 
+def write_sealed_log(create_log: Callable[..., AuditLog]) -> None:
+    """Six network records, rolled by count and by period: segments 0 to 2 sealed, 3 open.
+
+    Each seal stores a checkpoint, so the chain has checkpoints of sizes 2, 4 and 5.
+    """
+    with create_log(CONFIG.model_copy(update={"max_segment_records": 2})) as log:
+        for i in range(5):
+            log.append(network(i, T0 + timedelta(seconds=i)))
+            log.flush()
+        log.append(network(5, T0 + timedelta(hours=1)))
+
+
 def library_report(log_path: Path, *, keyless: bool) -> VerifyReport:
     """The library's own verification of the log at ``log_path``."""
     with AuditLog.open(log_path, mode="read", passphrase=TEST_PASSPHRASE) as log:
@@ -713,7 +871,7 @@ def test_truncation_at_a_block_boundary_is_not_detected(
 
 
 def test_single_byte_changes(create_log: Callable[..., AuditLog], log_path: Path) -> None:
-    """Changing any byte of a segment fails both verifiers, except the header's flags/reserved."""
+    """Changing any byte of a segment fails both verifiers, the file header's unhashed bytes too."""
     with create_log(CONFIG) as log:
         log.append(mixed(T0)[3], chain="app")
     path = last_segment(log_path, "app")
@@ -731,8 +889,8 @@ def test_single_byte_changes(create_log: Callable[..., AuditLog], log_path: Path
         else:
             library_report(log_path, keyless=True)
             unnoticed.append(offset)
-    # The file header's flags and reserved bytes: see "Known deviations" in docs/format.md.
-    assert unnoticed == list(range(10, 16))
+    # Bytes 10 to 15 (flags and reserved) are covered by no hash, but must be 0.
+    assert unnoticed == []
 
 
 def test_keyed_verification_catches_a_rehashed_frame(
@@ -754,15 +912,150 @@ def test_keyed_verification_catches_a_rehashed_frame(
 
 
 def test_sealed_segments_agree(create_log: Callable[..., AuditLog], log_path: Path) -> None:
-    """Segments rolled by record count and by period carry seals both verifiers accept."""
-    with create_log(CONFIG.model_copy(update={"max_segment_records": 2})) as log:
-        for i in range(5):
-            log.append(network(i, T0 + timedelta(seconds=i)))
-            log.flush()
-        log.append(network(5, T0 + timedelta(hours=1)))
+    """Segments rolled by record count and by period carry seals and checkpoints both accept."""
+    write_sealed_log(create_log)
     results = verify_log(log_path, TEST_PASSPHRASE)
     assert (results["network"].segments, results["network"].sealed) == (4, 3)
     assert_agree(results, library_report(log_path, keyless=False))
+    checkpoints = sorted(p.name for p in (log_path / "chains/network/checkpoints").iterdir())
+    assert checkpoints == [f"{size:020d}.note" for size in (2, 4, 5)]
+
+
+@pytest.mark.parametrize("size", [0, 10, 32, None], ids=["empty", "short", "header", "whole"])
+def test_zero_filled_new_segment_is_a_torn_tail(
+    create_log: Callable[..., AuditLog], log_path: Path, size: int | None
+) -> None:
+    """A last segment of nothing but zeros is a torn new segment; opening for writing removes it."""
+    write_sealed_log(create_log)
+    path = last_segment(log_path, "network")
+    length = len(path.read_bytes()) if size is None else size
+    path.write_bytes(bytes(length))
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert (results["network"].records, results["network"].torn) == (5, length)
+    assert_agree(results, library_report(log_path, keyless=False))
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as log:
+        (report,) = log.recovery
+    assert (report.segment, report.offset, report.bytes_cut) == (3, 0, length)
+    assert report.durable_records == 5  # the chain's durable size, from the sealed segments
+    assert not path.exists()
+
+
+def test_zero_filled_segment_before_the_last_is_damage(
+    create_log: Callable[..., AuditLog], log_path: Path
+) -> None:
+    """Only the chain's last segment may be a torn new segment."""
+    write_sealed_log(create_log)
+    path = log_path / "chains/network/segments/0000000002.seg"
+    path.chmod(0o600)
+    path.write_bytes(bytes(len(path.read_bytes())))
+    with pytest.raises(SpecError, match="segment magic"):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError):
+        library_report(log_path, keyless=True)
+
+
+@pytest.mark.parametrize("zeroed", [32, 100, 31])
+def test_zeroed_end_of_the_last_entry(
+    create_log: Callable[..., AuditLog], log_path: Path, zeroed: int
+) -> None:
+    """A last entry whose final 32 bytes read as zeros is a torn tail; fewer zeros are damage."""
+    write_sample_log(create_log)
+    path = last_segment(log_path, "network")
+    data = path.read_bytes()
+    last_block = parse_segment(data, 0, last=True).blocks[-1]
+    path.write_bytes(data[:-zeroed] + bytes(zeroed))
+    if zeroed < 32:
+        with pytest.raises(SpecError, match="block hash"):
+            verify_log(log_path)
+        with pytest.raises(IntegrityError):
+            library_report(log_path, keyless=True)
+        return
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert results["network"].records == 12
+    assert results["network"].torn == len(data) - last_block.offset
+    assert_agree(results, library_report(log_path, keyless=False))
+
+
+def test_truncation_behind_a_checkpoint_is_detected(
+    create_log: Callable[..., AuditLog], log_path: Path
+) -> None:
+    """Cutting records a stored checkpoint covers fails both verifiers, until the note goes too."""
+    write_sample_log(create_log)
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as log:
+        log.checkpoint("network")
+    path = last_segment(log_path, "network")
+    segment = parse_segment(path.read_bytes(), 0, last=True)
+    path.write_bytes(path.read_bytes()[: segment.blocks[-1].offset])
+    with pytest.raises(SpecError, match="rollback"):
+        verify_log(log_path)
+    with pytest.raises(RollbackError):
+        library_report(log_path, keyless=True)
+    # Whoever can cut the segment can delete the stored checkpoint as well: then only a
+    # checkpoint kept outside the log directory (a trusted state) still shows the cut.
+    (log_path / "chains/network/checkpoints" / f"{13:020d}.note").unlink()
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert results["network"].records == 12
+    assert_agree(results, library_report(log_path, keyless=False))
+
+
+@pytest.mark.parametrize(
+    "change", ["none", "fork", "rollback", "inside-a-block", "renamed", "signature", "other-key"]
+)
+def test_stored_checkpoints_agree(
+    create_log: Callable[..., AuditLog], log_path: Path, change: str
+) -> None:
+    """A stored checkpoint with another root, size, name, signature or key fails both verifiers."""
+    write_sample_log(create_log)
+    manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
+    signer = unwrap_checkpoint_signer(
+        log_path, manifest, unlock_root_key(log_path, manifest, TEST_PASSPHRASE)
+    )
+    origin = f"{manifest['origin']}/network"
+    leaves = [leaf for b in parse_segment(last_segment(log_path, "network").read_bytes(), 0, last=True).blocks for leaf in b.leaves]
+    size, root, name = 4, mth(leaves[:4]), 4  # the end of the chain's first block
+    failure: tuple[type[IntegrityError], str] | None = None
+    if change == "fork":
+        root, failure = bytes(32), (ForkError, "fork")
+    elif change == "rollback":
+        size = name = 20
+        failure = (RollbackError, "rollback")
+    elif change == "inside-a-block":
+        size, root, name = 2, mth(leaves[:2]), 2
+        failure = (IntegrityError, "end of a block")
+    elif change == "renamed":
+        name, failure = 8, (IntegrityError, "named after its size")
+    elif change == "other-key":
+        stranger = "PRIVATE+KEY+" + manifest["origin"] + "+"
+        seed = bytes(range(32))
+        public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+        stranger += key_hash(manifest["origin"], b"\x01" + public).hex() + "+"
+        signer = stranger + base64.b64encode(b"\x01" + seed).decode()
+        failure = (IntegrityError, "signed by the log's key")
+    signed = sign_checkpoint(signer, origin, size, root)
+    if change == "signature":
+        text, _, line = signed.rpartition("\n\n")
+        key_name, _, encoded = line.removesuffix("\n").rpartition(" ")
+        blob = bytearray(base64.b64decode(encoded))
+        blob[-1] ^= 0x01
+        signed = f"{text}\n\n{key_name} {base64.b64encode(bytes(blob)).decode()}\n"
+        failure = (IntegrityError, "signature does not verify")
+    directory = log_path / "chains/network/checkpoints"
+    directory.mkdir()
+    (directory / f"{name:020d}.note").write_text(signed, "utf-8")
+    if failure is None:
+        assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
+        return
+    error, rule = failure
+    with pytest.raises(SpecError, match=rule):
+        verify_log(log_path)
+    with pytest.raises(error):
+        library_report(log_path, keyless=True)
+
+
+def test_records_before_1970_are_refused(create_log: Callable[..., AuditLog]) -> None:
+    """A record dated before 1970 has no u32 period: appending it is refused."""
+    with create_log(CONFIG) as log, pytest.raises(RecordValidationError):
+        log.append(network(1, datetime(1969, 12, 31, 23, 59, tzinfo=UTC)))
 
 
 def test_field_order_table_matches_the_models() -> None:
