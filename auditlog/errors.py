@@ -23,6 +23,7 @@ __all__ = [
     "ProofError",
     "RecordRedactedError",
     "RecordValidationError",
+    "RetentionError",
     "RollbackError",
 ]
 
@@ -41,6 +42,10 @@ class ConfigurationError(AuditLogError):
 
 class RecordValidationError(AuditLogError):
     """A record failed validation; nothing of the batch it belongs to was written."""
+
+
+class RetentionError(AuditLogError):
+    """A deletion the retention policy forbids: inside the floor, or under a legal hold."""
 
 
 class LateRecordError(AuditLogError):

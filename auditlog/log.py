@@ -18,8 +18,8 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -28,7 +28,8 @@ from typing import Final, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditlog import merkle
-from auditlog._fs import create_exclusive, make_private_dir
+from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
+from auditlog._sweep import applicable_chains, apply_chain, finish_journal, plan_sweep
 from auditlog.checkpoints import (
     CheckpointStore,
     TrustedState,
@@ -48,6 +49,7 @@ from auditlog.errors import (
     ForkError,
     IntegrityError,
     NoteError,
+    RetentionError,
     RollbackError,
 )
 from auditlog.proofs import (
@@ -56,10 +58,22 @@ from auditlog.proofs import (
     verify_consistency_proof,
     verify_inclusion_proof,
 )
-from auditlog.records import Record
+from auditlog.records import LOG_SUBJECT, LogEvent, LogEventType, Record
+from auditlog.retention import (
+    HoldStore,
+    LegalHold,
+    RetentionPolicy,
+    SweepPlan,
+    create_hold_key,
+    load_hold_key,
+    log_lock,
+    new_hold_id,
+    subject_token,
+)
 from auditlog.segment.reader import ChainReader, ChainReport
 from auditlog.segment.scan import list_segments, scan_segment
 from auditlog.segment.tiles import TileStore
+from auditlog.segment.tombstone import Tombstone, TombstoneStore
 from auditlog.segment.writer import (
     ChainSettings,
     ChainWriter,
@@ -84,6 +98,7 @@ _MANIFEST_FORMAT: Final = "auditlog"
 _MANIFEST_VERSION: Final = 1
 _ROOT_KEY_FILE: Final = "keys/root.key"
 _CHECKPOINT_KEY_FILE: Final = "keys/checkpoint.key"
+_HOLD_KEY_FILE: Final = "keys/hold.key"
 _CHAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _ORIGIN = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: a C2SP origin line
 
@@ -237,6 +252,7 @@ class _Manifest:
     key_provider: dict[str, str]
     config: LogConfig
     checkpoint_key: str
+    retention: dict[str, RetentionPolicy] = field(default_factory=dict)
 
     def dump(self) -> bytes:
         doc = {
@@ -248,6 +264,7 @@ class _Manifest:
             "key_provider": self.key_provider,
             "config": self.config.model_dump(),
             "checkpoint_key": self.checkpoint_key,
+            "retention": {c: p.model_dump(mode="json") for c, p in sorted(self.retention.items())},
         }
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
@@ -280,6 +297,9 @@ class _Manifest:
             key_provider=doc["key_provider"],
             config=config,
             checkpoint_key=doc["checkpoint_key"],
+            retention={
+                c: RetentionPolicy.model_validate(p) for c, p in doc.get("retention", {}).items()
+            },
         )
 
 
@@ -384,6 +404,7 @@ class AuditLog:
             make_private_dir(root / "keys")
             provider_doc = {"type": "external", "key_id": key_provider.key_id}
         verifier_key = create_signing_key(root / _CHECKPOINT_KEY_FILE, key_provider, origin)
+        create_hold_key(root / _HOLD_KEY_FILE, key_provider, origin)
         manifest = _Manifest(
             log_id=log_id,
             origin=origin,
@@ -530,11 +551,14 @@ class AuditLog:
                 fsync=self._fsync,
                 clock=self._clock,
                 on_seal=functools.partial(self._checkpoint_at_seal, chain),
+                verifier_key=self.verifier_key,
             )
             if writer.recovery is not None:
                 self.recovery.append(writer.recovery)
             self._writers[chain] = writer
-            return writer
+        # A sweep killed half-way is finished before anything else is written to the chain.
+        finish_journal(self, chain)
+        return writer
 
     def append(self, record: Record, *, chain: str | None = None) -> Receipt:
         """Buffer one record and return its receipt (not durable until a flush)."""
@@ -683,8 +707,12 @@ class AuditLog:
         reports = {}
         for chain in self.chains():
             keyring = None if keyless else self._keyring(chain)
-            report = self._reader(chain).verify(keyring, progress)
-            latest = self._check_checkpoints(chain, report, key, trusted)
+            # Checkpoints are listed before the segments are read: a writer stores one only
+            # after its data is durable, so each listed must be covered by what is read next.
+            store = CheckpointStore(self.path / "chains" / chain / "checkpoints")
+            signed_notes = [(size, store.get(size)) for size in store.sizes()]
+            report = self._reader(chain).verify(keyring, progress, self._tombstones(chain, key))
+            latest = self._check_checkpoints(chain, report, key, trusted, signed_notes)
             if trusted is not None and latest is not None:
                 origin = self.chain_origin(chain)
                 known = trusted.trusted(origin, key)
@@ -702,12 +730,16 @@ class AuditLog:
         return VerifyReport(keyless=keyless, chains=reports)
 
     def _check_checkpoints(
-        self, chain: str, report: ChainReport, key: str, trusted: TrustedState | None
+        self,
+        chain: str,
+        report: ChainReport,
+        key: str,
+        trusted: TrustedState | None,
+        signed_notes: list[tuple[int, str]],
     ) -> str | None:
         """Hold the chain's recomputed tree against every checkpoint; returns the newest one."""
         origin = self.chain_origin(chain)
-        store = CheckpointStore(self.path / "chains" / chain / "checkpoints")
-        signed_notes = [(size, store.get(size)) for size in store.sizes()]
+        signed_notes = list(signed_notes)
         if trusted is not None and origin in trusted.checkpoints:
             signed_notes.append((-1, trusted.checkpoints[origin]))
         for stored_size, signed in signed_notes:
@@ -720,8 +752,10 @@ class AuditLog:
                 ) from None
             if stored_size >= 0 and checkpoint.size != stored_size:
                 raise IntegrityError("a checkpoint file names another tree size", location=where)
-            require_not_rolled_back(origin, checkpoint, report.records)
+            require_not_rolled_back(origin, checkpoint, report.size)
             root = report.roots.get(checkpoint.size)
+            if root is None and any(a < checkpoint.size < b for a, b in report.tombstoned):
+                continue  # inside a deleted range: no root to hold it against any more
             if root is None:
                 raise IntegrityError(
                     f"checkpoint size {checkpoint.size} is not the end of any block",
@@ -734,7 +768,7 @@ class AuditLog:
                 raise ForkError(
                     f"chain {chain!r} at size {checkpoint.size} has another root than a signed "
                     f"checkpoint of that size: the log was rewritten or forked{evidence}",
-                    location={**where, "size": checkpoint.size, "chain_size": report.records},
+                    location={**where, "size": checkpoint.size, "chain_size": report.size},
                 )
         stored = [signed for size, signed in signed_notes if size >= 0]
         return stored[-1] if stored else None
@@ -779,6 +813,14 @@ class AuditLog:
         """The chain's stored signed checkpoints, oldest first."""
         store = CheckpointStore(self._reader(chain).directory / "checkpoints")
         return [store.get(size) for size in store.sizes()]
+
+    def _tombstones(self, chain: str, verifier_key: str | None = None) -> dict[int, Tombstone]:
+        store = TombstoneStore(
+            self.path / "chains" / chain / "tombstones",
+            self.chain_origin(chain),
+            verifier_key or self.verifier_key,
+        )
+        return store.load()
 
     def _tiles(self, chain: str) -> TileStore:
         return TileStore(self._reader(chain).directory / "tiles")
@@ -945,21 +987,229 @@ class AuditLog:
         return reports
 
     def _record_repair(self, report: RepairReport) -> None:
-        from auditlog.records import log_event
-
-        record = log_event(
-            occurred_at=self._clock.now(),
-            event="repair",
-            chain=report.chain,
-            detail=(
-                f"cut {report.bytes_cut} bytes from segment {report.segment} at offset "
-                f"{report.offset}; records from index {report.first_lost_index} on were lost; "
-                f"the bytes are kept in {report.quarantine.name}"
-            ),
+        self._log_event(
+            report.chain,
+            LogEventType.REPAIR,
+            self._clock.now(),
+            f"cut {report.bytes_cut} bytes from segment {report.segment} at offset "
+            f"{report.offset}; records from index {report.first_lost_index} on were lost; "
+            f"the bytes are kept in {report.quarantine.name}",
         )
-        # A repair is recorded when it happens, however far the chain's own clock has run.
-        self._writer(report.chain).append_batch([record], check_late=False)
-        self.flush()
+
+    def _log_event(
+        self,
+        chain: str,
+        event: LogEventType,
+        when: datetime,
+        detail: str,
+        actor: str | None = None,
+    ) -> None:
+        """Append (and flush) a record of something the log did to itself to ``chain``."""
+        record = LogEvent(
+            occurred_at=when,
+            subject=LOG_SUBJECT,
+            service=LOG_SUBJECT,
+            event=event,
+            chain=chain,
+            detail=detail,
+            actor=actor,
+        )
+        writer = self._writer(chain)
+        # The log's own events happen when they happen, however far the chain's records ran.
+        writer.append_batch([record], check_late=False)
+        writer.flush()
+
+    # -- retention ------------------------------------------------------------------------
+
+    def retention(self, chain: str) -> RetentionPolicy | None:
+        """The chain's retention policy, or None (then nothing of it is ever deleted)."""
+        return self._manifest.retention.get(chain)
+
+    def set_retention(
+        self, chain: str, policy: RetentionPolicy, *, actor: str, now: datetime | None = None
+    ) -> None:
+        """Set a chain's floor and ceiling; stored in the manifest and appended to the chain."""
+        _check_chain_id(chain)
+        when = now or self._clock.now()
+        with log_lock(self.path):
+            manifest = _Manifest.load(self.path)
+            manifest.retention[chain] = policy
+            atomic_replace(self.path / _MANIFEST, manifest.dump())
+            self._manifest = manifest
+        self._log_event(
+            chain,
+            LogEventType.POLICY,
+            when,
+            f"retention set: keep at least {policy.keep_at_least}, delete after "
+            f"{policy.delete_after}",
+            actor,
+        )
+
+    def holds(self) -> list[LegalHold]:
+        """Every legal hold ever placed (released and expired ones too)."""
+        return HoldStore(self.path / "holds.json").load()
+
+    def _hold_key(self) -> bytes:
+        return load_hold_key(self.path / _HOLD_KEY_FILE, self._key_provider(), self.origin)
+
+    def subject_token(self, subject: str) -> str:
+        """The keyed token standing for ``subject`` in holds (the subject is never stored)."""
+        return subject_token(self._hold_key(), subject)
+
+    def add_hold(
+        self,
+        case_id: str,
+        chains: Iterable[str],
+        start: datetime,
+        end: datetime,
+        *,
+        actor: str,
+        subjects: Iterable[str] = (),
+        expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> LegalHold:
+        """Place a legal hold: what it covers is kept past the ceiling until it is released."""
+        when = now or self._clock.now()
+        key = self._hold_key()
+        hold = LegalHold(
+            hold_id=new_hold_id(),
+            case_id=case_id,
+            chains=tuple(_check_chain_id(c) for c in chains),
+            start=start,
+            end=end,
+            subject_tokens=tuple(sorted({subject_token(key, s) for s in subjects})),
+            expires_at=expires_at,
+            created_at=when,
+        )
+        self._save_hold(hold, replace=False)
+        self._announce_hold(hold, LogEventType.HOLD_ADD, when, actor)
+        return hold
+
+    def extend_hold(
+        self,
+        hold_id: str,
+        *,
+        actor: str,
+        end: datetime | None = None,
+        expires_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> LegalHold:
+        """Widen a hold's time range or push back its expiry (never narrow it)."""
+        hold = self._hold(hold_id)
+        if end is not None and end < hold.end:
+            raise RetentionError("a hold can only be extended; release it to end it")
+        if expires_at is not None and hold.expires_at is not None and expires_at < hold.expires_at:
+            raise RetentionError("a hold's expiry can only move later")
+        updated = hold.model_copy(
+            update={"end": end or hold.end, "expires_at": expires_at or hold.expires_at}
+        )
+        when = now or self._clock.now()
+        self._save_hold(updated, replace=True)
+        self._announce_hold(updated, LogEventType.HOLD_EXTEND, when, actor)
+        return updated
+
+    def release_hold(self, hold_id: str, *, actor: str, now: datetime | None = None) -> LegalHold:
+        """Release a hold: the ceiling applies again to what it covered, from the next sweep."""
+        hold = self._hold(hold_id)
+        when = now or self._clock.now()
+        released = hold.model_copy(update={"released_at": when})
+        self._save_hold(released, replace=True)
+        self._announce_hold(released, LogEventType.HOLD_RELEASE, when, actor)
+        return released
+
+    def _hold(self, hold_id: str) -> LegalHold:
+        for hold in self.holds():
+            if hold.hold_id == hold_id:
+                return hold
+        raise ConfigurationError(f"no legal hold {hold_id!r}; `auditlog hold list` shows them")
+
+    def _save_hold(self, hold: LegalHold, *, replace: bool) -> None:
+        with log_lock(self.path):
+            store = HoldStore(self.path / "holds.json")
+            holds = [h for h in store.load() if not (replace and h.hold_id == hold.hold_id)]
+            store.save([*holds, hold])
+
+    def _announce_hold(
+        self, hold: LegalHold, event: LogEventType, when: datetime, actor: str
+    ) -> None:
+        subjects = (
+            f"{len(hold.subject_tokens)} subject tokens" if hold.subject_tokens else "all subjects"
+        )
+        detail = (
+            f"{hold.hold_id} case {hold.case_id}: {hold.start.isoformat()} to "
+            f"{hold.end.isoformat()}, {subjects}, expires "
+            f"{hold.expires_at.isoformat() if hold.expires_at else 'never'}"
+            + (f", released {hold.released_at.isoformat()}" if hold.released_at else "")
+        )
+        for chain in hold.chains:
+            self._log_event(chain, event, when, detail, actor)
+
+    def _forget_period(self, chain: str, period: int) -> None:
+        writer = self._writers.get(chain)
+        if writer is not None:
+            writer.forget_period(period)
+
+    def _records_of_period(self, chain: str, period: int) -> Iterator[Record]:
+        reader = self._reader(chain)
+        keyring = self._keyring(chain)
+        for _, canonical in reader.records_of_period(keyring, period):
+            yield decode_record(canonical)
+
+    def sweep(
+        self,
+        now: datetime | None = None,
+        *,
+        dry_run: bool = True,
+        chains: Iterable[str] | None = None,
+        periods: Mapping[str, Iterable[int]] | None = None,
+        actor: str = "retention-sweep",
+    ) -> SweepPlan:
+        """Plan (``dry_run``, the default) or apply the deletions retention requires at ``now``.
+
+        Applying deletes every segment all of whose periods are past the ceiling and not
+        under a hold, shreds those periods' keys, and leaves a signed tombstone per deleted
+        range so the rest still verifies. ``periods`` asks for specific periods by hand
+        (allowed past the floor; inside it ``RetentionError``). Idempotent; a sweep killed
+        midway is finished by the next one.
+        """
+        when = now or self._clock.now()
+        names = applicable_chains(self, chains)
+        if not dry_run:
+            for chain in names:
+                self._writer(chain)  # takes the lock and finishes any interrupted sweep
+        plan = plan_sweep(self, when, names, periods, self.holds())
+        if dry_run:
+            return plan
+        for chain_plan in plan.chains.values():
+            apply_chain(self, chain_plan, when, actor)
+        plan.applied = True
+        return plan
+
+    def _announce_sweep(
+        self,
+        chain: str,
+        sweep_id: str,
+        when: datetime,
+        segments: list[int],
+        periods: list[int],
+        tombstones: list[Tombstone],
+        actor: str,
+    ) -> None:
+        """Append the sweep's record unless a rerun finds it already at the chain's tail."""
+        writer = self._writer(chain)
+        size = writer.size
+        for record in self.read(chain, max(0, size - 8), size):
+            if isinstance(record, LogEvent) and record.detail.startswith(sweep_id + ":"):
+                return
+        ranges = ", ".join(f"[{t.first_index}, {t.end_index})" for t in tombstones) or "none"
+        self._log_event(
+            chain,
+            LogEventType.SWEEP,
+            when,
+            f"{sweep_id}: deleted segments {segments or 'none'} (indexes {ranges}); shredded "
+            f"the keys of periods {periods or 'none'}",
+            actor,
+        )
 
 
 def _chain_names(root: Path) -> list[str]:

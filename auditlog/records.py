@@ -207,6 +207,13 @@ class LogEventType(enum.StrEnum):
     """What the log did to itself; later issues add shredding, tombstones, holds, policies."""
 
     REPAIR = "repair"
+    SWEEP = "sweep"
+    POLICY = "policy"
+    HOLD_ADD = "hold-add"
+    HOLD_EXTEND = "hold-extend"
+    HOLD_RELEASE = "hold-release"
+    KEY_ROTATION = "key-rotation"
+    REDACTION = "redaction"
 
 
 class ChatOperation(enum.StrEnum):

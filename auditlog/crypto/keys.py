@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Final
 
@@ -36,6 +37,7 @@ KEY_BYTES: Final = 32
 LEAF_SALT_BYTES: Final = 16
 _KEYRING_FORMAT: Final = "auditlog-keyring"
 _KEYRING_VERSION: Final = 1
+DEFAULT_CACHE_SECONDS: Final = 300.0
 
 
 def derive_subkey(data_key: bytes, label: bytes, salt: bytes | None = None) -> bytes:
@@ -89,7 +91,8 @@ class ChainKeyring:
         self._lock = threading.Lock()
         self._wrapped: dict[int, tuple[str, bytes]] = {}
         self._shredded: dict[int, int] = {}
-        self._cache: dict[int, PeriodKeys] = {}
+        self._cache: dict[int, tuple[PeriodKeys, float]] = {}
+        self.cache_seconds = DEFAULT_CACHE_SECONDS
         self._load()
 
     @property
@@ -137,12 +140,25 @@ class ChainKeyring:
     def get(self, period: int) -> PeriodKeys:
         """The keys of ``period``; raises ``KeyShreddedError`` if it was shredded."""
         with self._lock:
-            keys = self._cache.get(period)
+            keys = self._cached(period)
             if keys is not None:
                 return keys
             if period not in self._wrapped and period not in self._shredded:
                 self._load()
             return self._unwrap(period)
+
+    def _cached(self, period: int) -> PeriodKeys | None:
+        # Unwrapped keys are kept only for a while, so that a key shredded by another process
+        # (or a keyring replaced by a rotation) does not live on in this one indefinitely.
+        entry = self._cache.get(period)
+        if entry is None:
+            return None
+        keys, since = entry
+        if time.monotonic() - since > self.cache_seconds:
+            del self._cache[period]
+            self._load()
+            return None
+        return keys
 
     def get_or_create(self, period: int) -> PeriodKeys:
         """The keys of ``period``, creating and durably storing a new data key if it has none.
@@ -151,7 +167,7 @@ class ChainKeyring:
         of the keyring file cannot race with another writer.
         """
         with self._lock:
-            keys = self._cache.get(period)
+            keys = self._cached(period)
             if keys is not None:
                 return keys
             if period in self._shredded:
@@ -165,9 +181,40 @@ class ChainKeyring:
                 self._wrapped[period] = (self._provider.key_id, blob)
                 self._store()
                 keys = PeriodKeys(period, data_key)
-                self._cache[period] = keys
+                self._cache[period] = (keys, time.monotonic())
                 return keys
             return self._unwrap(period)
+
+    def shred(self, period: int, at_micros: int) -> bool:
+        """Destroy a period's data key: it leaves the keyring, whose old bytes are overwritten.
+
+        Returns False when the period was already shredded (shredding is idempotent). Key
+        copies in backups of the keyring are outside this: see docs/retention.md.
+        """
+        with self._lock:
+            self._load()
+            self._cache.pop(period, None)
+            if period in self._shredded:
+                return False
+            self._wrapped.pop(period, None)
+            self._shredded[period] = at_micros
+            self._store()
+            return True
+
+    def rewrap(self, provider: KeyProvider) -> int:
+        """Wrap every data key under ``provider``'s current root key; returns how many.
+
+        Used by root-key rotation: the segments are untouched, only this file changes.
+        """
+        with self._lock:
+            self._load()
+            for period, (_root, blob) in list(self._wrapped.items()):
+                context = _wrap_context(self._origin, period)
+                data_key = self._provider.unwrap(blob, context)
+                self._wrapped[period] = (provider.key_id, provider.wrap(data_key, context))
+            self._provider = provider
+            self._store()
+            return len(self._wrapped)
 
     def _unwrap(self, period: int) -> PeriodKeys:
         if period in self._shredded:
@@ -183,5 +230,5 @@ class ChainKeyring:
             )
         data_key = self._provider.unwrap(entry[1], _wrap_context(self._origin, period))
         keys = PeriodKeys(period, data_key)
-        self._cache[period] = keys
+        self._cache[period] = (keys, time.monotonic())
         return keys

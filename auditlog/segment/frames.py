@@ -83,6 +83,11 @@ class DictionaryStore:
         self._codecs[(keys.period, dict_id)] = FrameCodec(dictionary)
         return dict_id
 
+    def forget(self, period: int) -> None:
+        """Drop the in-memory codecs (dictionaries in clear) of a period."""
+        for key in [k for k in self._codecs if k[0] == period]:
+            del self._codecs[key]
+
     def stored_id(self, period: int) -> int | None:
         """The id of the period's stored dictionary, if there is one (no key needed)."""
         try:

@@ -13,6 +13,7 @@ from auditlog.errors import IntegrityError
 from auditlog.segment.format import FILE_HEADER, ParsedBlock
 from auditlog.segment.frames import DictionaryStore, decrypt_block
 from auditlog.segment.scan import ChainCheck, SegmentScan, list_segments, scan_segment
+from auditlog.segment.tombstone import Tombstone
 
 __all__ = ["ChainReader", "ChainReport"]
 
@@ -33,6 +34,12 @@ class ChainReport:
     sealed_segments: int
     roots: dict[int, builtins.bytes] = field(default_factory=dict, repr=False)
     """The tree root after every block (and of the empty tree), by tree size."""
+    size: int = 0
+    """The tree size: records present plus records deleted by sweeps."""
+    tombstoned: tuple[tuple[int, int], ...] = ()
+    """Index ranges [first, end) deleted by sweeps, stood for by signed tombstones."""
+    shredded_records: int = 0
+    """Records present whose period key was shredded (checked without keys only)."""
 
 
 def _micros_of(value: object) -> int:
@@ -68,20 +75,35 @@ class ChainReader:
             last = position == len(files) - 1
             yield scan_segment(path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last)
 
-    def verify(self, keyring: ChainKeyring | None, progress: Progress | None = None) -> ChainReport:
-        """Check the whole chain; with a keyring, also decrypt and re-hash every record."""
+    def verify(
+        self,
+        keyring: ChainKeyring | None,
+        progress: Progress | None = None,
+        tombstones: dict[int, Tombstone] | None = None,
+    ) -> ChainReport:
+        """Check the whole chain; with a keyring, also decrypt and re-hash every record.
+
+        Deleted segments are stepped over by their (signature-checked) tombstones; blocks of
+        shredded periods are checked without keys only, and counted.
+        """
         check = ChainCheck.start(self.chain, self.origin)
+        check.tombstones = dict(tombstones or {})
         torn = 0
         sealed = 0
+        shredded = 0
         for scan in self.scans():
             check.feed(scan)
             torn = scan.torn_bytes
             sealed += scan.seal is not None
             if keyring is not None:
                 for ordinal, block in enumerate(scan.blocks):
+                    if block.header.period in keyring.shredded:
+                        shredded += block.header.count
+                        continue
                     self._verify_frames(scan, ordinal, block, keyring)
             if progress is not None:
                 progress(scan.size)
+        check.apply_tombstones()
         return ChainReport(
             chain=self.chain,
             records=check.records,
@@ -92,6 +114,9 @@ class ChainReader:
             torn_tail_bytes=torn,
             sealed_segments=sealed,
             roots=check.roots,
+            size=check.size,
+            tombstoned=tuple(check.tombstoned),
+            shredded_records=shredded,
         )
 
     def _verify_frames(
@@ -126,6 +151,21 @@ class ChainReader:
                     "record belongs to another period than its block",
                     location={**where, "index": index},
                 )
+
+    def records_of_period(self, keyring: ChainKeyring, period: int) -> Iterator[tuple[int, bytes]]:
+        """(index, canonical record) of every readable record of ``period``, in order."""
+        for scan in self.scans():
+            for ordinal, block in enumerate(scan.blocks):
+                if block.header.period != period:
+                    continue
+                keys = keyring.get(period)
+                where: dict[str, object] = {
+                    "chain": self.chain,
+                    "segment": scan.sequence,
+                    "block": ordinal,
+                }
+                codec = self._dictionaries.codec(keys, block.header.dictionary_id, where)
+                yield from decrypt_block(block, keys, codec, self.origin, where, skip_redacted=True)
 
     def first_indexes(self) -> list[tuple[int, int, Path]]:
         """(first index, sequence, path) of every segment, from the file headers alone."""

@@ -31,6 +31,7 @@ from auditlog.segment.format import (
     genesis_hash,
     parse_block,
 )
+from auditlog.segment.tombstone import Tombstone
 
 __all__ = ["ChainCheck", "SegmentScan", "list_segments", "scan_segment", "segment_path"]
 
@@ -210,6 +211,8 @@ class ChainCheck:
     sealed_open: bool = False  # the previous segment was not sealed (only the last may be)
     periods: set[int] = field(default_factory=set)
     roots: dict[int, builtins.bytes] = field(default_factory=dict)
+    tombstones: dict[int, Tombstone] = field(default_factory=dict)
+    tombstoned: list[tuple[int, int]] = field(default_factory=list)  # deleted index ranges
 
     @classmethod
     def start(cls, chain: str, origin: str) -> ChainCheck:
@@ -223,6 +226,46 @@ class ChainCheck:
         tree = CompactRange(0, seal.end_index, seal.frontier)
         return cls(chain, origin, tree, seal.last_block_hash, sequence + 1)
 
+    @classmethod
+    def resume_after(cls, chain: str, origin: str, tombstone: Tombstone) -> ChainCheck:
+        """Continue after the segments a tombstone stands for."""
+        tree = CompactRange(0, tombstone.end_index, tombstone.frontier)
+        return cls(chain, origin, tree, tombstone.last_block_hash, tombstone.last_sequence + 1)
+
+    def apply_tombstones(self, before_sequence: int | None = None) -> None:
+        """Step over deleted segments that come next (up to ``before_sequence``), by tombstone.
+
+        The tombstone's compact range extends the tree exactly as the deleted leaves did, and
+        its hashes of the chain join the blocks before and after the gap.
+        """
+        while self.next_sequence in self.tombstones and (
+            before_sequence is None or self.next_sequence < before_sequence
+        ):
+            tombstone = self.tombstones[self.next_sequence]
+            where = {
+                "chain": self.chain,
+                "tombstone": f"{tombstone.first_sequence}-{tombstone.last_sequence}",
+            }
+            if self.sealed_open:
+                raise IntegrityError(
+                    "deleted segments follow a segment that is not sealed", location=where
+                )
+            if tombstone.first_index != self.size or not hmac.compare_digest(
+                tombstone.prev_hash, self.last_hash
+            ):
+                raise IntegrityError(
+                    "a tombstone does not join the chain where it stands: the chain around "
+                    "deleted segments was changed",
+                    location=where,
+                )
+            self.tree.merge(tombstone.range())
+            if self.tree.hashes != tombstone.frontier:
+                raise IntegrityError("a tombstone's frontier does not match", location=where)
+            self.last_hash = tombstone.last_block_hash
+            self.next_sequence = tombstone.last_sequence + 1
+            self.roots[tombstone.end_index] = self.tree.root()
+            self.tombstoned.append((tombstone.first_index, tombstone.end_index))
+
     @property
     def size(self) -> int:
         return self.tree.end
@@ -233,6 +276,7 @@ class ChainCheck:
     def feed(self, scan: SegmentScan) -> None:
         """Check one more segment; raises ``IntegrityError`` naming the first problem."""
         where: dict[str, object] = {"chain": self.chain, "segment": scan.sequence}
+        self.apply_tombstones(scan.sequence)
         if self.sealed_open:
             raise IntegrityError(
                 "a segment that is not sealed is followed by another segment: a segment's "

@@ -50,6 +50,7 @@ from auditlog.segment.scan import (
     segment_path,
 )
 from auditlog.segment.tiles import TileStore
+from auditlog.segment.tombstone import Tombstone, TombstoneStore
 
 if TYPE_CHECKING:
     from auditlog.records import Record
@@ -131,29 +132,53 @@ def acquire_chain_lock(directory: Path, chain: str) -> int:
 
 
 def check_tail(
-    segments_dir: Path, chain: str, origin: str
+    segments_dir: Path, chain: str, origin: str, tombstones: dict[int, Tombstone] | None = None
 ) -> tuple[ChainCheck, SegmentScan | None]:
-    """Check a chain's last segment as a continuation of the seal before it.
+    """Check a chain's last segment as a continuation of what comes before it.
 
-    This is what opening a chain for writing costs: one segment read, not the whole chain.
-    Raises ``IntegrityError`` for damage (a torn tail is not damage: the scan reports it).
+    What comes before is the seal of the segment before, or the tombstone of deleted
+    segments, or the chain's start. This is what opening a chain for writing costs: one
+    segment read, not the whole chain. Returns the check positioned after the last segment
+    (or after the last tombstone, when the newest segments were deleted) and the last
+    segment's scan (None when there is none after the tombstones). Raises ``IntegrityError``
+    for damage (a torn tail is not damage: the scan reports it).
     """
+    tombstones = tombstones or {}
     segments = list_segments(segments_dir)
+    newest_tombstone = max(tombstones.values(), key=lambda t: t.last_sequence, default=None)
+    if newest_tombstone is not None and (
+        not segments or newest_tombstone.last_sequence > segments[-1][0]
+    ):
+        check = ChainCheck.resume_after(chain, origin, newest_tombstone)
+        check.tombstones = tombstones
+        return check, None
     if not segments:
         return ChainCheck.start(chain, origin), None
-    if len(segments) == 1:
+    sequence, path = segments[-1]
+    previous = sequence - 1
+    if sequence == 0:
         check = ChainCheck.start(chain, origin)
+    elif any(t.last_sequence == previous for t in tombstones.values()):
+        tombstone = next(t for t in tombstones.values() if t.last_sequence == previous)
+        check = ChainCheck.resume_after(chain, origin, tombstone)
     else:
-        sequence, path = segments[-2]
-        before = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=False)
+        before_path = segment_path(segments_dir, previous)
+        try:
+            data = before_path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"segment {previous} is missing and no tombstone stands for it",
+                location={"chain": chain, "segment": previous},
+            ) from None
+        before = scan_segment(data, before_path, previous, chain=chain, allow_torn=False)
         if before.seal is None:
             raise IntegrityError(
                 "the segment before the last one is not sealed; run `auditlog verify` to find "
                 "out what happened",
-                location={"chain": chain, "segment": sequence},
+                location={"chain": chain, "segment": previous},
             )
-        check = ChainCheck.resume(chain, origin, sequence, before.seal)
-    sequence, path = segments[-1]
+        check = ChainCheck.resume(chain, origin, previous, before.seal)
+    check.tombstones = tombstones
     scan = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=True)
     check.feed(scan)
     return check, scan
@@ -214,6 +239,7 @@ class ChainWriter:
         fsync: bool = True,
         clock: Clock | None = None,
         on_seal: Callable[[int, bytes], None] | None = None,
+        verifier_key: str | None = None,
     ) -> None:
         self.chain = chain
         self._on_seal = on_seal
@@ -226,6 +252,7 @@ class ChainWriter:
         self._segments_dir = directory / "segments"
         self._dictionaries = DictionaryStore(directory / "dicts", origin)
         self.tiles = TileStore(directory / "tiles")
+        self._tombstones = TombstoneStore(directory / "tombstones", origin, verifier_key)
         self._origin_prefix = origin_prefix(origin)
         self._period_us = settings.period_seconds * 1_000_000
         self._late_bound_us = settings.late_bound_seconds * 1_000_000
@@ -251,9 +278,11 @@ class ChainWriter:
 
     def _recover(self) -> None:
         self._segment: _OpenSegment | None = None
-        check, scan = check_tail(self._segments_dir, self.chain, self.origin)
+        check, scan = check_tail(
+            self._segments_dir, self.chain, self.origin, self._tombstones.load()
+        )
         if scan is None:
-            self._next_sequence = 0
+            self._next_sequence = check.next_sequence
             self._finish_recovery(check, None)
             return
         if scan.torn_bytes or scan.first_index == -1:
@@ -315,7 +344,9 @@ class ChainWriter:
     def _recover_tiles(self, size: int) -> None:
         """Bring the tiles in step with the recovered chain: cut extra nodes, rebuild if short."""
         self.tiles.truncate(size)
-        if not self.tiles.matches(size):
+        if not self.tiles.matches(size) and not self._tombstones.load():
+            # Tiles cannot be rebuilt across deleted segments (their leaves are gone); proofs
+            # near such a gap fail their own check until the tiles are restored.
             rebuilt = self.tiles.rebuild(leaf_blocks(self._segments_dir, self.chain))
             if rebuilt != size:
                 raise IntegrityError(
@@ -586,6 +617,20 @@ class ChainWriter:
         self._segment = None
         if self._on_seal is not None:
             self._on_seal(seal.end_index, seal.tree_root)
+
+    def seal_open_segment(self) -> None:
+        """Flush, then seal the open segment (if it holds anything) so it can be deleted."""
+        self.flush()
+        with self._flush_lock:
+            segment = self._segment
+            if segment is not None and segment.records:
+                self._seal(segment)
+
+    def forget_period(self, period: int) -> None:
+        """Drop what this writer holds in memory of a shredded period (samples, dictionary)."""
+        self._samples.pop(period, None)
+        self._dict_ids.pop(period, None)
+        self._dictionaries.forget(period)
 
     def head(self) -> tuple[int, bytes]:
         """(size, root) of what is durably written, after flushing what is buffered."""
