@@ -80,6 +80,15 @@ def load_signing_key(path: Path, provider: KeyProvider, origin: str) -> str:
     return signer
 
 
+def rewrap_signing_key(path: Path, old: KeyProvider, new: KeyProvider, origin: str) -> None:
+    """Wrap the checkpoint key under a new root key (root-key rotation)."""
+    signer = load_signing_key(path, old, origin)
+    doc = msgpack.unpackb(path.read_bytes())
+    doc["root_key_id"] = new.key_id
+    doc["wrapped"] = new.wrap(signer.encode("ascii"), _key_context(origin))
+    atomic_replace(path, msgpack.packb(doc))
+
+
 def sign_checkpoint(signer_key: str, origin: str, size: int, root: bytes) -> str:
     """The signed note of the checkpoint (origin, size, root)."""
     return note.sign(note.Checkpoint(origin, size, root).to_text(), signer_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from auditlog._cli_common import PassphraseOpt, console, errors, fail
+from auditlog._cli_common import PassphraseOpt, console, errors, fail, usage_error
 from auditlog._cli_common import passphrase as ask_passphrase
 from auditlog._cli_witness import witness_app
 from auditlog.checkpoints import TrustedState
@@ -37,6 +38,7 @@ from auditlog.proofs import (
     verify_inclusion_proof,
 )
 from auditlog.records import Record, parse_record
+from auditlog.retention import RetentionPolicy, SweepPlan
 
 app = typer.Typer(
     name="auditlog",
@@ -286,6 +288,284 @@ def verify_proof(
             )
     except AuditLogError as exc:
         fail(exc)
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        usage_error(f"not an ISO 8601 time: {value!r} (e.g. 2026-07-01T00:00:00+00:00)")
+    if moment.tzinfo is None:
+        usage_error(f"give a time zone with {value!r} (e.g. +00:00 or Z)")
+    return moment
+
+
+def _days(value: str) -> timedelta:
+    try:
+        return timedelta(days=float(value.removesuffix("d")))
+    except ValueError:
+        usage_error(f"not a number of days: {value!r} (e.g. 180 or 180d)")
+
+
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="The time to act at (ISO 8601; default: now). For simulations."),
+]
+ActorOpt = Annotated[str, typer.Option("--actor", help="Who is doing this (logged).")]
+
+retention_app = typer.Typer(
+    help="Retention policies: floor and ceiling per chain.", no_args_is_help=True
+)
+hold_app = typer.Typer(
+    help="Legal holds: keep what they cover past the ceiling.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Root key status and rotation.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+app.add_typer(hold_app, name="hold")
+app.add_typer(keys_app, name="keys")
+
+
+@retention_app.command("set")
+def retention_set(
+    path: PathArg,
+    chain: Annotated[str, typer.Option(help="The chain.")],
+    keep_at_least: Annotated[str, typer.Option(help="The floor, in days.")],
+    delete_after: Annotated[str, typer.Option(help="The ceiling, in days.")],
+    actor: ActorOpt = "operator",
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Set a chain's retention floor and ceiling (logged in the chain)."""
+    secret = ask_passphrase(passphrase)
+    try:
+        policy = RetentionPolicy(
+            keep_at_least=_days(keep_at_least), delete_after=_days(delete_after)
+        )
+    except ValueError as exc:
+        usage_error(str(exc))
+    try:
+        with AuditLog.open(path, passphrase=secret, chains=[chain]) as log:
+            log.set_retention(chain, policy, actor=actor)
+    except AuditLogError as exc:
+        fail(exc)
+    console.print(
+        f"chain {chain}: keep at least {policy.keep_at_least}, delete after {policy.delete_after}"
+    )
+
+
+@retention_app.command("show")
+def retention_show(path: PathArg) -> None:
+    """Show every chain's retention policy (no passphrase needed)."""
+    try:
+        with AuditLog.open(path, mode="read") as log:
+            table = Table(title="retention")
+            for column in ("chain", "keep at least (floor)", "delete after (ceiling)"):
+                table.add_column(column)
+            for chain in log.chains():
+                policy = log.retention(chain)
+                table.add_row(
+                    chain,
+                    str(policy.keep_at_least) if policy else "-",
+                    str(policy.delete_after) if policy else "never (no policy)",
+                )
+    except AuditLogError as exc:
+        fail(exc)
+    console.print(table)
+
+
+@app.command()
+def sweep(
+    path: PathArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run/--apply", help="Only show the plan (default), or apply it.")
+    ] = True,
+    now: NowOpt = None,
+    actor: ActorOpt = "retention-sweep",
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Show (or apply) what retention deletes, shreds and holds."""
+    secret = ask_passphrase(passphrase)
+    when = _when(now)
+    try:
+        with AuditLog.open(path, passphrase=secret, mode="read" if dry_run else "write") as log:
+            plan = log.sweep(when, dry_run=True)
+            _print_plan(plan)
+            if dry_run or plan.empty:
+                return
+            with _progress() as progress:
+                task = progress.add_task("sweeping", total=len(plan.chains))
+                for chain in plan.chains:
+                    log.sweep(when, dry_run=False, chains=[chain], actor=actor)
+                    progress.advance(task)
+    except AuditLogError as exc:
+        fail(exc)
+    console.print("sweep applied")
+
+
+def _print_plan(plan: SweepPlan) -> None:
+    table = Table(title=f"sweep at {plan.now.isoformat()}")
+    for column in ("chain", "delete segments", "shred periods", "held (cases)", "floor", "kept"):
+        table.add_column(column)
+    for name, chain in plan.chains.items():
+        held = ", ".join(f"{p} ({'/'.join(c)})" for p, c in chain.held_periods.items())
+        table.add_row(
+            name,
+            ", ".join(map(str, chain.delete_segments)) or "-",
+            ", ".join(map(str, chain.shred_periods)) or "-",
+            held or "-",
+            str(len(chain.floor_periods)),
+            str(len(chain.kept_periods)) if chain.policy else "no policy",
+        )
+    console.print(table)
+
+
+@hold_app.command("add")
+def hold_add(
+    path: PathArg,
+    case_id: Annotated[str, typer.Option("--case", help="The case or order id.")],
+    chain: Annotated[list[str], typer.Option("--chain", help="A chain it covers (repeat).")],
+    start: Annotated[str, typer.Option(help="Start of the covered time range (ISO 8601).")],
+    end: Annotated[str, typer.Option(help="End of the covered time range (ISO 8601).")],
+    subject: Annotated[
+        list[str] | None,
+        typer.Option("--subject", help="Only this subject (repeat; stored as a token)."),
+    ] = None,
+    expires: Annotated[str | None, typer.Option(help="When the hold lapses (ISO 8601).")] = None,
+    actor: ActorOpt = "legal",
+    now: NowOpt = None,
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Place a legal hold."""
+    secret = ask_passphrase(passphrase)
+    begin, finish = _when(start), _when(end)
+    if begin is None or finish is None:
+        usage_error("--start and --end are required")
+    try:
+        with AuditLog.open(path, passphrase=secret, chains=chain) as log:
+            hold = log.add_hold(
+                case_id,
+                chain,
+                begin,
+                finish,
+                actor=actor,
+                subjects=subject or (),
+                expires_at=_when(expires),
+                now=_when(now),
+            )
+    except AuditLogError as exc:
+        fail(exc)
+    except ValueError as exc:
+        usage_error(str(exc))
+    console.print(f"placed {hold.hold_id} for case {hold.case_id}")
+
+
+@hold_app.command("list")
+def hold_list(path: PathArg, now: NowOpt = None) -> None:
+    """List legal holds (no passphrase needed)."""
+    when = _when(now) or datetime.now(UTC)
+    try:
+        with AuditLog.open(path, mode="read") as log:
+            holds = log.holds()
+    except AuditLogError as exc:
+        fail(exc)
+    table = Table(title="legal holds")
+    for column in ("hold", "case", "chains", "from", "to", "subjects", "expires", "state"):
+        table.add_column(column)
+    for hold in holds:
+        table.add_row(
+            hold.hold_id,
+            hold.case_id,
+            ", ".join(hold.chains),
+            hold.start.isoformat(),
+            hold.end.isoformat(),
+            str(len(hold.subject_tokens)) if hold.subject_tokens else "all",
+            hold.expires_at.isoformat() if hold.expires_at else "-",
+            "active" if hold.active(when) else "released/expired",
+        )
+    console.print(table)
+
+
+@hold_app.command("release")
+def hold_release(
+    path: PathArg,
+    hold_id: Annotated[str, typer.Argument(help="The hold to release.")],
+    actor: ActorOpt = "legal",
+    now: NowOpt = None,
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Release a legal hold (logged)."""
+    secret = ask_passphrase(passphrase)
+    try:
+        with AuditLog.open(path, passphrase=secret) as log:
+            log.release_hold(hold_id, actor=actor, now=_when(now))
+    except AuditLogError as exc:
+        fail(exc)
+    console.print(f"released {hold_id}")
+
+
+@app.command()
+def redact(
+    path: PathArg,
+    subject: Annotated[str, typer.Option(help="The subject whose records are erased.")],
+    reason: Annotated[str, typer.Option(help="Why (logged; no user data here).")],
+    legal_basis: Annotated[
+        str | None, typer.Option(help="Provision overriding the retention floor, if needed.")
+    ] = None,
+    actor: ActorOpt = "dpo",
+    now: NowOpt = None,
+    passphrase: PassphraseOpt = None,
+) -> None:
+    """Erase one subject's records (frames removed, leaves kept: the log still verifies)."""
+    secret = ask_passphrase(passphrase)
+    try:
+        with AuditLog.open(path, passphrase=secret) as log:
+            done = log.redact(
+                subject, reason=reason, actor=actor, now=_when(now), legal_basis=legal_basis
+            )
+    except AuditLogError as exc:
+        fail(exc)
+    total = sum(len(v) for v in done.values())
+    console.print(f"redacted {total} records in {len(done)} chains")
+
+
+@keys_app.command("status")
+def keys_status(path: PathArg, passphrase: PassphraseOpt = None) -> None:
+    """Show the root key id and each chain's live and shredded periods."""
+    secret = ask_passphrase(passphrase)
+    try:
+        with AuditLog.open(path, mode="read", passphrase=secret) as log:
+            status = log.key_status()
+    except AuditLogError as exc:
+        fail(exc)
+    console.print(
+        f"root key {status.root_key_id} ({status.provider})"
+        + (
+            " — a rotation is pending: run `auditlog keys rotate` again"
+            if status.rotation_pending
+            else ""
+        )
+    )
+    table = Table()
+    for column in ("chain", "live period keys", "shredded periods"):
+        table.add_column(column)
+    for chain, (live, shredded) in status.chains.items():
+        table.add_row(chain, str(len(live)), str(len(shredded)))
+    console.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    path: PathArg, actor: ActorOpt = "operator", passphrase: PassphraseOpt = None
+) -> None:
+    """Rewrap every data key under a new root key; the old root key is destroyed."""
+    secret = ask_passphrase(passphrase)
+    try:
+        with AuditLog.open(path, passphrase=secret) as log:
+            new = log.rotate_root_key(actor=actor, passphrase=secret)
+    except AuditLogError as exc:
+        fail(exc)
+    console.print(f"root key rotated; now {new}")
 
 
 @app.command()

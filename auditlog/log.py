@@ -37,12 +37,13 @@ from auditlog.checkpoints import (
     load_signing_key,
     open_checkpoint,
     require_not_rolled_back,
+    rewrap_signing_key,
     sign_checkpoint,
 )
 from auditlog.clock import Clock, SystemClock
 from auditlog.codec import decode_record
 from auditlog.crypto.keys import ChainKeyring
-from auditlog.crypto.providers import KeyProvider, PassphraseKeyProvider
+from auditlog.crypto.providers import CombinedKeyProvider, KeyProvider, PassphraseKeyProvider
 from auditlog.errors import (
     AuditLogError,
     ConfigurationError,
@@ -68,10 +69,13 @@ from auditlog.retention import (
     load_hold_key,
     log_lock,
     new_hold_id,
+    rewrap_hold_key,
     subject_token,
 )
+from auditlog.segment.frames import decrypt_block
 from auditlog.segment.reader import ChainReader, ChainReport
-from auditlog.segment.scan import list_segments, scan_segment
+from auditlog.segment.redaction import rewrite_segment
+from auditlog.segment.scan import list_segments, scan_segment, segment_path
 from auditlog.segment.tiles import TileStore
 from auditlog.segment.tombstone import Tombstone, TombstoneStore
 from auditlog.segment.writer import (
@@ -230,6 +234,16 @@ class LogStats:
     @property
     def bytes(self) -> int:
         return sum(c.bytes for c in self.chains.values())
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    """The state of a log's keys (no key material)."""
+
+    root_key_id: str
+    provider: str
+    rotation_pending: bool
+    chains: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]  # chain -> (live, shredded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1019,6 +1033,84 @@ class AuditLog:
         writer.append_batch([record], check_late=False)
         writer.flush()
 
+    # -- key management -------------------------------------------------------------------
+
+    def key_status(self) -> KeyStatus:
+        """Which root key wraps the data keys, and each chain's live and shredded periods."""
+        provider = self._key_provider()
+        chains = {}
+        for chain in self.chains():
+            keyring = self._keyring(chain)
+            chains[chain] = (tuple(keyring.periods), tuple(sorted(keyring.shredded)))
+        staged = isinstance(provider, PassphraseKeyProvider) and provider.staged_path.exists()
+        return KeyStatus(
+            root_key_id=provider.key_id,
+            provider=self._manifest.key_provider.get("type", "?"),
+            rotation_pending=staged,
+            chains=chains,
+        )
+
+    def rotate_root_key(
+        self,
+        *,
+        actor: str,
+        passphrase: str | None = None,
+        new_provider: KeyProvider | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """Rewrap every data key (and the log's own keys) under a new root key.
+
+        No segment is rewritten. With the default passphrase provider a new root key is made
+        (same passphrase) and the old one destroyed at the end; with an external provider
+        pass ``new_provider`` (then destroy the old key in the KMS). Killed half-way, running
+        it again finishes it. Returns the new root key id.
+        """
+        if self._mode != "write":
+            raise ConfigurationError("rotate the root key with the log opened for writing")
+        when = now or self._clock.now()
+        old = self._key_provider()
+        new: KeyProvider
+        if isinstance(old, PassphraseKeyProvider):
+            if new_provider is not None:
+                raise ConfigurationError("this log's root key is passphrase-protected")
+            new = old.stage_rotation(passphrase or self._passphrase)
+        elif new_provider is None:
+            raise ConfigurationError("pass new_provider=... to rotate an external root key")
+        else:
+            new = CombinedKeyProvider(new_provider, old)
+        with self._lock:
+            for chain in self.chains():
+                self._keyring(chain).rewrap(new)
+            rewrap_signing_key(self.path / _CHECKPOINT_KEY_FILE, new, new, self.origin)
+            rewrap_hold_key(self.path / _HOLD_KEY_FILE, new, new, self.origin)
+            if isinstance(new, PassphraseKeyProvider):
+                new.commit_rotation()
+            else:
+                with log_lock(self.path):
+                    manifest = _Manifest.load(self.path)
+                    manifest.key_provider = {"type": "external", "key_id": new.key_id}
+                    atomic_replace(self.path / _MANIFEST, manifest.dump())
+                    self._manifest = manifest
+            self._provider = new
+        for chain in self.chains():
+            self._log_event(
+                chain,
+                LogEventType.KEY_ROTATION,
+                when,
+                f"root key rotated from {old.key_id} to {new.key_id}; data keys rewrapped, "
+                "no segment rewritten",
+                actor,
+            )
+        return new.key_id
+
+    def change_passphrase(self, new_passphrase: str) -> None:
+        """Rewrap the root key under a new passphrase (data keys are untouched)."""
+        provider = self._key_provider()
+        if not isinstance(provider, PassphraseKeyProvider):
+            raise ConfigurationError("this log's root key is not passphrase-protected")
+        provider.change_passphrase(new_passphrase)
+        self._passphrase = new_passphrase
+
     # -- retention ------------------------------------------------------------------------
 
     def retention(self, chain: str) -> RetentionPolicy | None:
@@ -1144,6 +1236,99 @@ class AuditLog:
         for chain in hold.chains:
             self._log_event(chain, event, when, detail, actor)
 
+    def redact(
+        self,
+        subject: str,
+        *,
+        reason: str,
+        actor: str,
+        now: datetime | None = None,
+        legal_basis: str | None = None,
+        chains: Iterable[str] | None = None,
+    ) -> dict[str, list[int]]:
+        """Erase one subject's records where the law allows it; their leaves stay.
+
+        Every record whose ``subject`` is ``subject`` loses its frame (the open segment is
+        sealed first); blocks keep their hashes, so every root, checkpoint and proof of other
+        records stays valid, and reading a redacted record raises ``RecordRedactedError``.
+        Records still inside their chain's retention floor are refused with
+        ``RetentionError`` unless ``legal_basis`` names the provision that overrides it (the
+        override is logged). A ``log`` record says who, when and why. Returns the redacted
+        indexes per chain.
+        """
+        when = now or self._clock.now()
+        done: dict[str, list[int]] = {}
+        for chain in applicable_chains(self, chains):
+            writer = self._writer(chain)
+            writer.flush()
+            matches = self._find_subject(chain, subject)
+            if not matches:
+                continue
+            policy = self.retention(chain)
+            floor = policy.keep_at_least if policy is not None else None
+            period_seconds = self.config.period_seconds
+            in_floor = floor is not None and any(
+                when < datetime.fromtimestamp((p + 1) * period_seconds, UTC) + floor
+                for _, _, _, p in matches
+            )
+            if in_floor and not legal_basis:
+                raise RetentionError(
+                    f"records of this subject in chain {chain!r} are inside the retention floor; "
+                    "erasing them needs legal_basis=... naming the provision that overrides it"
+                )
+            if any(sequence == writer.open_sequence for sequence, _, _, _ in matches):
+                writer.seal_open_segment()
+            by_segment: dict[int, dict[int, set[int]]] = {}
+            for sequence, first, position, _ in matches:
+                by_segment.setdefault(sequence, {}).setdefault(first, set()).add(position)
+            segments_dir = self.path / "chains" / chain / "segments"
+            for sequence, redactions in by_segment.items():
+                rewrite_segment(segment_path(segments_dir, sequence), sequence, chain, redactions)
+            indexes = sorted(first + position for _, first, position, _ in matches)
+            done[chain] = indexes
+            override = (
+                f"; inside the retention floor, on legal basis {legal_basis}" if in_floor else ""
+            )
+            self._log_event(
+                chain,
+                LogEventType.REDACTION,
+                when,
+                f"redacted {len(indexes)} records (indexes {_ranges(indexes)}): {reason}{override}",
+                actor,
+            )
+        return done
+
+    def _find_subject(self, chain: str, subject: str) -> list[tuple[int, int, int, int]]:
+        """(segment, block first index, position, period) of every readable record of subject."""
+        reader = self._reader(chain)
+        keyring = self._keyring(chain)
+        found = []
+        for scan in reader.scans():
+            for ordinal, block in enumerate(scan.blocks):
+                header = block.header
+                if header.period in keyring.shredded:
+                    continue
+                keys = keyring.get(header.period)
+                where: dict[str, object] = {
+                    "chain": chain,
+                    "segment": scan.sequence,
+                    "block": ordinal,
+                }
+                codec = reader.dictionaries.codec(keys, header.dictionary_id, where)
+                for index, canonical in decrypt_block(
+                    block, keys, codec, reader.origin, where, skip_redacted=True
+                ):
+                    if decode_record(canonical).subject == subject:
+                        found.append(
+                            (
+                                scan.sequence,
+                                header.first_index,
+                                index - header.first_index,
+                                header.period,
+                            )
+                        )
+        return found
+
     def _forget_period(self, chain: str, period: int) -> None:
         writer = self._writers.get(chain)
         if writer is not None:
@@ -1210,6 +1395,17 @@ class AuditLog:
             f"the keys of periods {periods or 'none'}",
             actor,
         )
+
+
+def _ranges(indexes: list[int]) -> str:
+    """Indexes as compact ranges: 3-5, 9."""
+    runs: list[list[int]] = []
+    for index in indexes:
+        if runs and runs[-1][1] == index - 1:
+            runs[-1][1] = index
+        else:
+            runs.append([index, index])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in runs)
 
 
 def _chain_names(root: Path) -> list[str]:

@@ -210,7 +210,7 @@ class ChainKeyring:
             self._load()
             for period, (_root, blob) in list(self._wrapped.items()):
                 context = _wrap_context(self._origin, period)
-                data_key = self._provider.unwrap(blob, context)
+                data_key = provider.unwrap(blob, context)  # it falls back to the old key
                 self._wrapped[period] = (provider.key_id, provider.wrap(data_key, context))
             self._provider = provider
             self._store()

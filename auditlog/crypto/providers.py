@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
@@ -20,11 +21,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from auditlog._fs import atomic_replace, create_exclusive
+from auditlog._fs import atomic_replace, create_exclusive, secure_delete
 from auditlog.errors import ConfigurationError, KeyMaterialError, PassphraseError
 
 __all__ = [
     "PASSPHRASE_ENV",
+    "CombinedKeyProvider",
     "EnvKeyProvider",
     "KeyProvider",
     "PassphraseKeyProvider",
@@ -68,11 +70,13 @@ class _AeadRootKey:
     the 2^32 random-nonce limit for AES-GCM.
     """
 
-    def __init__(self, key_id: str, root_key: bytes) -> None:
+    def __init__(self, key_id: str, root_key: bytes, previous: Sequence[KeyProvider] = ()) -> None:
         if len(root_key) != _KEY_BYTES:
             raise KeyMaterialError("a root key must be 32 bytes")
         self._key_id = key_id
         self._aead = AESGCM(root_key)
+        # Root keys being rotated away: still able to unwrap, never used to wrap.
+        self._previous = list(previous)
 
     @property
     def key_id(self) -> str:
@@ -87,6 +91,11 @@ class _AeadRootKey:
         try:
             return self._aead.decrypt(nonce, body, b"auditlog/v1 wrap\0" + context)
         except InvalidTag:
+            for previous in self._previous:
+                try:
+                    return previous.unwrap(wrapped, context)
+                except KeyMaterialError:
+                    continue
             raise KeyMaterialError(
                 f"a data key does not unwrap under root key {self._key_id!r}: the keyring was "
                 "damaged or belongs to another root key; restore it from a backup"
@@ -101,10 +110,17 @@ class PassphraseKeyProvider(_AeadRootKey):
     this file.
     """
 
-    def __init__(self, path: Path, key_id: str, root_key: bytes) -> None:
-        super().__init__(key_id, root_key)
+    def __init__(
+        self, path: Path, key_id: str, root_key: bytes, previous: Sequence[KeyProvider] = ()
+    ) -> None:
+        super().__init__(key_id, root_key, previous)
         self.path = path
         self._root_key = root_key
+
+    @property
+    def staged_path(self) -> Path:
+        """Where a new root key waits while a rotation rewraps the data keys."""
+        return self.path.with_name(self.path.name + ".next")
 
     @classmethod
     def create(
@@ -137,7 +153,53 @@ class PassphraseKeyProvider(_AeadRootKey):
                 "the passphrase does not open this log's root key: check AUDITLOG_PASSPHRASE "
                 "or the --passphrase you gave"
             ) from None
-        return cls(path, doc.key_id, root_key)
+        current = cls(path, doc.key_id, root_key)
+        staged = current.staged_path
+        if staged.exists():
+            # A rotation was interrupted: data keys may be wrapped by either root key.
+            return current._load_staged(secret, previous=[current])
+        return current
+
+    def _load_staged(self, secret: str, previous: Sequence[KeyProvider]) -> PassphraseKeyProvider:
+        doc = _load_root_doc(self.staged_path.read_bytes(), self.staged_path)
+        kek = _scrypt(secret, doc.salt, doc.n, doc.r, doc.p)
+        try:
+            root_key = AESGCM(kek).decrypt(doc.nonce, doc.wrapped, _root_aad(doc.key_id))
+        except InvalidTag:
+            raise PassphraseError(
+                "the staged root key of an interrupted rotation does not open with this "
+                "passphrase; finish the rotation with the passphrase it was started with"
+            ) from None
+        return PassphraseKeyProvider(self.path, doc.key_id, root_key, previous)
+
+    def stage_rotation(
+        self, passphrase: str | None = None, *, scrypt_n: int | None = None
+    ) -> PassphraseKeyProvider:
+        """Make a new root key (stored beside the current one as ``root.key.next``).
+
+        Returns a provider that wraps with the new key and still unwraps with this one; the
+        caller rewraps every data key with it, then calls ``commit_rotation``. Resumes a
+        rotation already staged. The passphrase must be the current one.
+        """
+        secret = _passphrase(passphrase)
+        PassphraseKeyProvider.open(self.path, secret)  # refuses a wrong passphrase
+        if self.staged_path.exists():
+            return self._load_staged(secret, previous=[self])
+        n = (
+            scrypt_n
+            if scrypt_n is not None
+            else _load_root_doc(self.path.read_bytes(), self.path).n
+        )
+        root_key = secrets.token_bytes(_KEY_BYTES)
+        key_id = "root-" + secrets.token_hex(4)
+        create_exclusive(self.staged_path, _seal_root(root_key, key_id, secret, n))
+        return PassphraseKeyProvider(self.path, key_id, root_key, previous=[self])
+
+    def commit_rotation(self) -> None:
+        """Make the staged root key the only one; the old one's file bytes are overwritten."""
+        atomic_replace(self.path, self.staged_path.read_bytes())
+        secure_delete(self.staged_path)
+        self._previous = []
 
     def change_passphrase(self, new_passphrase: str, *, scrypt_n: int | None = None) -> None:
         """Rewrap the root key under a new passphrase; the data keys are untouched."""
@@ -222,6 +284,36 @@ def _load_root_doc(raw: bytes, path: Path) -> _RootDoc:
         )
     except (KeyError, TypeError, ValueError):
         raise KeyMaterialError(f"{path} is a damaged root key file") from None
+
+
+class CombinedKeyProvider:
+    """Wraps with ``current``; unwraps with whichever provider can: for rotating external keys.
+
+    Open a log with ``CombinedKeyProvider(new, old)`` to finish a root-key rotation between
+    two KMS keys that was interrupted.
+    """
+
+    def __init__(self, current: KeyProvider, *previous: KeyProvider) -> None:
+        self._current = current
+        self._previous = previous
+
+    @property
+    def key_id(self) -> str:
+        return self._current.key_id
+
+    def wrap(self, key: bytes, context: bytes) -> bytes:
+        return self._current.wrap(key, context)
+
+    def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
+        try:
+            return self._current.unwrap(wrapped, context)
+        except KeyMaterialError:
+            for previous in self._previous:
+                try:
+                    return previous.unwrap(wrapped, context)
+                except KeyMaterialError:
+                    continue
+            raise
 
 
 class EnvKeyProvider(_AeadRootKey):

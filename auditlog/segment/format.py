@@ -273,6 +273,36 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
     )
 
 
+def redact_block(block: ParsedBlock, body: memoryview, positions: set[int]) -> bytes:
+    """The block's entry with the frames at ``positions`` replaced by their SHA-256.
+
+    Leaves, header and block hash stay as they are: the tree, the hash chain and every
+    checkpoint still verify; only the redacted records can no longer be decrypted.
+    """
+    count = block.header.count
+    lengths_start = BLOCK_HEADER.size + count * LEAF_BYTES
+    stored = list(struct.unpack_from(f">{count}I", body, lengths_start))
+    frames: list[bytes] = []
+    for position, frame in enumerate(block.frames):
+        if position in positions and position not in block.redacted:
+            frames.append(hashlib.sha256(frame).digest())
+            stored[position] = len(frame) | REDACTED
+        elif position in block.redacted:
+            frames.append(bytes(_slot(body, lengths_start + count * 4, stored, position)))
+        else:
+            frames.append(bytes(frame))
+    unhashed = b"".join((bytes(body[:lengths_start]), struct.pack(f">{count}I", *stored), *frames))
+    new_body = unhashed + block.block_hash
+    return entry_prefix(len(new_body)) + new_body
+
+
+def _slot(body: memoryview, frames_start: int, stored: list[int], position: int) -> memoryview:
+    offset = frames_start
+    for value in stored[:position]:
+        offset += HASH_BYTES if value & REDACTED else value
+    return body[offset : offset + HASH_BYTES]
+
+
 @dataclass(frozen=True, slots=True)
 class Seal:
     """The last entry of a sealed segment: what the segment holds and where the tree stood."""

@@ -60,7 +60,7 @@ class ChainReader:
         self.origin = origin
         self._period_us = period_seconds * 1_000_000
         self._segments_dir = directory / "segments"
-        self._dictionaries = DictionaryStore(directory / "dicts", origin)
+        self.dictionaries = DictionaryStore(directory / "dicts", origin)
 
     def segment_files(self) -> list[tuple[int, Path]]:
         return list_segments(self._segments_dir)
@@ -130,7 +130,7 @@ class ChainReader:
             "offset": block.offset,
         }
         keys = keyring.get(header.period)
-        codec = self._dictionaries.codec(keys, header.dictionary_id, where)
+        codec = self.dictionaries.codec(keys, header.dictionary_id, where)
         frames = decrypt_block(block, keys, codec, self.origin, where, skip_redacted=True)
         for index, canonical in frames:
             try:
@@ -164,7 +164,7 @@ class ChainReader:
                     "segment": scan.sequence,
                     "block": ordinal,
                 }
-                codec = self._dictionaries.codec(keys, block.header.dictionary_id, where)
+                codec = self.dictionaries.codec(keys, block.header.dictionary_id, where)
                 yield from decrypt_block(block, keys, codec, self.origin, where, skip_redacted=True)
 
     def first_indexes(self) -> list[tuple[int, int, Path]]:
@@ -210,7 +210,7 @@ class ChainReader:
                     "block": ordinal,
                     "offset": block.offset,
                 }
-                codec = self._dictionaries.codec(keys, header.dictionary_id, where)
+                codec = self.dictionaries.codec(keys, header.dictionary_id, where)
                 yield from decrypt_block(
                     block, keys, codec, self.origin, where, positions=range(lo, hi)
                 )

@@ -394,7 +394,8 @@ class ChainWriter:
             first = self._appended
             leaves = self._leaves(first, canonical, periods)
             self._appended += len(leaves)
-            self._high_water = newest
+            if check_late:  # the log's own events must not push records out as late
+                self._high_water = newest
             pending = self._pending
             pending.canonical.extend(canonical)
             pending.leaves.extend(leaves)
@@ -617,6 +618,11 @@ class ChainWriter:
         self._segment = None
         if self._on_seal is not None:
             self._on_seal(seal.end_index, seal.tree_root)
+
+    @property
+    def open_sequence(self) -> int | None:
+        """The sequence number of the open segment, if one is open."""
+        return self._segment.sequence if self._segment is not None else None
 
     def seal_open_segment(self) -> None:
         """Flush, then seal the open segment (if it holds anything) so it can be deleted."""
