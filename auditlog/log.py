@@ -49,6 +49,7 @@ from auditlog.errors import (
     ConfigurationError,
     ForkError,
     IntegrityError,
+    KeyShreddedError,
     NoteError,
     RetentionError,
     RollbackError,
@@ -919,6 +920,14 @@ class AuditLog:
             raise ConfigurationError("read needs 0 <= start <= end")
         reader = self._reader(chain)
         keyring = self._keyring(chain)
+        limit = end if end is not None else 1 << 64
+        for tombstone in self._tombstones(chain).values():
+            if tombstone.first_index < limit and start < tombstone.end_index:
+                raise KeyShreddedError(
+                    f"records {tombstone.first_index} to {tombstone.end_index - 1} of chain "
+                    f"{chain!r} (periods {', '.join(map(str, tombstone.periods))}) were deleted "
+                    "by a retention sweep; a signed tombstone stands for them"
+                )
         for index, canonical in reader.read(keyring, start, end):
             yield index, decode_record(canonical)
 

@@ -184,6 +184,18 @@ def check_tail(
     return check, scan
 
 
+def _has_late(times: list[int], high_water: int, bound: int) -> bool:
+    """Whether a record comes more than ``bound`` after the newest one before it."""
+    if min(times) >= high_water - bound:
+        return False  # the common case, decided without a loop
+    newest = high_water
+    for moment in times:
+        if moment < newest - bound:
+            return True
+        newest = max(newest, moment)
+    return False
+
+
 def to_micros(record: Record) -> int:
     """A record's ``occurred_at`` as integer UTC microseconds since the Unix epoch."""
     return _utc_micros(record.occurred_at)  # records hold UTC already
@@ -383,8 +395,7 @@ class ChainWriter:
         with self._append_lock:
             self._check_usable()
             newest = max(self._high_water, max(times))
-            oldest_allowed = newest - self._late_bound_us
-            if check_late and min(times) < oldest_allowed:
+            if check_late and _has_late(times, self._high_water, self._late_bound_us):
                 raise LateRecordError(
                     f"a record of chain {self.chain!r} is more than "
                     f"{self.settings.late_bound_seconds} s older than the newest record; such late "
