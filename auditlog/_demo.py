@@ -158,7 +158,8 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
         held = sorted({p for c in plan.chains.values() for p in c.held_periods})
         console.print(
             f"policy: keep at least {policy.keep_at_least.days} days, delete after "
-            f"{policy.delete_after.days} days; hold {hold.hold_id} ({hold.case_id}) on chat, day 2. "
+            f"{policy.delete_after.days} days; hold {hold.hold_id} ({hold.case_id}) on chat, "
+            "day 2. "
             f"Dry run at {sweep_at.date()}: delete {to_delete} segments, shred {to_shred} period "
             f"keys, keep {len(held)} held period(s)"
         )
@@ -182,7 +183,7 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
     summary.add_row("records written", f"{len(batch):,}")
     summary.add_row("write throughput", f"{len(batch) / written:,.0f} records/s")
     summary.add_row("bytes per record (segments)", f"{stats.bytes / stats.records:.1f}")
-    summary.add_row("vs JSON lines", f"{stats.bytes / json_bytes:.2f}×")
+    summary.add_row("vs JSON lines", f"{stats.bytes / json_bytes:.2f}x")
     summary.add_row("records left after the sweep", f"{full.records:,}")
     summary.add_row(
         "deleted ranges (tombstones)", str(sum(len(c.tombstoned) for c in full.chains.values()))

@@ -11,6 +11,7 @@ this file says which rule.
 from __future__ import annotations
 
 import base64
+import builtins
 import enum
 import hashlib
 import json
@@ -52,7 +53,7 @@ from auditlog import (
     RecordValidationError,
     VerifyReport,
 )
-from auditlog.errors import ForkError, RollbackError
+from auditlog.errors import ForkError, RecordRedactedError, RollbackError
 from auditlog.records import RECORD_TYPES, Attachment, CallParty
 from auditlog.testing._helpers import TEST_PASSPHRASE
 
@@ -64,6 +65,7 @@ MAGIC = b"\x89ALSEG\r\n"
 FILE_HEADER = struct.Struct(">8sHHIQQ")  # magic, version, flags, reserved, sequence, first index
 ENTRY_PREFIX = struct.Struct(">II")  # body length, CRC-32 of the four length bytes
 MAX_BODY = 1 << 28
+REDACTED = 1 << 31  # the bit of a frame length that marks a redacted slot
 BLOCK_HEADER = struct.Struct(">BBHIQQIIqq16s32s32s")
 SEAL_HEADER = struct.Struct(">BBHIQQq32s32sB")
 SEGMENT_NAME = re.compile(r"^([0-9]{10})\.seg$")
@@ -157,9 +159,7 @@ def unwrap_data_keys(chain_dir: Path, origin: str, root_key: bytes) -> dict[int,
 def unwrap_checkpoint_signer(log: Path, manifest: dict[str, Any], root_key: bytes) -> str:
     """The log's checkpoint signer key string, from ``keys/checkpoint.key``."""
     doc = msgpack.unpackb((log / "keys" / "checkpoint.key").read_bytes())
-    require(
-        doc["format"] == "auditlog-checkpoint-key" and doc["version"] == 1, "checkpoint key v1"
-    )
+    require(doc["format"] == "auditlog-checkpoint-key" and doc["version"] == 1, "checkpoint key v1")
     require(doc["verifier_key"] == manifest["checkpoint_key"], "checkpoint key file matches")
     context = b"auditlog/v1 checkpoint-key\x00" + manifest["origin"].encode()
     return unwrap(root_key, doc["wrapped"], context).decode("ascii")
@@ -242,9 +242,7 @@ def sign_checkpoint(signer: str, origin: str, size: int, root: bytes) -> str:
 
 def open_checkpoint(signed: str, key: VerifierKey, origin: str) -> tuple[int, bytes]:
     """Check a signed checkpoint note against the log's key; returns its (size, root)."""
-    require(
-        not re.search("[\x00-\x09\x0b-\x1f]", signed), "a note has no control characters"
-    )
+    require(not re.search("[\x00-\x09\x0b-\x1f]", signed), "a note has no control characters")
     text, separator, signatures = signed.rpartition("\n\n")
     require(bool(separator) and signatures.endswith("\n"), "a signed note")
     text += "\n"
@@ -299,8 +297,9 @@ class Block:
     offset: int
     fields: dict[str, Any]
     leaves: list[bytes]
-    frames: list[bytes]
+    frames: list[bytes]  # empty for a redacted record
     block_hash: bytes
+    redacted: frozenset[int] = frozenset()  # positions whose frame was replaced by its SHA-256
 
 
 @dataclass
@@ -344,26 +343,45 @@ SEAL_FIELDS = [
 ]
 
 
+def split_block(body: bytes) -> tuple[list[bytes], set[int], bytes]:
+    """A block body's frames (empty if redacted), its redacted positions and its block hash.
+
+    block hash = SHA-256(header || leaves || frame lengths (redacted bit clear) || the SHA-256
+    of each frame): a redacted slot holds that SHA-256 in place of the frame.
+    """
+    (count,) = struct.unpack_from(">I", body, 4)
+    lengths_at = BLOCK_HEADER.size + 32 * count
+    frames_at = lengths_at + 4 * count
+    require(count >= 1 and frames_at <= len(body) - 32, "block count fits the block")
+    slots = struct.unpack_from(f">{count}I", body, lengths_at)
+    frames, digests, redacted, position = [], [], set(), frames_at
+    for slot, value in enumerate(slots):
+        if value & REDACTED:  # the slot holds the SHA-256 of the frame that was removed
+            frames.append(b"")
+            digests.append(body[position : position + 32])
+            redacted.add(slot)
+            position += 32
+        else:
+            frames.append(body[position : position + value])
+            digests.append(hashlib.sha256(frames[-1]).digest())
+            position += value
+    require(position == len(body) - 32, "frame lengths fill the block")
+    lengths = struct.pack(f">{count}I", *(value & ~REDACTED for value in slots))
+    hashed = body[:lengths_at] + lengths + b"".join(digests)
+    return frames, redacted, hashlib.sha256(hashed).digest()
+
+
 def parse_block(body: bytes, offset: int) -> Block:
     """Split a block body and check its self-hash."""
     require(len(body) >= BLOCK_HEADER.size + 32, "a block holds its header and hash")
-    require(hashlib.sha256(body[:-32]).digest() == body[-32:], "block hash")
     fields = dict(zip(BLOCK_FIELDS, BLOCK_HEADER.unpack_from(body), strict=True))
     require(fields["version"] == 1, "block version 1")
     require(fields["flags"] == 0, "block flags are 0")
-    count = fields["count"]
-    leaves_at = BLOCK_HEADER.size
-    lengths_at = leaves_at + 32 * count
-    frames_at = lengths_at + 4 * count
-    require(count >= 1 and frames_at <= len(body) - 32, "block count fits the block")
-    lengths = struct.unpack_from(f">{count}I", body, lengths_at)
-    require(frames_at + sum(lengths) == len(body) - 32, "frame lengths fill the block")
-    frames, position = [], frames_at
-    for length in lengths:
-        frames.append(body[position : position + length])
-        position += length
-    leaves = [body[i : i + 32] for i in range(leaves_at, lengths_at, 32)]
-    return Block(offset, fields, leaves, frames, body[-32:])
+    frames, redacted, block_hash = split_block(body)
+    require(block_hash == body[-32:], "block hash")
+    lengths_at = BLOCK_HEADER.size + 32 * fields["count"]
+    leaves = [body[i : i + 32] for i in range(BLOCK_HEADER.size, lengths_at, 32)]
+    return Block(offset, fields, leaves, frames, body[-32:], frozenset(redacted))
 
 
 def parse_seal(body: bytes) -> dict[str, Any]:
@@ -470,9 +488,9 @@ class ChainResult:
     bytes: int = 0
     sealed: int = 0
     torn: int = 0
-    root: bytes = EMPTY_ROOT
-    canonical: list[bytes] = field(default_factory=list)
-    trace: list[dict[str, bytes]] = field(default_factory=list)
+    root: builtins.bytes = EMPTY_ROOT
+    canonical: list[builtins.bytes] = field(default_factory=list)
+    trace: list[dict[str, builtins.bytes]] = field(default_factory=list)
 
 
 def check_frames(
@@ -491,6 +509,8 @@ def check_frames(
     for position, (leaf, frame, salt) in enumerate(
         zip(block.leaves, block.frames, salts, strict=True)
     ):
+        if position in block.redacted:
+            continue  # nothing left to decrypt: the leaf stays in the tree, the record is gone
         index = header["first_index"] + position
         aad = origin.encode() + b"\x00" + index.to_bytes(8, "big") + leaf
         try:
@@ -893,6 +913,42 @@ def test_single_byte_changes(create_log: Callable[..., AuditLog], log_path: Path
     assert unnoticed == []
 
 
+def test_redacted_frame_keeps_the_block_hash(
+    create_log: Callable[..., AuditLog], log_path: Path
+) -> None:
+    """A frame replaced by its SHA-256 (redacted) leaves the block hash and both verifiers happy."""
+    write_sample_log(create_log)
+    path = last_segment(log_path, "mixed")
+    data = path.read_bytes()
+    block = parse_segment(data, 0, last=True).blocks[0]  # records 0 to 3; record 4 follows
+    start = block.offset + ENTRY_PREFIX.size
+    (length,) = struct.unpack_from(">I", data, block.offset)
+    body, rest = data[start : start + length], data[start + length :]
+    count, position = block.fields["count"], 2  # redact the third record, the identity check
+    lengths_at = BLOCK_HEADER.size + 32 * count
+    slots = list(struct.unpack_from(f">{count}I", body, lengths_at))
+    slots[position] |= REDACTED
+    frames = [
+        hashlib.sha256(frame).digest() if i == position else frame
+        for i, frame in enumerate(block.frames)
+    ]
+    redacted = b"".join(
+        (body[:lengths_at], struct.pack(f">{count}I", *slots), *frames, block.block_hash)
+    )
+    prefix = struct.pack(">I", len(redacted))
+    entry = prefix + struct.pack(">I", zlib.crc32(prefix)) + redacted
+    path.write_bytes(data[: block.offset] + entry + rest)
+    changed = parse_segment(path.read_bytes(), 0, last=True).blocks[0]
+    assert (changed.block_hash, changed.redacted) == (block.block_hash, frozenset({position}))
+    assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
+    keyed = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(keyed, library_report(log_path, keyless=False))
+    assert len(keyed["mixed"].canonical) == 5 - 1  # the redacted record is not read
+    opened = AuditLog.open(log_path, mode="read", passphrase=TEST_PASSPHRASE)
+    with opened as log, pytest.raises(RecordRedactedError):
+        list(log.read("mixed", position, position + 1))
+
+
 def test_keyed_verification_catches_a_rehashed_frame(
     create_log: Callable[..., AuditLog], log_path: Path
 ) -> None:
@@ -902,7 +958,7 @@ def test_keyed_verification_catches_a_rehashed_frame(
     data = bytearray(path.read_bytes())
     start = parse_segment(bytes(data), 0, last=True).blocks[-1].offset + ENTRY_PREFIX.size
     data[-33] ^= 0x01  # the last byte of the last frame (its GCM tag)
-    data[-32:] = hashlib.sha256(data[start:-32]).digest()
+    data[-32:] = split_block(bytes(data[start:]))[2]
     path.write_bytes(bytes(data))
     assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
     with pytest.raises(SpecError, match="frame does not decrypt"):
@@ -1011,7 +1067,11 @@ def test_stored_checkpoints_agree(
         log_path, manifest, unlock_root_key(log_path, manifest, TEST_PASSPHRASE)
     )
     origin = f"{manifest['origin']}/network"
-    leaves = [leaf for b in parse_segment(last_segment(log_path, "network").read_bytes(), 0, last=True).blocks for leaf in b.leaves]
+    leaves = [
+        leaf
+        for b in parse_segment(last_segment(log_path, "network").read_bytes(), 0, last=True).blocks
+        for leaf in b.leaves
+    ]
     size, root, name = 4, mth(leaves[:4]), 4  # the end of the chain's first block
     failure: tuple[type[IntegrityError], str] | None = None
     if change == "fork":
@@ -1081,7 +1141,7 @@ def example_files() -> dict[str, bytes]:
     text = FORMAT_MD.read_text("utf-8")
     files = {}
     for name, body in re.findall(r"<!-- file: (\S+) -->\n```[a-z]*\n(.*?)```", text, re.S):
-        if name.endswith(".json"):
+        if name.endswith((".json", ".note")):  # text files are shown as they are
             files[name] = body.encode()
             continue
         data = bytearray()
@@ -1128,12 +1188,12 @@ def test_worked_example(tmp_path: Path) -> None:
     assert values["leaf-salt key"] == hkdf(data_key, b"leaf-salt")
     genesis = hashlib.sha256(b"auditlog/v1 genesis\x00" + origin.encode()).digest()
     assert values["genesis"] == genesis
-    leaves = [
-        leaf
+    blocks = [
+        block
         for sequence, path in enumerate(sorted((log_path / "chains/app/segments").iterdir()))
         for block in parse_segment(path.read_bytes(), sequence, last=True).blocks
-        for leaf in block.leaves
     ]
+    leaves = [leaf for block in blocks for leaf in block.leaves]
     trace = results["app"].trace
     block_keys = list(dict.fromkeys(item["block_key"] for item in trace))
     assert block_keys == [values["block key 0"], values["block key 1"]]
@@ -1144,3 +1204,34 @@ def test_worked_example(tmp_path: Path) -> None:
         assert values[f"plaintext {i}"] == item["plaintext"]
         assert values[f"canonical {i}"] == item["canonical"]
     assert [item["plaintext"][0] for item in trace] == [0, 1, 1]
+    frames = [frame for block in blocks for frame in block.frames]
+    for i, frame in enumerate(frames):
+        assert values[f"frame hash {i}"] == hashlib.sha256(frame).digest()
+    # Header times: the records' earliest and latest times, rounded down and up to the minute.
+    times = [
+        micros(msgpack.unpackb(item["canonical"], timestamp=3)["occurred_at"]) for item in trace
+    ]
+    for block in blocks:
+        first, count = block.fields["first_index"], block.fields["count"]
+        span = times[first : first + count]
+        assert block.fields["min_time"] == min(span) // TIME_GRANULE_US * TIME_GRANULE_US
+        assert block.fields["max_time"] == -(-max(span) // TIME_GRANULE_US) * TIME_GRANULE_US
+    # The checkpoint key: unwrapped with the root key, it is the key of the stored checkpoint.
+    signer = unwrap_checkpoint_signer(log_path, manifest, root_key)
+    assert f"`{signer}`" in FORMAT_MD.read_text("utf-8")  # the page shows it unwrapped
+    name, seed = parse_signer_key(signer)
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    assert values["checkpoint seed"] == seed
+    assert values["checkpoint public key"] == public
+    verifier = parse_verifier_key(manifest["checkpoint_key"])
+    assert (verifier.name, verifier.public_key) == (name, public) == (manifest["origin"], public)
+    # The checkpoint signed at the seal of segment 0 (Ed25519 signatures are deterministic).
+    note = (log_path / "chains/app/checkpoints" / f"{2:020d}.note").read_text("utf-8")
+    assert open_checkpoint(note, verifier, origin) == (2, mth(leaves[:2]))
+    assert note == sign_checkpoint(signer, origin, 2, mth(leaves[:2]))
+    assert sorted(p.name for p in (log_path / "chains/app/checkpoints").iterdir()) == [
+        f"{2:020d}.note"
+    ]
+    # The tiles: a tree of three leaves stores level 0 only, which holds the leaves.
+    assert [p.name for p in (log_path / "chains/app/tiles").iterdir()] == ["level-00"]
+    assert (log_path / "chains/app/tiles/level-00").read_bytes() == b"".join(leaves)
