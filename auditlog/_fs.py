@@ -64,7 +64,7 @@ def create_exclusive(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def atomic_replace(path: Path, data: bytes) -> None:
+def atomic_replace(path: Path, data: bytes, *, scrub_old: bool = True) -> None:
     """Replace ``path`` with ``data`` so a crash leaves either the old or the new file, whole.
 
     The old content is kept under a hard link until the new file is durable, then overwritten
@@ -82,7 +82,7 @@ def atomic_replace(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    had_old = path.exists()
+    had_old = scrub_old and path.exists()
     if had_old:
         os.link(path, old)
     os.replace(tmp, path)

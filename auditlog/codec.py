@@ -98,7 +98,10 @@ def decode_record(canonical: bytes) -> Record:
 
 def train_dictionary(samples: Sequence[bytes], size: int) -> bytes:
     """A zstd dictionary of at most ``size`` bytes trained on canonical records."""
-    trained = zstandard.train_dictionary(size, list(samples), level=ZSTD_LEVEL)
+    # Fixed COVER parameters (k=512, d=6) instead of zstd's search over them: about 4x faster
+    # to train (it happens once per chain and period, on the write path) for the same ratio
+    # on our records, measured on the test workload.
+    trained = zstandard.train_dictionary(size, list(samples), level=ZSTD_LEVEL, k=512, d=6)
     raw: bytes = trained.as_bytes()
     return raw
 

@@ -127,7 +127,7 @@ class ChainKeyring:
         self._wrapped = {int(p): (str(e[0]), bytes(e[1])) for p, e in doc["keys"].items()}
         self._shredded = {int(p): int(t) for p, t in doc["shredded"].items()}
 
-    def _store(self) -> None:
+    def _store(self, *, scrub_old: bool = True) -> None:
         doc = {
             "format": _KEYRING_FORMAT,
             "version": _KEYRING_VERSION,
@@ -135,7 +135,7 @@ class ChainKeyring:
             "shredded": dict(sorted(self._shredded.items())),
         }
         discard_stale(self._path)
-        atomic_replace(self._path, msgpack.packb(doc))
+        atomic_replace(self._path, msgpack.packb(doc), scrub_old=scrub_old)
 
     def get(self, period: int) -> PeriodKeys:
         """The keys of ``period``; raises ``KeyShreddedError`` if it was shredded."""
@@ -179,7 +179,9 @@ class ChainKeyring:
                 data_key = os.urandom(KEY_BYTES)
                 blob = self._provider.wrap(data_key, _wrap_context(self._origin, period))
                 self._wrapped[period] = (self._provider.key_id, blob)
-                self._store()
+                # Adding a key leaves nothing behind worth scrubbing: the old file's content
+                # is all in the new one. Shredding and rewrapping do scrub.
+                self._store(scrub_old=False)
                 keys = PeriodKeys(period, data_key)
                 self._cache[period] = (keys, time.monotonic())
                 return keys
