@@ -175,6 +175,15 @@ class FrameCodec:
             return b"\x01" + packed
         return b"\x00" + canonical
 
+    def compress_many(self, records: list[bytes]) -> list[bytes]:
+        """``compress`` of each record (one call per block instead of one per record)."""
+        compress = self._compressor.compress
+        out = []
+        for canonical in records:
+            packed = compress(canonical)
+            out.append(b"\x01" + packed if len(packed) < len(canonical) else b"\x00" + canonical)
+        return out
+
     def decompress(self, plaintext: bytes) -> bytes:
         """The canonical record inside a frame plaintext."""
         codec, body = plaintext[:1], plaintext[1:]

@@ -498,14 +498,17 @@ class ChainWriter:
         prefix = self._origin_prefix
         leaves = pending.leaves[start:end]
         canonical = pending.canonical[start:end]
-        compress = codec.compress
         encrypt = aead.encrypt
         nonces = frame_nonces(len(leaves))
         # frame_aad(prefix, index, leaf), inlined: this runs once per record written.
         frames = [
-            encrypt(nonce, compress(record), prefix + index.to_bytes(8, "big") + leaf)
-            for nonce, record, index, leaf in zip(
-                nonces, canonical, range(first, first + len(leaves)), leaves, strict=True
+            encrypt(nonce, plaintext, prefix + index.to_bytes(8, "big") + leaf)
+            for nonce, plaintext, index, leaf in zip(
+                nonces,
+                codec.compress_many(canonical),
+                range(first, first + len(leaves)),
+                leaves,
+                strict=True,
             )
         ]
         count = end - start
