@@ -145,7 +145,9 @@ class CheckpointStore:
         except FileNotFoundError:
             return []
         return sorted(
-            int(n[:20]) for n in names if len(n) == 25 and n.endswith(".note") and n[:20].isdigit()
+            int(n[:20])
+            for n in names
+            if len(n) == 25 and n.endswith(".note") and n[:20].isascii() and n[:20].isdigit()
         )
 
     def get(self, size: int) -> str:

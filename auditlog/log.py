@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Literal, Self
+from typing import Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -75,7 +75,7 @@ from auditlog.retention import (
 )
 from auditlog.segment.frames import decrypt_block
 from auditlog.segment.reader import ChainReader, ChainReport
-from auditlog.segment.redaction import rewrite_segment
+from auditlog.segment.redaction import RedactionStore, rewrite_segment
 from auditlog.segment.scan import list_segments, scan_segment, segment_path
 from auditlog.segment.tiles import TileStore
 from auditlog.segment.tombstone import Tombstone, TombstoneStore
@@ -85,6 +85,7 @@ from auditlog.segment.writer import (
     Durability,
     RecoveryReport,
     acquire_chain_lock,
+    datetime_to_micros,
 )
 
 __all__ = [
@@ -311,7 +312,7 @@ class _Manifest:
             created_at=doc["created_at"],
             key_provider=doc["key_provider"],
             config=config,
-            checkpoint_key=doc["checkpoint_key"],
+            checkpoint_key=_required(doc, "checkpoint_key", path),
             retention={
                 c: RetentionPolicy.model_validate(p) for c, p in doc.get("retention", {}).items()
             },
@@ -423,7 +424,7 @@ class AuditLog:
         manifest = _Manifest(
             log_id=log_id,
             origin=origin,
-            created_at=(clock or SystemClock()).now().isoformat(timespec="seconds"),
+            created_at=(clock or SystemClock()).now().astimezone(UTC).isoformat(timespec="seconds"),
             key_provider=provider_doc,
             config=config.model_copy(update={"origin": origin}),
             checkpoint_key=verifier_key,
@@ -726,7 +727,12 @@ class AuditLog:
             # after its data is durable, so each listed must be covered by what is read next.
             store = CheckpointStore(self.path / "chains" / chain / "checkpoints")
             signed_notes = [(size, store.get(size)) for size in store.sizes()]
-            report = self._reader(chain).verify(keyring, progress, self._tombstones(chain, key))
+            report = self._reader(chain).verify(
+                keyring,
+                progress,
+                self._tombstones(chain, key),
+                self._redactions(chain, key).indexes(),
+            )
             latest = self._check_checkpoints(chain, report, key, trusted, signed_notes)
             if trusted is not None and latest is not None:
                 origin = self.chain_origin(chain)
@@ -836,6 +842,13 @@ class AuditLog:
             verifier_key or self.verifier_key,
         )
         return store.load()
+
+    def _redactions(self, chain: str, verifier_key: str | None = None) -> RedactionStore:
+        return RedactionStore(
+            self.path / "chains" / chain / "redactions",
+            self.chain_origin(chain),
+            verifier_key or self.verifier_key,
+        )
 
     def _tiles(self, chain: str) -> TileStore:
         return TileStore(self._reader(chain).directory / "tiles")
@@ -997,7 +1010,9 @@ class AuditLog:
         for name in names:
             origin = f"{manifest.origin}/{name}"
             directory = root / "chains" / _check_chain_id(name)
-            report = _repair_chain(directory, name, origin, (clock or SystemClock()).now())
+            report = _repair_chain(
+                directory, name, origin, (clock or SystemClock()).now(), manifest.checkpoint_key
+            )
             if report is not None:
                 reports.append(report)
         if reports:
@@ -1291,6 +1306,13 @@ class AuditLog:
             for sequence, first, position, _ in matches:
                 by_segment.setdefault(sequence, {}).setdefault(first, set()).add(position)
             segments_dir = self.path / "chains" / chain / "segments"
+            # The signed note first: a crash before the rewrite leaves a note naming frames
+            # still present (harmless); never a missing frame without a note.
+            self._redactions(chain).save(
+                sorted(first + position for _, first, position, _ in matches),
+                datetime_to_micros(when),
+                self._signer(),
+            )
             for sequence, redactions in by_segment.items():
                 rewrite_segment(segment_path(segments_dir, sequence), sequence, chain, redactions)
             indexes = sorted(first + position for _, first, position, _ in matches)
@@ -1406,6 +1428,15 @@ class AuditLog:
         )
 
 
+def _required(doc: dict[str, Any], key: str, path: Path) -> Any:
+    if key not in doc:
+        raise ConfigurationError(
+            f"{path / _MANIFEST} has no {key!r}: it was made by an older development version "
+            "of auditlog that this one cannot open"
+        )
+    return doc[key]
+
+
 def _ranges(indexes: list[int]) -> str:
     """Indexes as compact ranges: 3-5, 9."""
     runs: list[list[int]] = []
@@ -1422,17 +1453,19 @@ def _chain_names(root: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.is_dir() and _CHAIN_ID.fullmatch(p.name))
 
 
-def _repair_chain(directory: Path, chain: str, origin: str, now: datetime) -> RepairReport | None:
+def _repair_chain(
+    directory: Path, chain: str, origin: str, now: datetime, verifier_key: str
+) -> RepairReport | None:
     # Hold the writer lock throughout: cutting a file a live writer appends to would corrupt it.
     lock = acquire_chain_lock(directory, chain)
     try:
-        return _cut_damaged_tail(directory, chain, origin, now)
+        return _cut_damaged_tail(directory, chain, origin, now, verifier_key)
     finally:
         os.close(lock)
 
 
 def _cut_damaged_tail(
-    directory: Path, chain: str, origin: str, now: datetime
+    directory: Path, chain: str, origin: str, now: datetime, verifier_key: str
 ) -> RepairReport | None:
     segments = list_segments(directory / "segments")
     if not segments:
@@ -1441,8 +1474,9 @@ def _cut_damaged_tail(
     # The whole chain is checked (keyless), so damage anywhere is found; only damage in the
     # last segment can be cut. A torn tail is not damage: opening for writing cuts it.
     reader = ChainReader(directory, chain, origin, period_seconds=86_400)
+    tombstones = TombstoneStore(directory / "tombstones", origin, verifier_key).load()
     try:
-        reader.verify(None)
+        reader.verify(None, tombstones=tombstones)
         return None
     except IntegrityError as exc:
         error = exc
@@ -1456,11 +1490,21 @@ def _cut_damaged_tail(
         )
     data = path.read_bytes()
     first_lost = damage.get("index")
+    lost_from = first_lost if isinstance(first_lost, int) else None
+    covered = CheckpointStore(directory / "checkpoints").sizes()
+    if lost_from is not None and covered and covered[-1] > lost_from:
+        raise IntegrityError(
+            f"the damaged records (from index {lost_from}) are covered by a signed checkpoint "
+            f"of size {covered[-1]}: cutting them would leave a log that can never verify "
+            "against it again; restore the segment from a backup instead",
+            location=damage,
+        )
     quarantine_dir = directory / "quarantine"
     make_private_dir(quarantine_dir)
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     quarantine = quarantine_dir / f"{sequence:010d}-{offset}-{stamp}.bin"
     create_exclusive(quarantine, data[offset:])
+    os.chmod(path, 0o600)  # a sealed last segment is read-only
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.ftruncate(fd, offset)

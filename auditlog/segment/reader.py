@@ -80,6 +80,7 @@ class ChainReader:
         keyring: ChainKeyring | None,
         progress: Progress | None = None,
         tombstones: dict[int, Tombstone] | None = None,
+        redactions: set[int] | None = None,
     ) -> ChainReport:
         """Check the whole chain; with a keyring, also decrypt and re-hash every record.
 
@@ -91,8 +92,22 @@ class ChainReader:
         torn = 0
         sealed = 0
         shredded = 0
+        allowed = redactions or set()
         for scan in self.scans():
             check.feed(scan)
+            for ordinal, block in enumerate(scan.blocks):
+                for position in block.redacted:
+                    if block.header.first_index + position not in allowed:
+                        raise IntegrityError(
+                            "a record's frame is missing but no redaction signed by the log "
+                            "names it: it was erased by someone else",
+                            location={
+                                "chain": self.chain,
+                                "segment": scan.sequence,
+                                "block": ordinal,
+                                "index": block.header.first_index + position,
+                            },
+                        )
             torn = scan.torn_bytes
             sealed += scan.seal is not None
             if keyring is not None:

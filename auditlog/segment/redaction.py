@@ -6,12 +6,13 @@ import dataclasses
 import os
 from pathlib import Path
 
-from auditlog._fs import atomic_replace
-from auditlog.errors import IntegrityError
+from auditlog import note
+from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
+from auditlog.errors import IntegrityError, NoteError
 from auditlog.segment.format import ENTRY_PREFIX, FILE_HEADER, redact_block
 from auditlog.segment.scan import scan_segment
 
-__all__ = ["rewrite_segment"]
+__all__ = ["RedactionStore", "rewrite_segment"]
 
 
 def rewrite_segment(path: Path, sequence: int, chain: str, redactions: dict[int, set[int]]) -> int:
@@ -53,3 +54,61 @@ def rewrite_segment(path: Path, sequence: int, chain: str, redactions: dict[int,
     atomic_replace(path, rewritten)
     os.chmod(path, 0o400)
     return removed
+
+
+_MAGIC = "auditlog-redaction/v1"
+
+
+class RedactionStore:
+    """Signed notes naming the records a redaction removed: ``redactions/<time>-<n>.note``.
+
+    Verification accepts a frame missing from a block only when a note signed by the log's
+    key names its index, so nobody with write access to the files can erase a record's frame
+    unnoticed.
+    """
+
+    def __init__(self, directory: Path, origin: str, verifier_key: str | None) -> None:
+        self.directory = directory
+        self.origin = origin
+        self.verifier_key = verifier_key
+
+    def save(self, indexes: list[int], at_micros: int, signer_key: str) -> Path:
+        text = (
+            f"{_MAGIC}\norigin {self.origin}\nindexes {' '.join(map(str, sorted(indexes)))}\n"
+            f"redacted {at_micros}\n"
+        )
+        make_private_dir(self.directory)
+        path = self.directory / f"{at_micros:020d}-{len(indexes)}-{os.getpid()}.note"
+        create_exclusive(path, note.sign(text, signer_key).encode("utf-8"))
+        return path
+
+    def indexes(self) -> set[int]:
+        """Every index a signed redaction note names (signatures checked with a key)."""
+        try:
+            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".note"))
+        except FileNotFoundError:
+            return set()
+        found: set[int] = set()
+        for name in names:
+            signed = (self.directory / name).read_text("utf-8")
+            try:
+                text = (
+                    note.open_note(signed, [self.verifier_key])
+                    if self.verifier_key
+                    else signed.split("\n\n", 1)[0] + "\n"
+                )
+            except NoteError as exc:
+                raise IntegrityError(
+                    f"redaction note {name} is not signed by the log: {exc}",
+                    location={"redaction": name},
+                ) from None
+            lines = text.rstrip("\n").split("\n")
+            if len(lines) != 4 or lines[0] != _MAGIC or lines[1] != f"origin {self.origin}":
+                raise IntegrityError(
+                    f"redaction note {name} is malformed", location={"redaction": name}
+                )
+            try:
+                found.update(int(i) for i in lines[2].removeprefix("indexes ").split())
+            except ValueError:
+                raise IntegrityError(f"redaction note {name} is malformed") from None
+        return found

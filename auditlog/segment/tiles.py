@@ -121,8 +121,8 @@ class TileStore:
         hashes = [data[i : i + _HASH] for i in range(0, len(data), _HASH)]
         if len(hashes) != width:
             raise IntegrityError(
-                f"tiles of level {base} are shorter than the chain; rebuild them with "
-                "`auditlog rebuild-tiles`"
+                f"tiles of level {base} are shorter than the chain; open the log for writing "
+                "once (its writer rebuilds missing tiles from the segments)"
             )
         # A perfect subtree's root folds the same way whatever level its base hashes are at.
         return hashes[0] if width == 1 else root(hashes)
@@ -130,7 +130,10 @@ class TileStore:
     def leaf(self, index: int) -> bytes:
         data = self._pread(0, index * _HASH, _HASH)
         if len(data) != _HASH:
-            raise IntegrityError("the leaf tiles are shorter than the chain; rebuild them")
+            raise IntegrityError(
+                "the leaf tiles are shorter than the chain; open the log for writing once "
+                "(its writer rebuilds missing tiles from the segments)"
+            )
         return data
 
     def _pread(self, level: int, offset: int, length: int) -> bytes:
