@@ -940,10 +940,12 @@ def test_redacted_frame_keeps_the_block_hash(
     path.write_bytes(data[: block.offset] + entry + rest)
     changed = parse_segment(path.read_bytes(), 0, last=True).blocks[0]
     assert (changed.block_hash, changed.redacted) == (block.block_hash, frozenset({position}))
-    with AuditLog.open(log_path, mode="read") as reader:
-        # Without a redaction note signed by the log, a missing frame is tampering.
-        with pytest.raises(IntegrityError, match="no redaction signed by the log"):
-            reader.verify(keyless=True)
+    # Without a redaction note signed by the log, a missing frame is tampering.
+    with (
+        AuditLog.open(log_path, mode="read") as reader,
+        pytest.raises(IntegrityError, match="no redaction signed by the log"),
+    ):
+        reader.verify(keyless=True)
     with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as writer:
         index = block.fields["first_index"] + position
         writer._redactions("mixed").save([index], 0, writer._signer())
