@@ -50,7 +50,7 @@ def derive_subkey(data_key: bytes, label: bytes, salt: bytes | None = None) -> b
 class PeriodKeys:
     """The subkeys of one (chain, period) data key, derived once and kept in memory."""
 
-    __slots__ = ("_data_key", "_salt_cipher", "dictionary_aead", "period")
+    __slots__ = ("_data_key", "_salt_encryptor", "_salt_lock", "dictionary_aead", "period")
 
     def __init__(self, period: int, data_key: bytes) -> None:
         if len(data_key) != KEY_BYTES:
@@ -59,14 +59,19 @@ class PeriodKeys:
         self._data_key = data_key
         # ECB over distinct 16-byte block indexes is a PRP evaluation per index: exactly the
         # keyed, batchable, collision-free salt function we want, not a confidentiality mode.
-        self._salt_cipher = Cipher(AES(derive_subkey(data_key, b"leaf-salt")), ECB())  # noqa: S305
+        cipher = Cipher(AES(derive_subkey(data_key, b"leaf-salt")), ECB())  # noqa: S305
+        # One encryptor for the key's life: ECB keeps no state between calls, and building a
+        # context costs more than salting a record. The lock keeps concurrent callers apart.
+        self._salt_encryptor = cipher.encryptor()
+        self._salt_lock = threading.Lock()
         self.dictionary_aead = AESGCM(derive_subkey(data_key, b"dictionary"))
 
     def leaf_salts(self, first_index: int, count: int) -> bytes:
         """The 16-byte salts of records ``first_index`` to ``first_index + count - 1``, joined."""
         indexes = b"".join(i.to_bytes(16, "big") for i in range(first_index, first_index + count))
-        encryptor = self._salt_cipher.encryptor()
-        return encryptor.update(indexes) + encryptor.finalize()
+        with self._salt_lock:
+            salts: bytes = self._salt_encryptor.update(indexes)
+        return salts
 
     def frame_aead(self, block_salt: bytes) -> AESGCM:
         """The AES-256-GCM key of the block whose header carries ``block_salt``."""

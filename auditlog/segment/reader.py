@@ -10,9 +10,16 @@ from pathlib import Path
 from auditlog.codec import unpack_fields
 from auditlog.crypto.keys import ChainKeyring
 from auditlog.errors import IntegrityError
-from auditlog.segment.format import FILE_HEADER, ParsedBlock
+from auditlog.segment.format import ENTRY_BLOCK, FILE_HEADER, ParsedBlock
 from auditlog.segment.frames import DictionaryStore, decrypt_block
-from auditlog.segment.scan import ChainCheck, SegmentScan, list_segments, scan_segment
+from auditlog.segment.scan import (
+    ChainCheck,
+    SegmentScan,
+    entry_heads,
+    list_segments,
+    read_block,
+    scan_segment,
+)
 from auditlog.segment.tombstone import Tombstone
 
 __all__ = ["ChainReader", "ChainReport"]
@@ -206,16 +213,16 @@ class ChainReader:
             for position, (first, sequence, path) in enumerate(heads)
             if first < limit and (position + 1 == len(heads) or heads[position + 1][0] > start)
         ]
-        for position, (sequence, path) in enumerate(chosen):
-            last = sequence == heads[-1][1]
-            del position
-            scan = scan_segment(
-                path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last
-            )
-            for ordinal, block in enumerate(scan.blocks):
-                header = block.header
-                if header.tree_size <= start or header.first_index >= limit:
+        for sequence, path in chosen:
+            # Hop along the entries' length prefixes to the wanted blocks: a few bytes a block,
+            # instead of reading (and hashing) the whole segment for one record.
+            for ordinal, head in enumerate(entry_heads(path)):
+                if head.kind != ENTRY_BLOCK:
                     continue
+                if head.first_index + head.count <= start or head.first_index >= limit:
+                    continue
+                block = read_block(path, head, chain=self.chain, sequence=sequence)
+                header = block.header
                 lo = max(start, header.first_index) - header.first_index
                 hi = min(limit, header.tree_size) - header.first_index
                 keys = keyring.get(header.period)

@@ -381,3 +381,54 @@ def iter_blocks(scan: SegmentScan, start: int, end: int) -> Iterator[ParsedBlock
         header = block.header
         if header.tree_size > start and header.first_index < end:
             yield block
+
+
+@dataclass(frozen=True, slots=True)
+class EntryHead:
+    """Where an entry is, and what its first bytes say (type, first index, count)."""
+
+    offset: int
+    size: int
+    kind: int
+    first_index: int
+    count: int
+
+
+def entry_heads(path: Path) -> list[EntryHead]:
+    """The entries of a segment from their length prefixes: a few bytes read per block.
+
+    Used to reach one block without reading the segment; what is then read of a block is
+    checked in full (its hash) before use. Stops at a torn tail.
+    """
+    import zlib
+
+    heads = []
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        position = FILE_HEADER.size
+        while position + ENTRY_PREFIX.size + 16 <= size:
+            handle.seek(position)
+            head = handle.read(ENTRY_PREFIX.size + 16)
+            length, crc = ENTRY_PREFIX.unpack_from(head)
+            if crc != zlib.crc32(head[:4]) or position + ENTRY_PREFIX.size + length > size:
+                break
+            kind = head[ENTRY_PREFIX.size]
+            count = int.from_bytes(head[ENTRY_PREFIX.size + 4 : ENTRY_PREFIX.size + 8], "big")
+            first = int.from_bytes(head[ENTRY_PREFIX.size + 8 : ENTRY_PREFIX.size + 16], "big")
+            heads.append(EntryHead(position, ENTRY_PREFIX.size + length, kind, first, count))
+            position += ENTRY_PREFIX.size + length
+    return heads
+
+
+def read_block(path: Path, head: EntryHead, *, chain: str, sequence: int) -> ParsedBlock:
+    """Read and check one block found by ``entry_heads``."""
+    with path.open("rb") as handle:
+        handle.seek(head.offset)
+        entry = handle.read(head.size)
+    try:
+        return parse_block(memoryview(entry)[ENTRY_PREFIX.size :], head.offset)
+    except IntegrityError as exc:
+        raise IntegrityError(
+            str(exc),
+            location={"chain": chain, "segment": sequence, "offset": head.offset},
+        ) from None
