@@ -12,6 +12,7 @@ A log is a directory::
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -573,6 +574,15 @@ class AuditLog:
             if writer.recovery is not None:
                 self.recovery.append(writer.recovery)
             self._writers[chain] = writer
+            sizes = CheckpointStore(directory / "checkpoints").sizes()
+            if sizes and sizes[-1] > writer.size:
+                self._writers.pop(chain).close()
+                raise RollbackError(
+                    f"chain {chain!r} has {writer.size} records but its own signed checkpoint "
+                    f"says it had {sizes[-1]}: records were cut off (sizes {writer.size} < "
+                    f"{sizes[-1]}); restore the missing segments from a backup",
+                    location={"chain": chain, "size": writer.size, "checkpoint": sizes[-1]},
+                )
         # A sweep killed half-way is finished before anything else is written to the chain.
         finish_journal(self, chain)
         return writer
@@ -728,11 +738,16 @@ class AuditLog:
             # after its data is durable, so each listed must be covered by what is read next.
             store = CheckpointStore(self.path / "chains" / chain / "checkpoints")
             signed_notes = [(size, store.get(size)) for size in store.sizes()]
+            wanted = {size for size, _ in signed_notes}
+            trusted_note = trusted.checkpoints.get(self.chain_origin(chain)) if trusted else None
+            if trusted_note is not None:
+                wanted.add(open_checkpoint(trusted_note, key, self.chain_origin(chain)).size)
             report = self._reader(chain).verify(
                 keyring,
                 progress,
                 self._tombstones(chain, key),
                 self._redactions(chain, key).indexes(),
+                wanted,
             )
             latest = self._check_checkpoints(chain, report, key, trusted, signed_notes)
             if trusted is not None and latest is not None:
@@ -780,13 +795,19 @@ class AuditLog:
                 continue  # inside a deleted range: no root to hold it against any more
             if root is None:
                 raise IntegrityError(
-                    f"checkpoint size {checkpoint.size} is not the end of any block",
+                    f"no root of size {checkpoint.size} could be computed for a checkpoint",
                     location=where,
                 )
             if root != checkpoint.root_hash:
                 evidence = ""
                 if stored_size < 0 and trusted is not None:
-                    evidence = f"; evidence kept in {trusted.record_fork(origin, signed)}"
+                    # What the log presents now: its own signed checkpoint of that size if it
+                    # has one, else the root recomputed from its leaves.
+                    presented = dict(signed_notes).get(checkpoint.size) or (
+                        f"(no checkpoint of size {checkpoint.size} stored; the log's leaves give "
+                        f"root {base64.b64encode(root).decode()})\n"
+                    )
+                    evidence = f"; evidence kept in {trusted.record_fork(origin, presented)}"
                 raise ForkError(
                     f"chain {chain!r} at size {checkpoint.size} has another root than a signed "
                     f"checkpoint of that size: the log was rewritten or forked{evidence}",

@@ -317,7 +317,7 @@ def markdown_section(results: JsonDict | None) -> str:
             "checkpoint, the tile reads, and the check of the proof that `prove` makes before "
             "returning it. Verifying is `verify_inclusion_proof` with the public key. Chains of "
             "random leaves have tiles and a checkpoint but no segments, which proofs never read. "
-            "The p99 of a thousand sub-millisecond calls moves with any other load on the "
+            "The p99 of calls that take a millisecond or two moves with any other load on the "
             "machine (see the load average above).",
             "",
             "| records | chain | serve warm p50 / p99 (µs) | serve cold p50 / p99 (µs) "

@@ -88,6 +88,7 @@ class ChainReader:
         progress: Progress | None = None,
         tombstones: dict[int, Tombstone] | None = None,
         redactions: set[int] | None = None,
+        wanted_roots: set[int] | None = None,
     ) -> ChainReport:
         """Check the whole chain; with a keyring, also decrypt and re-hash every record.
 
@@ -96,6 +97,7 @@ class ChainReader:
         """
         check = ChainCheck.start(self.chain, self.origin)
         check.tombstones = dict(tombstones or {})
+        check.wanted = set(wanted_roots or ())
         torn = 0
         sealed = 0
         shredded = 0
