@@ -19,6 +19,7 @@ from rich.markup import escape
 from auditlog._cli_common import PassphraseOpt, errors, fail, usage_error
 from auditlog._cli_common import passphrase as ask_passphrase
 from auditlog.errors import AuditLogError, IntegrityError, OldSizeMismatchError
+from auditlog.proofs import ConsistencyProof
 from auditlog.witness import (
     Witness,
     parse_add_checkpoint_request,
@@ -143,7 +144,10 @@ def cosign(
         Path | None,
         typer.Option(
             "--proof-file",
-            help="The consistency proof from --old-size: one base64 hash a line.",
+            help=(
+                "The consistency proof from --old-size: one base64 hash a line, or the JSON "
+                "document `auditlog prove-consistency` prints."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -154,7 +158,16 @@ def cosign(
     raw_proof = b"" if proof_file is None else _read_input(str(proof_file))
     try:
         signed = raw_note.decode("utf-8")
-        proof = parse_proof_lines(raw_proof.decode("ascii").splitlines())
+        text = raw_proof.decode("utf-8")
+        if text.lstrip().startswith("{"):
+            document = ConsistencyProof.from_json(text)
+            if document.size1 != old_size:
+                usage_error(
+                    f"the proof document starts at size {document.size1}, not --old-size {old_size}"
+                )
+            proof = list(document.proof)
+        else:
+            proof = parse_proof_lines(text.splitlines())
     except UnicodeDecodeError:
         usage_error("the checkpoint must be UTF-8 text and the proof file base64 lines")
     except AuditLogError as exc:

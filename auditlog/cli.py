@@ -227,7 +227,7 @@ def checkpoint(
         fail(exc)
     # Plain print: notes and keys are copied by hand and must not be re-wrapped by rich.
     for signed in notes.values():
-        print(signed)
+        print(signed, end="")
     print(f"verifier key: {key}")
 
 
