@@ -10,8 +10,9 @@ changes; then, each step durable before the next and each one safe to repeat:
 5. the journal is removed.
 
 Killed anywhere, the next ``sweep`` (or write-open of the chain) finishes the journal first.
-Until then ``sweep_status`` reports the chain as mid-sweep: that is the only state in which a
-deleted segment's key may survive or a shredded key's segment remain.
+Until then the journal is on disk: that is the only state in which a deleted segment's key
+may survive or a shredded key's segment remain. The journal is signed with the log's key, so a
+planted one is refused, never carried out.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from typing import TYPE_CHECKING, Final
 
 import msgpack
 
+from auditlog import note
 from auditlog._fs import atomic_replace, fsync_dir, secure_delete
 from auditlog._testhooks import crashpoint
-from auditlog.errors import ConfigurationError, IntegrityError, RetentionError
+from auditlog.errors import ConfigurationError, IntegrityError, NoteError, RetentionError
 from auditlog.merkle import CompactRange
 from auditlog.retention import ChainSweepPlan, LegalHold, RetentionPolicy, SweepPlan, subject_token
 from auditlog.segment.format import BLOCK_HEADER, ENTRY_PREFIX, FILE_HEADER
@@ -181,6 +183,9 @@ def apply_chain(log: AuditLog, plan: ChainSweepPlan, now: datetime, actor: str) 
         "shred_periods": plan.shred_periods,
         "tombstones": [t.text() for t in tombstones],
     }
+    # The journal is signed with the log's key: a journal planted by someone who can write
+    # files but holds no key must not get records deleted or keys shredded on the next open.
+    journal["signature"] = note.sign(_journal_text(log, plan.chain, journal), log._signer())
     atomic_replace(_journal_path(log, plan.chain), msgpack.packb(journal))
     crashpoint("sweep-journal-written")
     finish_journal(log, plan.chain)
@@ -235,6 +240,26 @@ def _tombstones_for(log: AuditLog, plan: ChainSweepPlan, now: datetime) -> list[
     return tombstones
 
 
+def _journal_text(log: AuditLog, chain: str, journal: dict[str, object]) -> str:
+    """What the journal's signature covers: its origin and a digest of everything it orders."""
+    body = {k: v for k, v in journal.items() if k != "signature"}
+    digest = hashlib.sha256(msgpack.packb(body)).hexdigest()
+    return f"auditlog-sweep-journal/v1\n{log.chain_origin(chain)}\n{digest}\n"
+
+
+def pending_segments(log: AuditLog, chain: str) -> set[int]:
+    """Segments an interrupted sweep's signed journal is yet to delete (empty if none)."""
+    path = _journal_path(log, chain)
+    try:
+        journal = msgpack.unpackb(path.read_bytes())
+        signed_text = note.open_note(str(journal.get("signature", "")), [log.verifier_key])
+    except (FileNotFoundError, ValueError, NoteError, AttributeError):
+        return set()
+    if signed_text != _journal_text(log, chain, journal):
+        return set()
+    return {int(s) for s in journal["delete_segments"]}
+
+
 def finish_journal(log: AuditLog, chain: str) -> bool:
     """Finish an interrupted (or just planned) sweep of ``chain``; False if none was pending."""
     path = _journal_path(log, chain)
@@ -244,6 +269,16 @@ def finish_journal(log: AuditLog, chain: str) -> bool:
         return False
     if journal.get("format") != _JOURNAL_FORMAT or journal.get("version") != _JOURNAL_VERSION:
         raise IntegrityError(f"{path} is not a sweep journal of a known version")
+    try:
+        signed_text = note.open_note(str(journal.get("signature", "")), [log.verifier_key])
+    except NoteError:
+        signed_text = None
+    if signed_text != _journal_text(log, chain, journal):
+        raise IntegrityError(
+            f"{path.name} of chain {chain!r} is not signed by this log: nothing of it was "
+            "carried out; remove it if no sweep of yours was interrupted",
+            location={"chain": chain, "journal": path.name},
+        )
     directory = log.path / "chains" / chain
     sweep_id = journal["sweep_id"]
     now = datetime.fromtimestamp(journal["now"] / 1_000_000, UTC)

@@ -30,7 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auditlog import merkle
 from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
-from auditlog._sweep import applicable_chains, apply_chain, finish_journal, plan_sweep
+from auditlog._sweep import (
+    applicable_chains,
+    apply_chain,
+    finish_journal,
+    pending_segments,
+    plan_sweep,
+)
 from auditlog.checkpoints import (
     CheckpointStore,
     TrustedState,
@@ -52,6 +58,7 @@ from auditlog.errors import (
     IntegrityError,
     KeyShreddedError,
     NoteError,
+    RecordRedactedError,
     RetentionError,
     RollbackError,
 )
@@ -306,8 +313,13 @@ class _Manifest:
             )
         try:
             config = LogConfig.model_validate(doc["config"])
+            retention = {
+                c: RetentionPolicy.model_validate(p) for c, p in doc.get("retention", {}).items()
+            }
         except ValidationError as exc:
-            raise ConfigurationError(f"{path / _MANIFEST} has an invalid config: {exc}") from None
+            raise ConfigurationError(
+                f"{path / _MANIFEST} has an invalid config or retention policy: {exc}"
+            ) from None
         return cls(
             log_id=doc["log_id"],
             origin=doc["origin"],
@@ -315,9 +327,7 @@ class _Manifest:
             key_provider=doc["key_provider"],
             config=config,
             checkpoint_key=_required(doc, "checkpoint_key", path),
-            retention={
-                c: RetentionPolicy.model_validate(p) for c, p in doc.get("retention", {}).items()
-            },
+            retention=retention,
         )
 
 
@@ -748,6 +758,7 @@ class AuditLog:
                 self._tombstones(chain, key),
                 self._redactions(chain, key).indexes(),
                 wanted,
+                pending_segments(self, chain),
             )
             latest = self._check_checkpoints(chain, report, key, trusted, signed_notes)
             if trusted is not None and latest is not None:
@@ -1109,6 +1120,10 @@ class AuditLog:
         if self._mode != "write":
             raise ConfigurationError("rotate the root key with the log opened for writing")
         when = now or self._clock.now()
+        # Every chain's lock first: a writer of another chain in another process would
+        # otherwise rewrite its keyring under the root key this rotation destroys.
+        for chain in self.chains():
+            self._writer(chain)
         old = self._key_provider()
         new: KeyProvider
         if isinstance(old, PassphraseKeyProvider):
@@ -1138,8 +1153,7 @@ class AuditLog:
                 chain,
                 LogEventType.KEY_ROTATION,
                 when,
-                f"root key rotated from {old.key_id} to {new.key_id}; data keys rewrapped, "
-                "no segment rewritten",
+                f"root key rotated to {new.key_id}; data keys rewrapped, no segment rewritten",
                 actor,
             )
         return new.key_id
@@ -1431,8 +1445,14 @@ class AuditLog:
         """Append the sweep's record unless a rerun finds it already at the chain's tail."""
         writer = self._writer(chain)
         size = writer.size
-        for record in self.read(chain, max(0, size - 8), size):
-            if isinstance(record, LogEvent) and record.detail.startswith(sweep_id + ":"):
+        for index in range(size - 1, max(-1, size - 9), -1):
+            try:
+                records = list(self.read(chain, index, index + 1))
+            except (KeyShreddedError, RecordRedactedError):
+                continue  # deleted or shredded: not the record we look for
+            if any(
+                isinstance(r, LogEvent) and r.detail.startswith(sweep_id + ":") for r in records
+            ):
                 return
         ranges = ", ".join(f"[{t.first_index}, {t.end_index})" for t in tombstones) or "none"
         self._log_event(
@@ -1492,8 +1512,9 @@ def _cut_damaged_tail(
     # last segment can be cut. A torn tail is not damage: opening for writing cuts it.
     reader = ChainReader(directory, chain, origin, period_seconds=86_400)
     tombstones = TombstoneStore(directory / "tombstones", origin, verifier_key).load()
+    redactions = RedactionStore(directory / "redactions", origin, verifier_key).indexes()
     try:
-        reader.verify(None, tombstones=tombstones)
+        reader.verify(None, tombstones=tombstones, redactions=redactions)
         return None
     except IntegrityError as exc:
         error = exc
@@ -1507,11 +1528,17 @@ def _cut_damaged_tail(
         )
     data = path.read_bytes()
     first_lost = damage.get("index")
-    lost_from = first_lost if isinstance(first_lost, int) else None
+    lost_from: int | None
+    if isinstance(first_lost, int):
+        lost_from = first_lost
+    else:  # the damaged entry's own index is unreadable: everything after the last good block
+        good = [h for h in entry_heads(path) if h.kind == ENTRY_BLOCK and h.offset < offset]
+        lost_from = good[-1].first_index + good[-1].count if good else None
     covered = CheckpointStore(directory / "checkpoints").sizes()
-    if lost_from is not None and covered and covered[-1] > lost_from:
+    if covered and (lost_from is None or covered[-1] > lost_from):
         raise IntegrityError(
-            f"the damaged records (from index {lost_from}) are covered by a signed checkpoint "
+            f"the damaged records (from index {lost_from if lost_from is not None else '?'}) "
+            "are covered by a signed checkpoint "
             f"of size {covered[-1]}: cutting them would leave a log that can never verify "
             "against it again; restore the segment from a backup instead",
             location=damage,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final, Self
 
 import msgpack
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
 from auditlog.crypto.providers import KeyProvider
@@ -135,6 +135,8 @@ def load_hold_key(path: Path, provider: KeyProvider, origin: str) -> bytes:
         raise KeyMaterialError(f"no hold key at {path}; restore it from a backup") from None
     if not isinstance(doc, dict) or doc.get("format") != _HOLD_KEY_FORMAT:
         raise KeyMaterialError(f"{path} is not an auditlog hold key file")
+    if doc.get("version") != 1:
+        raise KeyMaterialError(f"{path} has hold key version {doc.get('version')!r}; upgrade")
     key: bytes = provider.unwrap(bytes(doc["wrapped"]), _hold_context(origin))
     return key
 
@@ -176,7 +178,10 @@ class HoldStore:
             raise IntegrityError(f"{self.path} is not readable JSON; restore it") from None
         if doc.get("format") != _HOLDS_FORMAT or doc.get("version") != _HOLDS_VERSION:
             raise IntegrityError(f"{self.path} is not a holds file of a known version")
-        return [LegalHold.model_validate(item) for item in doc["holds"]]
+        try:
+            return [LegalHold.model_validate(item) for item in doc["holds"]]
+        except ValidationError as exc:
+            raise IntegrityError(f"{self.path} holds an invalid legal hold: {exc}") from None
 
     def save(self, holds: list[LegalHold]) -> None:
         doc = {

@@ -1,11 +1,13 @@
 """An independent verifier of storage format v1, written from docs/format.md and nothing else.
 
-The verifier below parses manifests, key files, segment files and signed checkpoints with
-``struct``, ``hashlib``, ``zlib``, ``base64``, ``msgpack``, ``zstandard`` and ``cryptography``
-directly. From auditlog it takes only what a user of the library has: ``AuditLog`` to write the
-logs it checks, the record models to build records, its error classes, and the test passphrase.
-If the library and this verifier ever disagree, either the code or docs/format.md is wrong, and
-this file says which rule.
+The verifier below parses manifests, key files, keyrings, segment files and the log's signed
+notes (checkpoints, tombstones, redaction notes) with ``struct``, ``hashlib``, ``hmac``, ``zlib``,
+``base64``, ``msgpack``, ``zstandard`` and ``cryptography`` directly. From auditlog it takes only
+what a user of the library has, to make the logs it checks: ``AuditLog`` (with retention
+policies, holds, sweeps, redactions and root-key rotation), the record models, the fixed clock
+and test passphrase of ``auditlog.testing``, its error classes, and, to stop a root-key rotation
+half-way, the key provider and keyring a rotation uses. If the library and this verifier ever
+disagree, either the code or docs/format.md is wrong, and this file says which rule.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import base64
 import builtins
 import enum
 import hashlib
+import hmac
 import json
+import os
 import re
+import signal
 import struct
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,13 +56,16 @@ from auditlog import (
     IntegrityError,
     LogConfig,
     NetworkAddressRecord,
+    PassphraseKeyProvider,
     Record,
     RecordValidationError,
     VerifyReport,
 )
+from auditlog.crypto import ChainKeyring
 from auditlog.errors import ForkError, RecordRedactedError, RollbackError
-from auditlog.records import RECORD_TYPES, Attachment, CallParty
-from auditlog.testing._helpers import TEST_PASSPHRASE
+from auditlog.records import RECORD_TYPES, Attachment, CallParty, LogEventType
+from auditlog.retention import RetentionPolicy, SweepPlan
+from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock
 
 FORMAT_MD = Path(__file__).resolve().parent.parent / "docs" / "format.md"
 
@@ -101,15 +111,70 @@ def mth(leaves: Sequence[bytes]) -> bytes:
     return hashlib.sha256(b"\x01" + mth(leaves[:split]) + mth(leaves[split:])).digest()
 
 
-def compact_range(leaves: Sequence[bytes]) -> list[bytes]:
-    """The roots of the perfect subtrees covering ``[0, len(leaves))``, left to right."""
-    hashes = []
-    start = 0
-    for bit in reversed(range(len(leaves).bit_length())):
-        if len(leaves) >> bit & 1:
-            hashes.append(mth(leaves[start : start + (1 << bit)]))
-            start += 1 << bit
-    return hashes
+def subtrees(begin: int, end: int) -> list[tuple[int, int]]:
+    """The compact range of leaves ``[begin, end)``: its perfect subtrees as (start, size).
+
+    Taken greedily from the left: at ``p`` the largest power of two that fits before ``end``
+    and divides ``p`` (any does for ``p = 0``).
+    """
+    nodes = []
+    position = begin
+    while position < end:
+        size = 1 << ((end - position).bit_length() - 1)
+        while position % size:
+            size //= 2
+        nodes.append((position, size))
+        position += size
+    return nodes
+
+
+class Tree:
+    """An RFC 6962 tree whose deleted leaves are known only as the subtree hashes of tombstones.
+
+    ``hash`` follows RFC 6962's recursion over leaf ranges and stops at any range whose hash
+    is known: a leaf, a subtree from a tombstone's compact range, or a range computed before.
+    A tombstone's subtrees are aligned perfect subtrees, which are nodes of every larger tree,
+    so the recursion meets each of them whole and never needs a deleted leaf.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.known: dict[tuple[int, int], bytes] = {}  # (start, size) -> Merkle tree hash
+
+    def append_leaves(self, leaves: Sequence[bytes]) -> None:
+        for leaf in leaves:
+            self.known[(self.size, 1)] = leaf
+            self.size += 1
+
+    def append_range(self, end: int, hashes: Sequence[bytes]) -> None:
+        """Add leaves ``[size, end)`` through their compact range (a tombstone's ``range``)."""
+        nodes = subtrees(self.size, end)
+        require(len(nodes) == len(hashes), "a compact range has one hash per subtree")
+        for node, value in zip(nodes, hashes, strict=True):
+            self.known[node] = value
+        self.size = end
+
+    def hash(self, start: int, end: int) -> bytes:
+        """The Merkle tree hash of leaves ``[start, end)``."""
+        if start == end:
+            return EMPTY_ROOT
+        known = self.known.get((start, end - start))
+        if known is not None:
+            return known
+        require(end - start > 1, "every leaf is present or inside a deleted subtree")
+        split = 1 << ((end - start - 1).bit_length() - 1)
+        value = hashlib.sha256(
+            b"\x01" + self.hash(start, start + split) + self.hash(start + split, end)
+        ).digest()
+        self.known[(start, end - start)] = value
+        return value
+
+    def root(self) -> bytes:
+        return self.hash(0, self.size)
+
+    def frontier(self) -> list[bytes]:
+        """The compact range of ``[0, size)``: what a seal or a tombstone's ``frontier`` holds."""
+        return [self.hash(start, start + size) for start, size in subtrees(0, self.size)]
 
 
 # --- docs/format.md, "Keys" ------------------------------------------------------------------
@@ -120,17 +185,37 @@ def hkdf(data_key: bytes, label: bytes, salt: bytes | None = None) -> bytes:
     return HKDF(SHA256(), 32, salt, b"auditlog/v1 " + label).derive(data_key)
 
 
-def unlock_root_key(log: Path, manifest: dict[str, Any], passphrase: str) -> bytes:
-    """Unwrap the root key from the file the manifest names, with the passphrase."""
-    provider = manifest["key_provider"]
-    require(provider["type"] == "passphrase", "the test log uses the passphrase provider")
-    doc = msgpack.unpackb((log / provider["file"]).read_bytes())
+def open_root_key_file(path: Path, passphrase: str) -> tuple[str, bytes]:
+    """The key id and the root key of a root key file, unwrapped with the passphrase."""
+    doc = msgpack.unpackb(path.read_bytes())
     require(doc["format"] == "auditlog-root-key" and doc["version"] == 1, "root key v1")
     require(doc["kdf"] == "scrypt", "root key kdf is scrypt")
     kek = Scrypt(doc["salt"], 32, doc["n"], doc["r"], doc["p"]).derive(passphrase.encode())
     aad = b"auditlog/v1 root-key\x00" + doc["key_id"].encode("ascii")
-    root_key: bytes = AESGCM(kek).decrypt(doc["nonce"], doc["wrapped"], aad)
-    return root_key
+    try:
+        root_key: bytes = AESGCM(kek).decrypt(doc["nonce"], doc["wrapped"], aad)
+    except InvalidTag:
+        raise SpecError("the passphrase does not open the root key") from None
+    return doc["key_id"], root_key
+
+
+def unlock_root_key(log: Path, manifest: dict[str, Any], passphrase: str) -> bytes:
+    """Unwrap the root key from the file the manifest names, with the passphrase."""
+    provider = manifest["key_provider"]
+    require(provider["type"] == "passphrase", "the test log uses the passphrase provider")
+    return open_root_key_file(log / provider["file"], passphrase)[1]
+
+
+def unlock_root_keys(log: Path, manifest: dict[str, Any], passphrase: str) -> dict[str, bytes]:
+    """Every root key by key id: the current one and, while a rotation is under way, the next."""
+    provider = manifest["key_provider"]
+    require(provider["type"] == "passphrase", "the test log uses the passphrase provider")
+    current = log / provider["file"]
+    keys = dict([open_root_key_file(current, passphrase)])
+    staged = current.with_name(current.name + ".next")
+    if staged.exists():
+        keys.update([open_root_key_file(staged, passphrase)])
+    return keys
 
 
 def unwrap(root_key: bytes, blob: bytes, context: bytes) -> bytes:
@@ -139,21 +224,30 @@ def unwrap(root_key: bytes, blob: bytes, context: bytes) -> bytes:
     return plain
 
 
-def unwrap_data_keys(chain_dir: Path, origin: str, root_key: bytes) -> dict[int, bytes]:
-    """Every data key in a chain's keyring, by period (none if the chain has no keyring yet)."""
+@dataclass
+class Keyring:
+    """A chain's data keys by period, and the periods shredded, with the time (µs) of each."""
+
+    keys: dict[int, bytes] = field(default_factory=dict)
+    shredded: dict[int, int] = field(default_factory=dict)
+
+
+def read_keyring(chain_dir: Path, origin: str, root_keys: dict[str, bytes]) -> Keyring:
+    """A chain's keyring, every key unwrapped by the root key its entry names (empty if none)."""
     try:
         raw = (chain_dir / "keyring").read_bytes()
     except FileNotFoundError:
-        return {}
+        return Keyring()
     doc = msgpack.unpackb(raw, strict_map_key=False)
     require(doc["format"] == "auditlog-keyring" and doc["version"] == 1, "keyring v1")
-    keys = {}
-    for period, (_key_id, blob) in doc["keys"].items():
+    keyring = Keyring(shredded=dict(doc["shredded"]))
+    for period, (key_id, blob) in doc["keys"].items():
+        require(key_id in root_keys, "a data key is wrapped by a root key the log has")
         context = (
             b"auditlog/v1 data-key\x00" + origin.encode() + b"\x00" + period.to_bytes(4, "big")
         )
-        keys[period] = unwrap(root_key, blob, context)
-    return keys
+        keyring.keys[period] = unwrap(root_keys[key_id], blob, context)
+    return keyring
 
 
 def unwrap_checkpoint_signer(log: Path, manifest: dict[str, Any], root_key: bytes) -> str:
@@ -163,6 +257,20 @@ def unwrap_checkpoint_signer(log: Path, manifest: dict[str, Any], root_key: byte
     require(doc["verifier_key"] == manifest["checkpoint_key"], "checkpoint key file matches")
     context = b"auditlog/v1 checkpoint-key\x00" + manifest["origin"].encode()
     return unwrap(root_key, doc["wrapped"], context).decode("ascii")
+
+
+def unwrap_hold_key(log: Path, manifest: dict[str, Any], root_key: bytes) -> bytes:
+    """The key of the subject tokens in legal holds, from ``keys/hold.key``."""
+    doc = msgpack.unpackb((log / "keys" / "hold.key").read_bytes())
+    require(doc["format"] == "auditlog-hold-key" and doc["version"] == 1, "hold key v1")
+    context = b"auditlog/v1 hold-key\x00" + manifest["origin"].encode()
+    return unwrap(root_key, doc["wrapped"], context)
+
+
+def subject_token(hold_key: bytes, subject: str) -> str:
+    """A subject as a legal hold names it: HMAC-SHA256 under the hold key, 128 bits in hex."""
+    message = b"auditlog/v1 hold-subject\x00" + subject.encode()
+    return hmac.new(hold_key, message, hashlib.sha256).digest()[:16].hex()
 
 
 def leaf_salts(data_key: bytes, first: int, count: int) -> list[bytes]:
@@ -230,18 +338,22 @@ def parse_signer_key(text: str) -> tuple[str, bytes]:
     return name, typed[1:]
 
 
-def sign_checkpoint(signer: str, origin: str, size: int, root: bytes) -> str:
-    """A signed checkpoint note, as the log writes them (for tests that forge checkpoints)."""
+def sign_note(signer: str, text: str) -> str:
+    """A note signed by one key, as the log signs its notes (for tests that forge them)."""
     name, seed = parse_signer_key(signer)
     private = Ed25519PrivateKey.from_private_bytes(seed)
     public = private.public_key().public_bytes_raw()
-    text = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
     signature = key_hash(name, b"\x01" + public) + private.sign(text.encode())
     return f"{text}\n\u2014 {name} {base64.b64encode(signature).decode()}\n"
 
 
-def open_checkpoint(signed: str, key: VerifierKey, origin: str) -> tuple[int, bytes]:
-    """Check a signed checkpoint note against the log's key; returns its (size, root)."""
+def sign_checkpoint(signer: str, origin: str, size: int, root: bytes) -> str:
+    """A signed checkpoint note, as the log writes them (for tests that forge checkpoints)."""
+    return sign_note(signer, f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n")
+
+
+def open_note(signed: str, key: VerifierKey) -> str:
+    """Check a signed note against the log's key (docs/note.md); returns its text."""
     require(not re.search("[\x00-\x09\x0b-\x1f]", signed), "a note has no control characters")
     text, separator, signatures = signed.rpartition("\n\n")
     require(bool(separator) and signatures.endswith("\n"), "a signed note")
@@ -257,22 +369,38 @@ def open_checkpoint(signed: str, key: VerifierKey, origin: str) -> tuple[int, by
         try:
             Ed25519PublicKey.from_public_bytes(key.public_key).verify(blob[4:], text.encode())
         except InvalidSignature:
-            raise SpecError("checkpoint signature does not verify") from None
+            raise SpecError("note signature does not verify") from None
         verified = True
-    require(verified, "checkpoint signed by the log's key")
-    lines = text[:-1].split("\n")
+    require(verified, "note signed by the log's key")
+    return text
+
+
+def decode_hash(text: str) -> bytes:
+    """A 32-byte hash written in canonical standard base64."""
+    value = base64.b64decode(text, validate=True)
+    require(len(value) == 32 and base64.b64encode(value).decode() == text, "a base64 hash")
+    return value
+
+
+def open_checkpoint(signed: str, key: VerifierKey, origin: str) -> tuple[int, bytes]:
+    """Check a signed checkpoint note against the log's key; returns its (size, root)."""
+    lines = open_note(signed, key)[:-1].split("\n")
     require(len(lines) >= 3 and "" not in lines, "checkpoint text has three or more lines")
     require(lines[0] == origin, "checkpoint origin is the chain origin")
     require(re.fullmatch("0|[1-9][0-9]{0,19}", lines[1]) is not None, "checkpoint size")
-    root = base64.b64decode(lines[2], validate=True)
-    require(len(root) == 32 and base64.b64encode(root).decode() == lines[2], "checkpoint root")
-    return int(lines[1]), root
+    return int(lines[1]), decode_hash(lines[2])
 
 
 def check_checkpoints(
-    chain_dir: Path, origin: str, key: VerifierKey, size: int, roots: dict[int, bytes]
+    chain_dir: Path, origin: str, key: VerifierKey, tree: Tree, result: ChainResult
 ) -> None:
-    """Every stored checkpoint of a chain against the tree recomputed from its segments."""
+    """Every stored checkpoint of a chain against the tree recomputed from its segments.
+
+    The root at a checkpoint's size is computed from the leaves, whatever the size (the writer
+    signs at block ends only, but a verifier does not rely on it) and recorded with the roots
+    after the blocks. A checkpoint whose size lies strictly inside a range deleted by a sweep
+    has no root left to be held against: only its signature, origin, name and size count.
+    """
     directory = chain_dir / "checkpoints"
     named = sorted(
         (int(match[1]), path)
@@ -282,9 +410,120 @@ def check_checkpoints(
     for stored_size, path in named:
         checkpoint_size, root = open_checkpoint(path.read_text("utf-8"), key, origin)
         require(checkpoint_size == stored_size, "a checkpoint file is named after its size")
-        require(checkpoint_size <= size, "rollback: the chain is shorter than a checkpoint")
-        require(checkpoint_size in roots, "a checkpoint's size is the end of a block")
-        require(roots[checkpoint_size] == root, "fork: a checkpoint's root differs")
+        require(checkpoint_size <= tree.size, "rollback: the chain is shorter than a checkpoint")
+        if any(a < checkpoint_size < b for a, b in result.deleted):
+            continue
+        if checkpoint_size not in result.roots:
+            result.roots[checkpoint_size] = tree.hash(0, checkpoint_size)
+        require(result.roots[checkpoint_size] == root, "fork: a checkpoint's root differs")
+
+
+# --- docs/format.md, "Tombstones" and "Redaction notes" --------------------------------------
+
+TOMBSTONE_NAME = re.compile(r"^([0-9]{10})-([0-9]{10})\.tomb$")
+TOMBSTONE_FIELDS = (
+    *("origin", "segments", "indexes", "prev", "last"),
+    *("range", "frontier", "periods", "deleted"),
+)
+DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,19})$")
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A signed stand-in for segments ``first_sequence .. last_sequence`` of a chain."""
+
+    first_sequence: int
+    last_sequence: int
+    first_index: int
+    end_index: int
+    prev_hash: bytes
+    last_block_hash: bytes
+    range_hashes: list[bytes]
+    frontier: list[bytes]
+    periods: list[int]
+    deleted_at: int
+
+
+def decimals(values: Sequence[str]) -> list[int]:
+    """Numbers written in ASCII decimal without sign or leading zeros."""
+    require(all(DECIMAL.fullmatch(v) for v in values), "numbers are plain decimals")
+    return [int(v) for v in values]
+
+
+def parse_tombstone(text: str, origin: str) -> Tombstone:
+    """A tombstone's text: ten lines, the first ``auditlog-tombstone/v1``, then one field each."""
+    lines = text[:-1].split("\n")
+    require(len(lines) == 10 and lines[0] == "auditlog-tombstone/v1", "a tombstone v1")
+    fields: dict[str, list[str]] = {}
+    for name, line in zip(TOMBSTONE_FIELDS, lines[1:], strict=True):
+        key, *values = line.split(" ")
+        require(key == name and "" not in values, "tombstone fields, in order, one a line")
+        fields[name] = values
+    require(fields["origin"] == [origin], "tombstone origin is the chain origin")
+    counts = {"segments": 2, "indexes": 2, "prev": 1, "last": 1, "deleted": 1}
+    require(all(len(fields[k]) == n for k, n in counts.items()), "tombstone field lengths")
+    first_sequence, last_sequence = decimals(fields["segments"])
+    first_index, end_index = decimals(fields["indexes"])
+    (deleted_at,) = decimals(fields["deleted"])
+    periods = decimals(fields["periods"])
+    require(first_sequence <= last_sequence, "a tombstone stands for one or more segments")
+    require(first_index < end_index, "a tombstone stands for one or more records")
+    require(periods == sorted(set(periods)) and periods != [], "tombstone periods ascending")
+    tombstone = Tombstone(
+        first_sequence,
+        last_sequence,
+        first_index,
+        end_index,
+        decode_hash(fields["prev"][0]),
+        decode_hash(fields["last"][0]),
+        [decode_hash(h) for h in fields["range"]],
+        [decode_hash(h) for h in fields["frontier"]],
+        periods,
+        deleted_at,
+    )
+    count = len(subtrees(first_index, end_index))
+    require(len(tombstone.range_hashes) == count, "tombstone range is the compact range")
+    require(len(tombstone.frontier) == end_index.bit_count(), "tombstone frontier length")
+    return tombstone
+
+
+def load_tombstones(chain_dir: Path, origin: str, key: VerifierKey) -> dict[int, Tombstone]:
+    """Every tombstone of a chain, signature checked, by the first segment it stands for."""
+    directory = chain_dir / "tombstones"
+    found: dict[int, Tombstone] = {}
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        if not path.name.endswith(".tomb"):
+            continue
+        match = TOMBSTONE_NAME.fullmatch(path.name)
+        tombstone = parse_tombstone(open_note(path.read_text("utf-8"), key), origin)
+        require(
+            match is not None
+            and (int(match[1]), int(match[2]))
+            == (tombstone.first_sequence, tombstone.last_sequence),
+            "a tombstone is named after its segments",
+        )
+        found[tombstone.first_sequence] = tombstone
+    return found
+
+
+def load_redactions(chain_dir: Path, origin: str, key: VerifierKey) -> set[int]:
+    """Every index a redaction note of the chain names (signatures checked)."""
+    directory = chain_dir / "redactions"
+    found: set[int] = set()
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        if not path.name.endswith(".note"):
+            continue
+        lines = open_note(path.read_text("utf-8"), key)[:-1].split("\n")
+        require(len(lines) == 4 and lines[0] == "auditlog-redaction/v1", "a redaction note v1")
+        require(lines[1] == f"origin {origin}", "redaction note origin is the chain origin")
+        key_word, *indexes = lines[2].split(" ")
+        values = decimals(indexes)
+        require(key_word == "indexes" and values != [], "a redaction note names indexes")
+        require(values == sorted(set(values)), "redaction note indexes ascending")
+        key_word, *when = lines[3].split(" ")
+        require(key_word == "redacted" and len(decimals(when)) == 1, "redaction note time")
+        found.update(values)
+    return found
 
 
 # --- docs/format.md, "Segment files", "Entries", "Block", "Seal" ----------------------------
@@ -482,13 +721,17 @@ def decompress(plaintext: bytes, dictionary: bytes | None) -> bytes:
 class ChainResult:
     """What the verifier found in one chain."""
 
-    records: int = 0
+    records: int = 0  # records present in segment files
     blocks: int = 0
     segments: int = 0
     bytes: int = 0
     sealed: int = 0
     torn: int = 0
     root: builtins.bytes = EMPTY_ROOT
+    size: int = 0  # the tree size: records present and records deleted by sweeps
+    roots: dict[int, builtins.bytes] = field(default_factory=lambda: {0: EMPTY_ROOT})
+    deleted: list[tuple[int, int]] = field(default_factory=list)  # index ranges of tombstones
+    shredded: int = 0  # records present whose period key was shredded (checked keyless only)
     canonical: list[builtins.bytes] = field(default_factory=list)
     trace: list[dict[str, builtins.bytes]] = field(default_factory=list)
 
@@ -535,80 +778,135 @@ def check_frames(
         )
 
 
+@dataclass
+class ChainState:
+    """Where the walk along a chain stands: its tree, last block hash and last segment's seal."""
+
+    tree: Tree
+    last_hash: bytes
+    open_before: bool = False  # the segment before was not sealed: nothing may follow it
+
+
+def check_segment(
+    segment: SegmentFile,
+    state: ChainState,
+    result: ChainResult,
+    redactions: set[int],
+    keyed: Callable[[Block], None] | None,
+) -> None:
+    """The keyless checks of one segment as the continuation of the chain before it."""
+    tree = state.tree
+    require(not state.open_before, "only the last segment is unsealed")
+    result.segments += 1
+    result.bytes += segment.size
+    result.torn = segment.torn
+    if segment.first_index is None:
+        state.open_before = True
+        return
+    require(segment.first_index == tree.size, "segment starts where the chain ended")
+    for block in segment.blocks:
+        header = block.fields
+        require(header["first_index"] == tree.size, "block starts where the chain ended")
+        require(header["prev_hash"] == state.last_hash, "hash chain")
+        require(header["tree_size"] == header["first_index"] + header["count"], "tree size")
+        require(header["min_time"] <= header["max_time"], "time range")
+        require(
+            header["min_time"] % TIME_GRANULE_US == 0 and header["max_time"] % TIME_GRANULE_US == 0,
+            "header times are whole minutes",
+        )
+        tree.append_leaves(block.leaves)
+        result.roots[tree.size] = tree.root()
+        require(header["tree_root"] == result.roots[tree.size], "Merkle root after the block")
+        for position in block.redacted:
+            index = header["first_index"] + position
+            require(index in redactions, "a redacted slot is named by a redaction note")
+        state.last_hash = block.block_hash
+        result.blocks += 1
+        result.records += header["count"]
+        if keyed is not None:
+            keyed(block)
+    seal = segment.seal
+    if seal is None:
+        state.open_before = True
+        return
+    result.sealed += 1
+    require(seal["block_count"] == len(segment.blocks) >= 1, "seal block count")
+    require(seal["first_index"] == segment.first_index, "seal first index")
+    require(seal["end_index"] == tree.size, "seal end index")
+    require(seal["last_block_hash"] == state.last_hash, "seal last block hash")
+    require(seal["tree_root"] == tree.root(), "seal tree root")
+    require(seal["frontier"] == tree.frontier(), "seal frontier")
+    periods = sorted({b.fields["period"] for b in segment.blocks})
+    require(seal["periods"] == periods, "seal periods")
+    index = [(b.fields["first_index"], b.offset) for b in segment.blocks]
+    require(seal["block_index"] == index, "seal block index")
+
+
+def apply_tombstone(tombstone: Tombstone, state: ChainState, result: ChainResult) -> None:
+    """Step over the deleted segments a tombstone stands for, as docs/format.md says."""
+    require(not state.open_before, "deleted segments follow a sealed segment")
+    require(
+        tombstone.first_index == state.tree.size and tombstone.prev_hash == state.last_hash,
+        "a tombstone joins the chain where it stands",
+    )
+    state.tree.append_range(tombstone.end_index, tombstone.range_hashes)
+    require(state.tree.frontier() == tombstone.frontier, "tombstone frontier")
+    state.last_hash = tombstone.last_block_hash
+    result.roots[tombstone.end_index] = state.tree.root()
+    result.deleted.append((tombstone.first_index, tombstone.end_index))
+
+
 def verify_chain(
     chain_dir: Path,
     origin: str,
     period_us: int,
     checkpoint_key: VerifierKey,
-    keys: dict[int, bytes] | None,
+    keyring: Keyring | None,
 ) -> ChainResult:
-    """Keyless checks of one chain and its checkpoints; with its data keys, the keyed checks."""
+    """Keyless checks of one chain and its checkpoints; with its keyring, the keyed checks."""
     result = ChainResult()
-    named = sorted(
-        (int(match[1]), path)
-        for path in (chain_dir / "segments").iterdir()
+    directory = chain_dir / "segments"
+    files = {
+        int(match[1]): path
+        for path in (directory.iterdir() if directory.is_dir() else [])
         if (match := SEGMENT_NAME.fullmatch(path.name))
-    )
-    require([s for s, _ in named] == list(range(len(named))), "segments numbered 0, 1, 2, ...")
-    leaves: list[bytes] = []
-    roots = {0: EMPTY_ROOT}  # the tree root after every block, by tree size
-    last_hash = hashlib.sha256(b"auditlog/v1 genesis\x00" + origin.encode()).digest()
-    open_before = False
-    for sequence, path in named:
-        require(not open_before, "only the last segment is unsealed")
-        segment = parse_segment(path.read_bytes(), sequence, last=sequence == len(named) - 1)
-        result.segments += 1
-        result.bytes += segment.size
-        result.torn = segment.torn
-        if segment.first_index is None:
-            open_before = True
-            continue
-        require(segment.first_index == len(leaves), "segment starts where the chain ended")
-        for block in segment.blocks:
-            header = block.fields
-            require(header["first_index"] == len(leaves), "block starts where the chain ended")
-            require(header["prev_hash"] == last_hash, "hash chain")
-            require(header["tree_size"] == header["first_index"] + header["count"], "tree size")
-            require(header["min_time"] <= header["max_time"], "time range")
-            require(
-                header["min_time"] % TIME_GRANULE_US == 0
-                and header["max_time"] % TIME_GRANULE_US == 0,
-                "header times are whole minutes",
+    }
+    tombstones = load_tombstones(chain_dir, origin, checkpoint_key)
+    redactions = load_redactions(chain_dir, origin, checkpoint_key)
+    genesis = hashlib.sha256(b"auditlog/v1 genesis\x00" + origin.encode()).digest()
+    state = ChainState(Tree(), genesis)
+
+    def keyed(block: Block) -> None:
+        assert keyring is not None
+        period = block.fields["period"]
+        if period in keyring.shredded:
+            result.shredded += block.fields["count"]
+            return
+        require(period in keyring.keys, "the keyring holds the data key of every period")
+        dictionary = None
+        if block.fields["dictionary_id"]:
+            dictionary = load_dictionary(
+                chain_dir, origin, period, block.fields["dictionary_id"], keyring.keys[period]
             )
-            leaves.extend(block.leaves)
-            roots[len(leaves)] = mth(leaves)
-            require(header["tree_root"] == roots[len(leaves)], "Merkle root after the block")
-            last_hash = block.block_hash
-            result.blocks += 1
-            result.records += header["count"]
-            if keys is not None:
-                dictionary = None
-                if header["dictionary_id"]:
-                    dictionary = load_dictionary(
-                        chain_dir,
-                        origin,
-                        header["period"],
-                        header["dictionary_id"],
-                        keys[header["period"]],
-                    )
-                check_frames(block, keys[header["period"]], dictionary, origin, period_us, result)
-        seal = segment.seal
-        if seal is None:
-            open_before = True
-            continue
-        result.sealed += 1
-        require(seal["block_count"] == len(segment.blocks) >= 1, "seal block count")
-        require(seal["first_index"] == segment.first_index, "seal first index")
-        require(seal["end_index"] == len(leaves), "seal end index")
-        require(seal["last_block_hash"] == last_hash, "seal last block hash")
-        require(seal["tree_root"] == mth(leaves), "seal tree root")
-        require(seal["frontier"] == compact_range(leaves), "seal frontier")
-        periods = sorted({b.fields["period"] for b in segment.blocks})
-        require(seal["periods"] == periods, "seal periods")
-        index = [(b.fields["first_index"], b.offset) for b in segment.blocks]
-        require(seal["block_index"] == index, "seal block index")
-    result.root = mth(leaves)
-    check_checkpoints(chain_dir, origin, checkpoint_key, len(leaves), roots)
+        check_frames(block, keyring.keys[period], dictionary, origin, period_us, result)
+
+    last = max(files, default=-1)
+    sequence = 0
+    while sequence <= last or sequence in tombstones:
+        if sequence in files:
+            segment = parse_segment(files[sequence].read_bytes(), sequence, last=sequence == last)
+            check_segment(segment, state, result, redactions, None if keyring is None else keyed)
+            sequence += 1
+        else:
+            require(sequence in tombstones, "every segment is present or stood for by a tombstone")
+            tombstone = tombstones[sequence]
+            span = range(tombstone.first_sequence, tombstone.last_sequence + 1)
+            require(not files.keys() & set(span), "a tombstone's segments are all deleted")
+            apply_tombstone(tombstone, state, result)
+            sequence = tombstone.last_sequence + 1
+    result.size = state.tree.size
+    result.root = state.tree.root()
+    check_checkpoints(chain_dir, origin, checkpoint_key, state.tree, result)
     return result
 
 
@@ -618,13 +916,15 @@ def verify_log(log: Path, passphrase: str | None = None) -> dict[str, ChainResul
     require(manifest["format"] == "auditlog" and manifest["version"] == 1, "manifest v1")
     period_us = manifest["config"]["period_seconds"] * 1_000_000
     checkpoint_key = parse_verifier_key(manifest["checkpoint_key"])
-    root_key = None if passphrase is None else unlock_root_key(log, manifest, passphrase)
+    root_keys = None if passphrase is None else unlock_root_keys(log, manifest, passphrase)
     results = {}
     chain_dirs = (log / "chains").iterdir()
     for chain_dir in sorted(p for p in chain_dirs if p.is_dir() and CHAIN_ID.fullmatch(p.name)):
         origin = f"{manifest['origin']}/{chain_dir.name}"
-        keys = None if root_key is None else unwrap_data_keys(chain_dir, origin, root_key)
-        results[chain_dir.name] = verify_chain(chain_dir, origin, period_us, checkpoint_key, keys)
+        keyring = None if root_keys is None else read_keyring(chain_dir, origin, root_keys)
+        results[chain_dir.name] = verify_chain(
+            chain_dir, origin, period_us, checkpoint_key, keyring
+        )
     return results
 
 
@@ -776,6 +1076,73 @@ def write_sealed_log(create_log: Callable[..., AuditLog]) -> None:
         log.append(network(5, T0 + timedelta(hours=1)))
 
 
+HOUR = timedelta(hours=1)
+# Counted from the end of a record's hour: kept at least one hour more, deleted after two.
+POLICY = RetentionPolicy(keep_at_least=HOUR, delete_after=2 * HOUR)
+SWEEP_AT = T0 + 7 * HOUR  # hours 0 to 4 are past the ceiling, hour 5 is not
+
+
+def write_unswept_log(log_path: Path) -> None:
+    """Six hours of network records under ``POLICY``, hour 2 under a legal hold; not swept yet.
+
+    Blocks of two records, segments rolled every three records and every hour, so each hour
+    has two segments: segments 0 to 3 hold hours 0 and 1 (and the policy's own ``log``
+    record), 4 and 5 hour 2, 6 to 9 hours 3 and 4, 10 to 12 hour 5. A late record of hour 4
+    joins hour 5's segments. Every seal, and a checkpoint asked for after hour 1, is signed.
+    """
+    clock = FixedClock(T0)
+    config = CONFIG.model_copy(update={"max_segment_records": 3})
+    with AuditLog.create(
+        log_path, passphrase=TEST_PASSPHRASE, config=config, scrypt_n=TEST_SCRYPT_N, clock=clock
+    ) as log:
+        log.set_retention("network", POLICY, actor="dpo")
+        for hour in range(6):
+            clock.set(T0 + hour * HOUR)
+            for pair in range(2):
+                start = T0 + hour * HOUR + timedelta(minutes=20 * pair)
+                first = 4 * hour + 2 * pair
+                log.append_many([network(first + i, start + timedelta(minutes=i)) for i in (0, 1)])
+            if hour == 1:
+                log.checkpoint()
+        log.append(network(99, T0 + 4 * HOUR + timedelta(minutes=50)))
+        log.flush()
+        end = T0 + 3 * HOUR
+        log.add_hold("case-7", ["network"], T0 + 2 * HOUR, end, actor="court", subjects=["user1"])
+
+
+def sweep(log_path: Path) -> SweepPlan:
+    """Apply the sweep at ``SWEEP_AT``: it deletes segments 0 to 3 and 6 to 9."""
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, clock=FixedClock(SWEEP_AT)) as log:
+        return log.sweep(SWEEP_AT, dry_run=False)
+
+
+def write_swept_log(log_path: Path) -> SweepPlan:
+    """The log of ``write_unswept_log``, swept at ``SWEEP_AT``."""
+    write_unswept_log(log_path)
+    return sweep(log_path)
+
+
+def log_signer(log_path: Path) -> str:
+    """The log's checkpoint signer key, unwrapped as docs/format.md says (to forge notes)."""
+    manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
+    root_key = unlock_root_key(log_path, manifest, TEST_PASSPHRASE)
+    return unwrap_checkpoint_signer(log_path, manifest, root_key)
+
+
+def stranger_signer(name: str) -> str:
+    """A signer key with the log's key name but another key."""
+    seed = bytes(range(32))
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    key_id = key_hash(name, b"\x01" + public).hex()
+    return f"PRIVATE+KEY+{name}+{key_id}+" + base64.b64encode(b"\x01" + seed).decode()
+
+
+def manifest_key(log_path: Path) -> VerifierKey:
+    """The log's verifier key, from ``manifest.json``."""
+    manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
+    return parse_verifier_key(manifest["checkpoint_key"])
+
+
 def library_report(log_path: Path, *, keyless: bool) -> VerifyReport:
     """The library's own verification of the log at ``log_path``."""
     with AuditLog.open(log_path, mode="read", passphrase=TEST_PASSPHRASE) as log:
@@ -795,6 +1162,10 @@ def assert_agree(results: dict[str, ChainResult], report: VerifyReport) -> None:
             result.root,
             result.torn,
             result.sealed,
+            result.size,
+            result.roots,
+            result.deleted,
+            result.shredded,
         ) == (
             theirs.records,
             theirs.blocks,
@@ -803,6 +1174,10 @@ def assert_agree(results: dict[str, ChainResult], report: VerifyReport) -> None:
             theirs.root,
             theirs.torn_tail_bytes,
             theirs.sealed_segments,
+            theirs.size,
+            theirs.roots,
+            list(theirs.tombstoned),
+            theirs.shredded_records,
         )
 
 
@@ -941,14 +1316,16 @@ def test_redacted_frame_keeps_the_block_hash(
     changed = parse_segment(path.read_bytes(), 0, last=True).blocks[0]
     assert (changed.block_hash, changed.redacted) == (block.block_hash, frozenset({position}))
     # Without a redaction note signed by the log, a missing frame is tampering.
-    with (
-        AuditLog.open(log_path, mode="read") as reader,
-        pytest.raises(IntegrityError, match="no redaction signed by the log"),
-    ):
-        reader.verify(keyless=True)
-    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as writer:
-        index = block.fields["first_index"] + position
-        writer._redactions("mixed").save([index], 0, writer._signer())
+    with pytest.raises(SpecError, match="redacted slot is named by a redaction note"):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError, match="no redaction signed by the log"):
+        library_report(log_path, keyless=True)
+    # The note, written and signed as docs/format.md says, makes the slot a redaction.
+    index = block.fields["first_index"] + position
+    text = f"auditlog-redaction/v1\norigin example.com/audit/mixed\nindexes {index}\nredacted 0\n"
+    (log_path / "chains/mixed/redactions").mkdir()
+    note_path = log_path / "chains/mixed/redactions" / f"{0:020d}-1-1.note"
+    note_path.write_text(sign_note(log_signer(log_path), text), "utf-8")
     assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
     keyed = verify_log(log_path, TEST_PASSPHRASE)
     assert_agree(keyed, library_report(log_path, keyless=False))
@@ -1064,7 +1441,17 @@ def test_truncation_behind_a_checkpoint_is_detected(
 
 
 @pytest.mark.parametrize(
-    "change", ["none", "fork", "rollback", "inside-a-block", "renamed", "signature", "other-key"]
+    "change",
+    [
+        "none",
+        "fork",
+        "rollback",
+        "inside-a-block",
+        "fork-inside-a-block",
+        "renamed",
+        "signature",
+        "other-key",
+    ],
 )
 def test_stored_checkpoints_agree(
     create_log: Callable[..., AuditLog], log_path: Path, change: str
@@ -1088,9 +1475,11 @@ def test_stored_checkpoints_agree(
     elif change == "rollback":
         size = name = 20
         failure = (RollbackError, "rollback")
-    elif change == "inside-a-block":
+    elif change == "inside-a-block":  # a size the writer never signs, with the right root
         size, root, name = 2, mth(leaves[:2]), 2
-        failure = (IntegrityError, "end of a block")
+    elif change == "fork-inside-a-block":
+        size, root, name = 2, mth(leaves[1:3]), 2
+        failure = (ForkError, "fork")
     elif change == "renamed":
         name, failure = 8, (IntegrityError, "named after its size")
     elif change == "other-key":
@@ -1142,6 +1531,336 @@ def test_field_order_table_matches_the_models() -> None:
         assert rows[name].split(", ") == expected, name
 
 
+# --- retention: tombstones, shredded keys, holds, sweeps, redaction notes, key rotation ------
+
+
+def test_verifier_steps_over_tombstones(log_path: Path) -> None:
+    """After a sweep, both verifiers agree on the records left, the tree size and every root."""
+    plan = write_swept_log(log_path)
+    assert plan.chains["network"].delete_segments == [0, 1, 2, 3, 6, 7, 8, 9]
+    keyless = verify_log(log_path)
+    keyed = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(keyless, library_report(log_path, keyless=True))
+    assert_agree(keyed, library_report(log_path, keyless=False))
+    network_chain = keyed["network"]
+    # 28 leaves: 24 hourly records, the late one and three log records (policy, hold, sweep).
+    assert (network_chain.size, network_chain.records) == (28, 28 - 9 - 8)
+    assert network_chain.deleted == [(0, 9), (13, 21)]
+    assert network_chain.shredded == 1  # the late record of hour 4, in a segment that stays
+    assert network_chain.root == keyless["network"].root
+    # Checkpoints signed at the seals of deleted segments lie inside the deleted ranges: they
+    # are checked for signature and name only. The one asked for after hour 1 (size 9) ends
+    # a deleted range, where the tombstone gives the root.
+    sizes = [int(p.stem) for p in (log_path / "chains/network/checkpoints").glob("*.note")]
+    assert {3, 5, 7, 15, 17, 19} <= set(sizes)
+    assert 9 in sizes
+    assert 9 in network_chain.roots
+    events = [msgpack.unpackb(c, timestamp=3) for c in network_chain.canonical]
+    assert [e["event"] for e in events if e["kind"] == "log"] == ["hold-add", "sweep"]
+
+
+def test_sweep_shreds_keys_in_the_keyring(log_path: Path) -> None:
+    """Swept periods move from ``keys`` to ``shredded``, with the sweep's time; dictionaries go."""
+    write_swept_log(log_path)
+    manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
+    chain_dir = log_path / "chains/network"
+    root_keys = unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)
+    keyring = read_keyring(chain_dir, f"{manifest['origin']}/network", root_keys)
+    hour0 = micros(T0) // (3600 * 1_000_000)
+    assert keyring.shredded == {hour0 + h: micros(SWEEP_AT) for h in (0, 1, 3, 4)}
+    assert set(keyring.keys) == {hour0 + 2, hour0 + 5, hour0 + 7}
+    assert not [p for p in (chain_dir / "dicts").glob("*") if int(p.stem) in keyring.shredded]
+    assert not (chain_dir / "sweep.journal").exists()
+
+
+def test_tombstones_are_signed_and_hold_the_deleted_segments(log_path: Path) -> None:
+    """Each tombstone is the signed text of docs/format.md, computed from the deleted segments."""
+    write_unswept_log(log_path)
+    segments_dir = log_path / "chains/network/segments"
+    before = {int(p.stem): p.read_bytes() for p in segments_dir.glob("*.seg")}
+    sweep(log_path)
+    key = manifest_key(log_path)
+    signer = log_signer(log_path)
+    origin = "example.com/audit/network"
+    paths = sorted((log_path / "chains/network/tombstones").iterdir())
+    assert [p.name for p in paths] == ["0000000000-0000000003.tomb", "0000000006-0000000009.tomb"]
+    for path in paths:
+        signed = path.read_text("utf-8")
+        tombstone = parse_tombstone(open_note(signed, key), origin)
+        run = range(tombstone.first_sequence, tombstone.last_sequence + 1)
+        parsed = [parse_segment(before[s], s, last=False) for s in run]
+        blocks = [b for segment in parsed for b in segment.blocks]
+        leaves = [leaf for block in blocks for leaf in block.leaves]
+        seal, first = parsed[-1].seal, parsed[0].first_index
+        assert seal is not None
+        assert first is not None
+        end = seal["end_index"]
+        assert (tombstone.first_index, tombstone.end_index) == (first, end)
+        assert tombstone.prev_hash == blocks[0].fields["prev_hash"]
+        assert tombstone.last_block_hash == seal["last_block_hash"] == blocks[-1].block_hash
+        assert tombstone.range_hashes == [
+            mth(leaves[start - first : start - first + size])
+            for start, size in subtrees(first, end)
+        ]
+        assert tombstone.frontier == seal["frontier"]
+        assert tombstone.periods == sorted({b.fields["period"] for b in blocks})
+        assert tombstone.deleted_at == micros(SWEEP_AT)
+        # The text, byte for byte, and its one signature, by the log's key.
+        text = "".join(
+            f"{line}\n"
+            for line in (
+                "auditlog-tombstone/v1",
+                f"origin {origin}",
+                f"segments {run[0]} {run[-1]}",
+                f"indexes {first} {end}",
+                f"prev {base64.b64encode(tombstone.prev_hash).decode()}",
+                f"last {base64.b64encode(tombstone.last_block_hash).decode()}",
+                "range " + " ".join(base64.b64encode(h).decode() for h in tombstone.range_hashes),
+                "frontier " + " ".join(base64.b64encode(h).decode() for h in tombstone.frontier),
+                "periods " + " ".join(map(str, tombstone.periods)),
+                f"deleted {micros(SWEEP_AT)}",
+            )
+        )
+        assert signed == sign_note(signer, text)
+        name, seed = parse_signer_key(stranger_signer("example.com/audit"))
+        public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+        with pytest.raises(SpecError, match="signed by the log's key"):
+            open_note(signed, VerifierKey(name, key_hash(name, b"\x01" + public), public))
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["other-key", "signature", "prev", "range", "frontier", "removed", "partly-deleted", "renamed"],
+)
+def test_forged_tombstones_are_rejected(log_path: Path, change: str) -> None:
+    """A tombstone that is not the log's, or does not join the chain, fails both verifiers."""
+    write_unswept_log(log_path)
+    kept = (log_path / "chains/network/segments/0000000002.seg").read_bytes()
+    sweep(log_path)
+    directory = log_path / "chains/network/tombstones"
+    path = directory / "0000000000-0000000003.tomb"
+    text = open_note(path.read_text("utf-8"), manifest_key(log_path))
+    lines = text.splitlines()
+    signer = log_signer(log_path)
+    other = base64.b64encode(bytes(32)).decode()
+    rule = "tombstone frontier"
+    if change == "other-key":
+        path.write_text(sign_note(stranger_signer("example.com/audit"), text), "utf-8")
+        rule = "signed by the log's key"
+    elif change == "signature":
+        signed = path.read_text("utf-8")
+        head, _, line = signed.removesuffix("\n").rpartition(" ")
+        blob = bytearray(base64.b64decode(line))
+        blob[-1] ^= 0x01
+        path.write_text(f"{head} {base64.b64encode(bytes(blob)).decode()}\n", "utf-8")
+        rule = "signature does not verify"
+    elif change in ("prev", "range", "frontier"):
+        position = {"prev": 4, "range": 6, "frontier": 7}[change]
+        key_word, *hashes = lines[position].split(" ")
+        lines[position] = " ".join([key_word, other, *hashes[1:]])
+        path.write_text(sign_note(signer, "\n".join(lines) + "\n"), "utf-8")
+        rule = "joins the chain" if change == "prev" else rule
+    elif change == "removed":
+        path.unlink()
+        rule = "stood for by a tombstone"
+    elif change == "partly-deleted":  # a deleted segment back from a backup
+        (log_path / "chains/network/segments/0000000002.seg").write_bytes(kept)
+        rule = "segments are all deleted"
+    elif change == "renamed":
+        path.rename(directory / "0000000000-0000000004.tomb")
+        rule = "named after its segments"
+    with pytest.raises(SpecError, match=rule):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError):
+        library_report(log_path, keyless=True)
+
+
+@pytest.mark.parametrize(
+    ("point", "tombstones_stored"),
+    [("sweep-journal-written", 0), ("sweep-tombstone-stored#2", 2), ("sweep-segment-deleted#1", 2)],
+)
+def test_interrupted_sweep(log_path: Path, point: str, tombstones_stored: int) -> None:
+    """A killed sweep leaves the specified journal, and a log both verifiers read alike."""
+    write_unswept_log(log_path)
+    child = (
+        "import sys\n"
+        "from datetime import datetime\n"
+        "from auditlog import AuditLog\n"
+        "from auditlog.testing._helpers import TEST_PASSPHRASE\n"
+        "with AuditLog.open(sys.argv[1], passphrase=TEST_PASSPHRASE) as log:\n"
+        "    log.sweep(datetime.fromisoformat(sys.argv[2]), dry_run=False)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(log_path), SWEEP_AT.isoformat()],
+        env={**os.environ, "AUDITLOG_CRASHPOINT": point},
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL
+    journal = msgpack.unpackb((log_path / "chains/network/sweep.journal").read_bytes())
+    assert (journal["format"], journal["version"]) == ("auditlog-sweep-journal", 1)
+    assert re.fullmatch("sweep-[0-9a-f]{12}", journal["sweep_id"])
+    assert (journal["now"], journal["actor"]) == (micros(SWEEP_AT), "retention-sweep")
+    assert journal["delete_segments"] == [0, 1, 2, 3, 6, 7, 8, 9]
+    hour0 = micros(T0) // (3600 * 1_000_000)
+    assert journal["shred_periods"] == [hour0 + h for h in (0, 1, 3, 4)]
+    origin = "example.com/audit/network"
+    planned = [parse_tombstone(text, origin) for text in journal["tombstones"]]
+    assert [(t.first_sequence, t.last_sequence) for t in planned] == [(0, 3), (6, 9)]
+    stored = sorted((log_path / "chains/network/tombstones").glob("*.tomb"))
+    assert len(stored) == tombstones_stored
+    for path in stored:  # a stored tombstone is the journal's text, signed
+        text = open_note(path.read_text("utf-8"), manifest_key(log_path))
+        assert text in journal["tombstones"]
+    if not (log_path / "chains/network/segments/0000000000.seg").exists():
+        # Segment 0 is gone, 1 to 3 are not yet. This minimal verifier knows no journals and
+        # refuses the state; the library accepts the leftover segments because the journal,
+        # signed by the log's key, names them (format.md, "Sweep journal").
+        with pytest.raises(SpecError, match="segments are all deleted"):
+            verify_log(log_path)
+        assert library_report(log_path, keyless=True).chains["network"].records >= 0
+        return
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert results["network"].deleted == []  # tombstones of segments still present are not used
+    assert_agree(results, library_report(log_path, keyless=False))
+
+
+def test_redactions_need_a_note_signed_by_the_log(log_path: Path) -> None:
+    """``redact`` writes the note of docs/format.md; without it, or unsigned, slots are refused."""
+    clock = FixedClock(T0 + HOUR)
+    with AuditLog.create(
+        log_path, passphrase=TEST_PASSPHRASE, config=CONFIG, scrypt_n=TEST_SCRYPT_N, clock=clock
+    ) as log:
+        log.append_many([network(i, T0 + timedelta(minutes=i)) for i in range(10)])
+        redacted = log.redact("user2", reason="erasure request", actor="dpo")
+    assert redacted == {"network": [2, 7]}
+    keyed = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(keyed, library_report(log_path, keyless=False))
+    assert len(keyed["network"].canonical) == 11 - 2  # ten records and the redaction's log record
+    (path,) = (log_path / "chains/network/redactions").iterdir()
+    moment = micros(T0 + HOUR)
+    assert re.fullmatch(rf"{moment:020d}-2-[0-9a-f]+\.note", path.name)
+    text = (
+        f"auditlog-redaction/v1\norigin example.com/audit/network\nindexes 2 7\nredacted {moment}\n"
+    )
+    signer = log_signer(log_path)
+    assert path.read_text("utf-8") == sign_note(signer, text)
+    # A note signed by another key does not count; nor does one that names other records.
+    path.write_text(sign_note(stranger_signer("example.com/audit"), text), "utf-8")
+    with pytest.raises(SpecError, match="signed by the log's key"):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError):
+        library_report(log_path, keyless=True)
+    path.write_text(sign_note(signer, text.replace("indexes 2 7", "indexes 2 8")), "utf-8")
+    with pytest.raises(SpecError, match="redacted slot is named by a redaction note"):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError, match="no redaction signed by the log"):
+        library_report(log_path, keyless=True)
+    path.unlink()
+    with pytest.raises(SpecError, match="redacted slot is named by a redaction note"):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError, match="no redaction signed by the log"):
+        library_report(log_path, keyless=True)
+
+
+def test_holds_policies_and_subject_tokens(log_path: Path) -> None:
+    """``holds.json``, the hold key, subject tokens and the manifest's policies are as specified."""
+    write_unswept_log(log_path)
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, clock=FixedClock(T0)) as log:
+        long = RetentionPolicy(
+            keep_at_least=timedelta(days=400), delete_after=timedelta(days=3 * 365, seconds=90.5)
+        )
+        log.set_retention("mixed", long, actor="dpo")
+        token = log.subject_token("user1")
+    manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
+    assert manifest["retention"] == {
+        "mixed": {"delete_after": "P3YT1M30.5S", "keep_at_least": "P1Y35D"},
+        "network": {"delete_after": "PT2H", "keep_at_least": "PT1H"},
+    }
+    assert parse_duration("P1Y35D") == timedelta(days=400)
+    assert parse_duration("P3YT1M30.5S") == long.delete_after
+    assert parse_duration("PT2H") == POLICY.delete_after
+    root_key = unlock_root_key(log_path, manifest, TEST_PASSPHRASE)
+    hold_key = unwrap_hold_key(log_path, manifest, root_key)
+    assert subject_token(hold_key, "user1") == token
+    assert re.fullmatch("[0-9a-f]{32}", token)
+    holds = json.loads((log_path / "holds.json").read_text("utf-8"))
+    assert (holds["format"], holds["version"]) == ("auditlog-holds", 1)
+    (hold,) = holds["holds"]
+    assert re.fullmatch("hold-[0-9a-f]{12}", hold.pop("hold_id"))
+    assert hold == {
+        "case_id": "case-7",
+        "chains": ["network"],
+        "start": "2026-03-01T14:00:00Z",
+        "end": "2026-03-01T15:00:00Z",
+        "subject_tokens": [token],
+        "expires_at": None,
+        "created_at": "2026-03-01T17:00:00Z",
+        "released_at": None,
+    }
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration as the manifest writes it: ISO 8601 days, hours, minutes, seconds; Y = 365 D."""
+    match = re.fullmatch(
+        r"P(?:(\d+)Y)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", text
+    )
+    require(match is not None and text not in ("P", "PT") and not text.endswith("T"), "duration")
+    assert match is not None
+    years, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return timedelta(days=365 * years + days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def test_root_key_rotation(log_path: Path) -> None:
+    """Mid-rotation each keyring entry names its root key, old or ``root.key.next``; then one."""
+    with AuditLog.create(
+        log_path, passphrase=TEST_PASSPHRASE, config=CONFIG, scrypt_n=TEST_SCRYPT_N
+    ) as log:
+        log.append_many([network(i, T0 + i * HOUR) for i in range(3)])
+        log.append_many(mixed(T0), chain="mixed")
+    manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
+    (old_id,) = unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)
+    # A rotation killed after rewrapping the first chain's keyring: what rotate_root_key does
+    # first, step by step.
+    current = PassphraseKeyProvider.open(log_path / "keys/root.key", TEST_PASSPHRASE)
+    staged = current.stage_rotation(TEST_PASSPHRASE)
+    origin = "example.com/audit/mixed"
+    ChainKeyring(log_path / "chains/mixed/keyring", staged, origin).rewrap(staged)
+    root_keys = unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)
+    assert set(root_keys) == {old_id, staged.key_id}
+    key_ids = {
+        chain: {
+            entry[0]
+            for entry in msgpack.unpackb(
+                (log_path / "chains" / chain / "keyring").read_bytes(), strict_map_key=False
+            )["keys"].values()
+        }
+        for chain in ("mixed", "network")
+    }
+    assert key_ids == {"mixed": {staged.key_id}, "network": {old_id}}
+    assert_agree(verify_log(log_path, TEST_PASSPHRASE), library_report(log_path, keyless=False))
+    # Running the rotation again finishes it: one root key, named everywhere, and a log record.
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as log:
+        new_id = log.rotate_root_key(actor="ops")
+    assert new_id == staged.key_id
+    assert not (log_path / "keys/root.key.next").exists()
+    assert set(unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)) == {new_id}
+    for name in ("checkpoint.key", "hold.key"):
+        assert msgpack.unpackb((log_path / "keys" / name).read_bytes())["root_key_id"] == new_id
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(results, library_report(log_path, keyless=False))
+    for result in results.values():
+        last = msgpack.unpackb(result.canonical[-1], timestamp=3)
+        assert (last["kind"], last["event"]) == ("log", "key-rotation")
+
+
+def test_log_event_table_matches_the_enumeration() -> None:
+    """docs/format.md lists every event a ``log`` record can name, and no other."""
+    text = FORMAT_MD.read_text("utf-8")
+    section = text.split("### The log's own records", 1)[1].split("\n## ", 1)[0]
+    events = re.findall(r"^\| `([a-z-]+)` \|", section, re.M)
+    assert events == [e.value for e in LogEventType]
+
+
 # --- the worked example of docs/format.md ----------------------------------------------------
 
 
@@ -1190,8 +1909,9 @@ def test_worked_example(tmp_path: Path) -> None:
     values = example_values()
     origin = "example.com/audit/app"
     manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
-    root_key = unlock_root_key(log_path, manifest, TEST_PASSPHRASE)
-    (data_key,) = unwrap_data_keys(log_path / "chains" / "app", origin, root_key).values()
+    root_keys = unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)
+    (root_key,) = root_keys.values()
+    (data_key,) = read_keyring(log_path / "chains" / "app", origin, root_keys).keys.values()
     assert values["root key"] == root_key
     assert values["data key"] == data_key
     assert values["leaf-salt key"] == hkdf(data_key, b"leaf-salt")
@@ -1244,3 +1964,59 @@ def test_worked_example(tmp_path: Path) -> None:
     # The tiles: a tree of three leaves stores level 0 only, which holds the leaves.
     assert [p.name for p in (log_path / "chains/app/tiles").iterdir()] == ["level-00"]
     assert (log_path / "chains/app/tiles/level-00").read_bytes() == b"".join(leaves)
+
+
+def example_notes() -> dict[str, str]:
+    """The signed notes of the worked example's last part, by path."""
+    text = FORMAT_MD.read_text("utf-8")
+    return dict(re.findall(r"<!-- note: (\S+) -->\n```[a-z]*\n(.*?)```", text, re.S))
+
+
+def test_worked_example_tombstone_and_redaction_note(tmp_path: Path) -> None:
+    """The example's tombstone and redaction note are the log's, and the log verifies with them."""
+    log_path = tmp_path / "example"
+    for name, data in example_files().items():
+        (log_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (log_path / name).write_bytes(data)
+    before = verify_log(log_path, TEST_PASSPHRASE)["app"]
+    notes = example_notes()
+    assert sorted(notes) == [
+        "chains/app/redactions/00001772443800000000-1-4242.note",
+        "chains/app/tombstones/0000000001-0000000001.tomb",
+    ]
+    key = manifest_key(log_path)
+    signer = log_signer(log_path)
+    for name, signed in notes.items():
+        assert sign_note(signer, open_note(signed, key)) == signed
+        (log_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (log_path / name).write_text(signed, "utf-8")
+    tombstone = parse_tombstone(open_note(notes[sorted(notes)[1]], key), "example.com/audit/app")
+    assert tombstone.deleted_at == micros(datetime(2026, 3, 3, 12, tzinfo=UTC))
+    # Redact record 1 in segment 0's block as the page says, and delete segment 1.
+    segment0 = log_path / "chains/app/segments/0000000000.seg"
+    data = segment0.read_bytes()
+    (block,) = parse_segment(data, 0, last=False).blocks
+    body = data[block.offset + ENTRY_PREFIX.size : block.offset + ENTRY_PREFIX.size + 510]
+    lengths_at = BLOCK_HEADER.size + 32 * 2
+    redacted_body = b"".join(
+        (
+            body[:lengths_at],
+            struct.pack(">II", len(block.frames[0]), REDACTED | len(block.frames[1])),
+            block.frames[0],
+            hashlib.sha256(block.frames[1]).digest(),
+            block.block_hash,
+        )
+    )
+    prefix = struct.pack(">I", len(redacted_body))
+    entry = prefix + struct.pack(">I", zlib.crc32(prefix)) + redacted_body
+    seal = data[block.offset + ENTRY_PREFIX.size + 510 :]
+    segment0.write_bytes(data[: block.offset] + entry + seal)
+    (log_path / "chains/app/segments/0000000001.seg").unlink()
+    after = verify_log(log_path, TEST_PASSPHRASE)["app"]
+    assert_agree({"app": after}, library_report(log_path, keyless=False))
+    assert (after.records, after.size, after.deleted) == (2, 3, [(2, 3)])
+    assert after.roots == before.roots
+    assert after.root == bytes.fromhex(
+        "9034489782b6251d1626e24b728f458cfa7d03ad32c1cf934a0315c70aaa26eb"
+    )
+    assert after.canonical == before.canonical[:1]  # record 1 is redacted, record 2 deleted

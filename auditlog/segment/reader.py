@@ -89,6 +89,7 @@ class ChainReader:
         tombstones: dict[int, Tombstone] | None = None,
         redactions: set[int] | None = None,
         wanted_roots: set[int] | None = None,
+        pending_segments: set[int] | None = None,
     ) -> ChainReport:
         """Check the whole chain; with a keyring, also decrypt and re-hash every record.
 
@@ -98,6 +99,7 @@ class ChainReader:
         check = ChainCheck.start(self.chain, self.origin)
         check.tombstones = dict(tombstones or {})
         check.wanted = set(wanted_roots or ())
+        check.pending = set(pending_segments or ())
         torn = 0
         sealed = 0
         shredded = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 from pathlib import Path
 
 from auditlog import note
@@ -78,7 +79,7 @@ class RedactionStore:
             f"redacted {at_micros}\n"
         )
         make_private_dir(self.directory)
-        path = self.directory / f"{at_micros:020d}-{len(indexes)}-{os.getpid()}.note"
+        path = self.directory / f"{at_micros:020d}-{len(indexes)}-{secrets.token_hex(4)}.note"
         create_exclusive(path, note.sign(text, signer_key).encode("utf-8"))
         return path
 

@@ -58,6 +58,8 @@ class Tombstone:
     deleted_at: int
 
     def __post_init__(self) -> None:
+        if self.last_sequence < self.first_sequence or self.end_index <= self.first_index:
+            raise IntegrityError("a tombstone names an empty or inverted range")
         # Both ranges must decompose exactly as their sizes say; CompactRange checks that.
         CompactRange(self.first_index, self.end_index, self.range_hashes)
         CompactRange(0, self.end_index, self.frontier)
