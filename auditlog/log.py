@@ -1125,6 +1125,13 @@ class AuditLog:
         for chain in self.chains():
             self._writer(chain)
         old = self._key_provider()
+        # A rotation resumed after a crash opened with the staged key current: name the key
+        # it rotates away from, not the staged one.
+        old_id = (
+            old.previous_key_ids[0]
+            if isinstance(old, PassphraseKeyProvider) and old.previous_key_ids
+            else old.key_id
+        )
         new: KeyProvider
         if isinstance(old, PassphraseKeyProvider):
             if new_provider is not None:
@@ -1153,7 +1160,8 @@ class AuditLog:
                 chain,
                 LogEventType.KEY_ROTATION,
                 when,
-                f"root key rotated to {new.key_id}; data keys rewrapped, no segment rewritten",
+                f"root key rotated from {old_id} to {new.key_id}; data keys rewrapped, no "
+                "segment rewritten",
                 actor,
             )
         return new.key_id

@@ -118,6 +118,11 @@ class PassphraseKeyProvider(_AeadRootKey):
         self._root_key = root_key
 
     @property
+    def previous_key_ids(self) -> list[str]:
+        """Ids of root keys being rotated away (still unwrapping, never wrapping)."""
+        return [p.key_id for p in self._previous]
+
+    @property
     def staged_path(self) -> Path:
         """Where a new root key waits while a rotation rewraps the data keys."""
         return self.path.with_name(self.path.name + ".next")
