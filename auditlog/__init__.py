@@ -20,6 +20,7 @@ from auditlog.errors import (
     ProofError,
     RecordRedactedError,
     RecordValidationError,
+    RetentionError,
     RollbackError,
 )
 from auditlog.log import (
@@ -43,6 +44,7 @@ from auditlog.records import (
     RecordKind,
     parse_record,
 )
+from auditlog.retention import LegalHold, RetentionPolicy, SweepPlan
 
 __version__ = "0.1.0"
 
@@ -65,6 +67,7 @@ __all__ = [
     "KeyProvider",
     "KeyShreddedError",
     "LateRecordError",
+    "LegalHold",
     "LogConfig",
     "LogLockedError",
     "LogStats",
@@ -79,7 +82,10 @@ __all__ = [
     "RecordRedactedError",
     "RecordValidationError",
     "RepairReport",
+    "RetentionError",
+    "RetentionPolicy",
     "RollbackError",
+    "SweepPlan",
     "SystemClock",
     "VerifyReport",
     "__version__",

@@ -155,7 +155,16 @@ def _hold_binds(log: AuditLog, chain: str, hold: LegalHold, period: int) -> bool
         return True
     key = log._hold_key()
     wanted = set(hold.subject_tokens)
-    for record in log._records_of_period(chain, period):
+    # Only segments whose newest period is this one or a little later can hold its records
+    # (late records go at most ``late_bound_seconds`` back).
+    late = -(-log.config.late_bound_seconds // log.config.period_seconds) + 1
+    heads = _heads(log.path / "chains" / chain / "segments")
+    sequences = {
+        h.sequence
+        for h in heads
+        if h.newest_period is not None and period <= h.newest_period <= period + late
+    }
+    for record in log._records_of_period(chain, period, sequences):
         if subject_token(key, record.subject) in wanted:
             return True
     return False

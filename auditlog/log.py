@@ -58,7 +58,6 @@ from auditlog.errors import (
     IntegrityError,
     KeyShreddedError,
     NoteError,
-    RecordRedactedError,
     RetentionError,
     RollbackError,
 )
@@ -374,6 +373,9 @@ class AuditLog:
         self._closed = False
         self.recovery: list[RecoveryReport] = []
         self._signer_key: str | None = None
+        self._tombstone_cache: dict[
+            tuple[str, str], tuple[tuple[str, ...], dict[int, Tombstone]]
+        ] = {}
         self._group_commit = group_commit
         self._flusher: threading.Thread | None = None
         self._wake = threading.Event()
@@ -869,12 +871,22 @@ class AuditLog:
         return [store.get(size) for size in store.sizes()]
 
     def _tombstones(self, chain: str, verifier_key: str | None = None) -> dict[int, Tombstone]:
+        key = verifier_key or self.verifier_key
         store = TombstoneStore(
-            self.path / "chains" / chain / "tombstones",
-            self.chain_origin(chain),
-            verifier_key or self.verifier_key,
+            self.path / "chains" / chain / "tombstones", self.chain_origin(chain), key
         )
-        return store.load()
+        # Tombstones are immutable once stored: their signatures are checked once per handle
+        # and key, and again only when the set of files changes.
+        try:
+            names = tuple(sorted(os.listdir(store.directory)))
+        except FileNotFoundError:
+            names = ()
+        cached = self._tombstone_cache.get((chain, key))
+        if cached is not None and cached[0] == names:
+            return cached[1]
+        loaded = store.load()
+        self._tombstone_cache[(chain, key)] = (names, loaded)
+        return loaded
 
     def _redactions(self, chain: str, verifier_key: str | None = None) -> RedactionStore:
         return RedactionStore(
@@ -1225,6 +1237,12 @@ class AuditLog:
     ) -> LegalHold:
         """Place a legal hold: what it covers is kept past the ceiling until it is released."""
         when = now or self._clock.now()
+        chains = list(chains)
+        unknown = sorted(set(chains) - set(self.chains()))
+        if unknown:
+            raise ConfigurationError(
+                f"no such chains {unknown}: a hold names chains that exist (`auditlog stats`)"
+            )
         key = self._hold_key()
         hold = LegalHold(
             hold_id=new_hold_id(),
@@ -1404,10 +1422,12 @@ class AuditLog:
         if writer is not None:
             writer.forget_period(period)
 
-    def _records_of_period(self, chain: str, period: int) -> Iterator[Record]:
+    def _records_of_period(
+        self, chain: str, period: int, sequences: set[int] | None = None
+    ) -> Iterator[Record]:
         reader = self._reader(chain)
         keyring = self._keyring(chain)
-        for _, canonical in reader.records_of_period(keyring, period):
+        for _, canonical in reader.records_of_period(keyring, period, sequences):
             yield decode_record(canonical)
 
     def sweep(
@@ -1451,16 +1471,11 @@ class AuditLog:
         actor: str,
     ) -> None:
         """Append the sweep's record unless a rerun finds it already at the chain's tail."""
-        writer = self._writer(chain)
-        size = writer.size
-        for index in range(size - 1, max(-1, size - 9), -1):
-            try:
-                records = list(self.read(chain, index, index + 1))
-            except (KeyShreddedError, RecordRedactedError):
-                continue  # deleted or shredded: not the record we look for
-            if any(
-                isinstance(r, LogEvent) and r.detail.startswith(sweep_id + ":") for r in records
-            ):
+        self._writer(chain).flush()
+        # A rerun finds its record, if a killed run appended it, in the newest blocks.
+        for _, canonical in self._reader(chain).tail(self._keyring(chain), 8):
+            record = decode_record(canonical)
+            if isinstance(record, LogEvent) and record.detail.startswith(sweep_id + ":"):
                 return
         ranges = ", ".join(f"[{t.first_index}, {t.end_index})" for t in tombstones) or "none"
         self._log_event(

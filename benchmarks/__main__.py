@@ -18,6 +18,7 @@ from benchmarks import (
     bench_proofs,
     bench_read,
     bench_scale,
+    bench_sweep,
     bench_write,
     plots,
     report,
@@ -50,6 +51,8 @@ class Sizes:
     repeat: int
     proof_sizes: tuple[int, ...]
     proof_leaf_sizes: tuple[int, ...]  # chains built from leaves alone, for the 10M proofs
+    sweep_records_per_day: int
+    sweep_repeat: int
 
 
 FULL: Final = Sizes(
@@ -64,6 +67,8 @@ FULL: Final = Sizes(
     repeat=3,
     proof_sizes=bench_proofs.SIZES,
     proof_leaf_sizes=bench_proofs.LEAF_SIZES,
+    sweep_records_per_day=2000,
+    sweep_repeat=11,
 )
 QUICK: Final = Sizes(
     write=10_000,
@@ -77,6 +82,8 @@ QUICK: Final = Sizes(
     repeat=1,
     proof_sizes=(1_000,),
     proof_leaf_sizes=(),
+    sweep_records_per_day=200,
+    sweep_repeat=3,
 )
 
 
@@ -111,6 +118,16 @@ def run_all(
             bench_proofs.NAME,
             lambda: bench_proofs.run(
                 sizes.proof_sizes, sizes.proof_leaf_sizes, seed, scratch, repeat=sizes.repeat
+            ),
+        ),
+        (
+            bench_sweep.NAME,
+            lambda: bench_sweep.run(
+                bench_sweep.KEPT,
+                sizes.sweep_records_per_day,
+                seed,
+                scratch,
+                repeat=sizes.sweep_repeat,
             ),
         ),
     ]

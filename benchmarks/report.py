@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from benchmarks import bench_proofs
+from benchmarks import bench_proofs, bench_sweep
 from benchmarks._harness import JsonDict
 from benchmarks.targets import MISS, TargetCheck, evaluate
 
-BENCHES: Final = ("write", "profile", "scale", "read", bench_proofs.NAME)
+BENCHES: Final = ("write", "profile", "scale", "read", bench_proofs.NAME, bench_sweep.NAME)
 
 HOW_TO_RUN: Final = """\
 ```sh
@@ -31,6 +31,7 @@ make bench                                   # = .venv/bin/python -m benchmarks
 .venv/bin/python -m benchmarks.bench_read --records 100000
 .venv/bin/python -m benchmarks.bench_profile --records 20000
 .venv/bin/python -m benchmarks.bench_proofs
+.venv/bin/python -m benchmarks.bench_sweep
 ```
 
 Every bench generates its workload (`auditlog.testing.workload`: real multilingual chat text,
@@ -58,6 +59,7 @@ def render(results: dict[str, JsonDict], images: dict[str, str], image_prefix: s
         _scale_section(results.get("scale"), images, image_prefix),
         _read_section(results.get("read"), images, image_prefix),
         bench_proofs.markdown_section(results.get(bench_proofs.NAME)),
+        bench_sweep.markdown_section(results.get(bench_sweep.NAME)),
     ]
     return "\n\n".join(part for part in parts if part) + "\n"
 

@@ -14,6 +14,7 @@ from auditlog.segment.format import ENTRY_BLOCK, FILE_HEADER, ParsedBlock
 from auditlog.segment.frames import DictionaryStore, decrypt_block
 from auditlog.segment.scan import (
     ChainCheck,
+    EntryHead,
     SegmentScan,
     entry_heads,
     list_segments,
@@ -178,9 +179,19 @@ class ChainReader:
                     location={**where, "index": index},
                 )
 
-    def records_of_period(self, keyring: ChainKeyring, period: int) -> Iterator[tuple[int, bytes]]:
-        """(index, canonical record) of every readable record of ``period``, in order."""
-        for scan in self.scans():
+    def records_of_period(
+        self, keyring: ChainKeyring, period: int, sequences: set[int] | None = None
+    ) -> Iterator[tuple[int, bytes]]:
+        """(index, canonical record) of every readable record of ``period`` (in the segments
+        ``sequences``, if given), in order."""
+        files = self.segment_files()
+        for position, (sequence, path) in enumerate(files):
+            if sequences is not None and sequence not in sequences:
+                continue
+            last = position == len(files) - 1
+            scan = scan_segment(
+                path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last
+            )
             for ordinal, block in enumerate(scan.blocks):
                 if block.header.period != period:
                     continue
@@ -202,6 +213,30 @@ class ChainReader:
             if len(head) == FILE_HEADER.size:
                 out.append((FILE_HEADER.unpack(head)[5], sequence, path))
         return out
+
+    def tail(self, keyring: ChainKeyring, count: int) -> Iterator[tuple[int, bytes]]:
+        """The readable records among the last ``count`` of the newest segment (O(1) reads).
+
+        Shredded periods and redacted records are passed over, not raised.
+        """
+        files = self.segment_files()
+        if not files:
+            return
+        sequence, path = files[-1]
+        blocks = [h for h in entry_heads(path) if h.kind == ENTRY_BLOCK]
+        wanted: list[EntryHead] = []
+        for head in reversed(blocks):
+            wanted.insert(0, head)
+            if sum(h.count for h in wanted) >= count:
+                break
+        for head in wanted:
+            block = read_block(path, head, chain=self.chain, sequence=sequence)
+            if block.header.period in keyring.shredded:
+                continue
+            keys = keyring.get(block.header.period)
+            where: dict[str, object] = {"chain": self.chain, "segment": sequence}
+            codec = self.dictionaries.codec(keys, block.header.dictionary_id, where)
+            yield from decrypt_block(block, keys, codec, self.origin, where, skip_redacted=True)
 
     def read(
         self, keyring: ChainKeyring, start: int, end: int | None
