@@ -425,8 +425,9 @@ def _read_section(read: JsonDict | None, images: dict[str, str], prefix: str) ->
         f"{read['segment_bytes'] / 1e6:.1f} MB, largest {read['largest_segment_bytes'] / 1e6:.1f}"
         f" MB), written before timing; the files are in the page cache, so these are CPU costs. "
         f"Median of {params['repeat']}; {params['reads']} random single-index reads. A read by "
-        "index parses and hash-checks the whole segment that holds the index, so its cost "
-        "grows with the segment (up to 64 MiB by default). One subject's records are found by "
+        "index lists the segment headers, hops along the entry length prefixes of the segment "
+        "that holds the index, then reads and hash-checks that one block (up to 4096 records) "
+        "and decrypts the record. One subject's records are found by "
         "decrypting and decoding every record (no blind index yet).\n\n"
         + _table(["", "", ""], rows, align="lrl")
         + "\n\n"
