@@ -80,7 +80,7 @@ from auditlog.retention import (
     rewrap_hold_key,
     subject_token,
 )
-from auditlog.segment.format import ENTRY_BLOCK, ENTRY_SEAL
+from auditlog.segment.format import ENTRY_BLOCK, ENTRY_SEAL, FILE_HEADER, MAGIC
 from auditlog.segment.frames import decrypt_block
 from auditlog.segment.reader import ChainReader, ChainReport
 from auditlog.segment.redaction import RedactionStore, rewrite_segment
@@ -1000,10 +1000,8 @@ class AuditLog:
             if files:
                 # The last segment's entry prefixes say where it ends: a few bytes a block.
                 heads = entry_heads(files[-1][1])
-                blocks = [h for h in heads if h.kind == ENTRY_BLOCK]
-                if blocks:
-                    records = max(records, blocks[-1].first_index + blocks[-1].count)
                 sealed += bool(heads) and heads[-1].kind == ENTRY_SEAL
+                records = max(records, _segment_end(files))
             chains[chain] = ChainStats(
                 chain=chain,
                 records=records,
@@ -1486,6 +1484,20 @@ class AuditLog:
             f"the keys of periods {periods or 'none'}",
             actor,
         )
+
+
+def _segment_end(files: list[tuple[int, Path]]) -> int:
+    """Where the chain ends, from the newest segment that says (no block read in full)."""
+    for _, path in reversed(files):
+        blocks = [h for h in entry_heads(path) if h.kind == ENTRY_BLOCK]
+        if blocks:
+            return blocks[-1].first_index + blocks[-1].count
+        with path.open("rb") as handle:
+            head = handle.read(FILE_HEADER.size)
+        if len(head) == FILE_HEADER.size and head.startswith(MAGIC):
+            first_index: int = FILE_HEADER.unpack(head)[5]
+            return first_index  # a new segment with no block yet starts where the chain ends
+    return 0
 
 
 def _required(doc: dict[str, Any], key: str, path: Path) -> Any:

@@ -495,3 +495,19 @@ def test_create_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
     with pytest.raises(ConfigurationError):
         AuditLog.create(tmp_path, passphrase=TEST_PASSPHRASE, scrypt_n=TEST_SCRYPT_N)
+
+
+def test_stats_count_a_chain_whose_newest_segment_has_no_block_yet(
+    create_log: MakeLog, open_log: MakeLog
+) -> None:
+    """A segment file created just before a crash (header only) does not make stats say 0."""
+    log = create_log(SMALL_CONFIG)
+    for i in range(20):
+        log.append(chat_record(i))
+    log.flush()
+    writer = log._writer("chat")
+    writer._create_segment(writer.size, 0)  # the file a crash may leave: a header, no block
+    size = writer.size
+    log.close()
+    reopened = open_log(mode="read")
+    assert reopened.stats().chains["chat"].records == size == 20
