@@ -149,16 +149,14 @@ class PassphraseKeyProvider(_AeadRootKey):
                 f"no root key file at {path}: pass the log directory that `auditlog init` "
                 "created, or the key provider the log was created with"
             ) from None
-        doc = _load_root_doc(raw, path)
-        kek = _scrypt(secret, doc.salt, doc.n, doc.r, doc.p)
-        try:
-            root_key = AESGCM(kek).decrypt(doc.nonce, doc.wrapped, _root_aad(doc.key_id))
-        except InvalidTag:
-            raise PassphraseError(
-                "the passphrase does not open this log's root key: check AUDITLOG_PASSPHRASE "
-                "or the --passphrase you gave"
-            ) from None
-        current = cls(path, doc.key_id, root_key)
+        key_id, root_key = _unseal_root(
+            raw,
+            path,
+            secret,
+            "the passphrase does not open this log's root key: check AUDITLOG_PASSPHRASE or "
+            "the --passphrase you gave",
+        )
+        current = cls(path, key_id, root_key)
         staged = current.staged_path
         if staged.exists():
             # A rotation was interrupted: data keys may be wrapped by either root key.
@@ -166,16 +164,14 @@ class PassphraseKeyProvider(_AeadRootKey):
         return current
 
     def _load_staged(self, secret: str, previous: Sequence[KeyProvider]) -> PassphraseKeyProvider:
-        doc = _load_root_doc(self.staged_path.read_bytes(), self.staged_path)
-        kek = _scrypt(secret, doc.salt, doc.n, doc.r, doc.p)
-        try:
-            root_key = AESGCM(kek).decrypt(doc.nonce, doc.wrapped, _root_aad(doc.key_id))
-        except InvalidTag:
-            raise PassphraseError(
-                "the staged root key of an interrupted rotation does not open with this "
-                "passphrase; finish the rotation with the passphrase it was started with"
-            ) from None
-        return PassphraseKeyProvider(self.path, doc.key_id, root_key, previous)
+        key_id, root_key = _unseal_root(
+            self.staged_path.read_bytes(),
+            self.staged_path,
+            secret,
+            "the staged root key of an interrupted rotation does not open with this "
+            "passphrase; finish the rotation with the passphrase it was started with",
+        )
+        return PassphraseKeyProvider(self.path, key_id, root_key, previous)
 
     def stage_rotation(
         self, passphrase: str | None = None, *, scrypt_n: int | None = None
@@ -261,6 +257,16 @@ class _RootDoc:
     salt: bytes
     nonce: bytes
     wrapped: bytes
+
+
+def _unseal_root(raw: bytes, path: Path, secret: str, refusal: str) -> tuple[str, bytes]:
+    """(key id, root key) of a root key file, or ``PassphraseError(refusal)``."""
+    doc = _load_root_doc(raw, path)
+    kek = _scrypt(secret, doc.salt, doc.n, doc.r, doc.p)
+    try:
+        return doc.key_id, AESGCM(kek).decrypt(doc.nonce, doc.wrapped, _root_aad(doc.key_id))
+    except InvalidTag:
+        raise PassphraseError(refusal) from None
 
 
 def _load_root_doc(raw: bytes, path: Path) -> _RootDoc:
