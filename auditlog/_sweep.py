@@ -320,10 +320,6 @@ def finish_journal(log: AuditLog, chain: str) -> bool:
     return True
 
 
-def sweep_id_digest(sweep_id: str) -> str:
-    return hashlib.sha256(sweep_id.encode()).hexdigest()[:12]
-
-
 def applicable_chains(log: AuditLog, chains: Iterable[str] | None) -> list[str]:
     names = list(chains) if chains is not None else log.chains()
     unknown = sorted(set(names) - set(log.chains()))

@@ -15,7 +15,6 @@ log as a ``log`` record, so the history of retention decisions is itself tamper-
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import hmac
 import json
 import os
@@ -226,7 +225,3 @@ class SweepPlan:
     @property
     def empty(self) -> bool:
         return all(plan.empty for plan in self.chains.values())
-
-
-def token_digest(tokens: tuple[str, ...]) -> str:
-    return hashlib.sha256("\n".join(sorted(tokens)).encode()).hexdigest()[:16]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import hmac
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -403,14 +402,6 @@ class ChainCheck:
         )
         if not scan.blocks or expected != found:
             raise IntegrityError("the segment's seal does not describe its blocks", location=where)
-
-
-def iter_blocks(scan: SegmentScan, start: int, end: int) -> Iterator[ParsedBlock]:
-    """The blocks of ``scan`` that hold any index in [start, end)."""
-    for block in scan.blocks:
-        header = block.header
-        if header.tree_size > start and header.first_index < end:
-            yield block
 
 
 @dataclass(frozen=True, slots=True)
