@@ -33,7 +33,14 @@ from auditlog._fs import atomic_replace, fsync_dir, secure_delete
 from auditlog._testhooks import crashpoint
 from auditlog.errors import ConfigurationError, IntegrityError, NoteError, RetentionError
 from auditlog.merkle import CompactRange
-from auditlog.retention import ChainSweepPlan, LegalHold, RetentionPolicy, SweepPlan, subject_token
+from auditlog.retention import (
+    ChainSweepPlan,
+    LegalHold,
+    RetentionPolicy,
+    SweepPlan,
+    period_bounds,
+    subject_token,
+)
 from auditlog.segment.format import BLOCK_HEADER, ENTRY_PREFIX, FILE_HEADER
 from auditlog.segment.scan import list_segments, scan_segment
 from auditlog.segment.tombstone import Tombstone, TombstoneStore
@@ -71,14 +78,6 @@ def _heads(segments_dir: Path) -> list[_SegmentHead]:
     return heads
 
 
-def _period_end(period: int, period_seconds: int) -> datetime:
-    return datetime.fromtimestamp((period + 1) * period_seconds, UTC)
-
-
-def _period_start(period: int, period_seconds: int) -> datetime:
-    return datetime.fromtimestamp(period * period_seconds, UTC)
-
-
 def plan_chain(
     log: AuditLog,
     chain: str,
@@ -109,24 +108,23 @@ def plan_chain(
             plan.already_shredded.append(period)
             expired.add(period)
             continue
-        end = _period_end(period, period_seconds)
         if requested is not None and period not in requested:
             plan.kept_periods.append(period)
             continue
-        if now < end + policy.keep_at_least:
+        floor_ends = policy.floor_ends(period, period_seconds)
+        if now < floor_ends:
             if requested is not None:
                 raise RetentionError(
                     f"period {period} of chain {chain!r} is inside the retention floor "
                     f"(kept at least {policy.keep_at_least} after its end, until "
-                    f"{(end + policy.keep_at_least).isoformat()}); it cannot be deleted, even "
-                    "by hand"
+                    f"{floor_ends.isoformat()}); it cannot be deleted, even by hand"
                 )
             plan.floor_periods.append(period)
             continue
-        if requested is None and now < end + policy.delete_after:
+        if requested is None and now < policy.ceiling_passes(period, period_seconds):
             plan.kept_periods.append(period)
             continue
-        start = _period_start(period, period_seconds)
+        start, end = period_bounds(period, period_seconds)
         covering = [h for h in active_holds if h.covers(chain, start, end)]
         cases = [h.case_id for h in covering if _hold_binds(log, chain, h, period)]
         if cases:

@@ -1344,11 +1344,8 @@ class AuditLog:
             if not matches:
                 continue
             policy = self.retention(chain)
-            floor = policy.keep_at_least if policy is not None else None
-            period_seconds = self.config.period_seconds
-            in_floor = floor is not None and any(
-                when < datetime.fromtimestamp((p + 1) * period_seconds, UTC) + floor
-                for _, _, _, p in matches
+            in_floor = policy is not None and any(
+                when < policy.floor_ends(p, self.config.period_seconds) for _, _, _, p in matches
             )
             if in_floor and not legal_basis:
                 raise RetentionError(

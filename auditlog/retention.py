@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, Self
 
@@ -44,6 +44,14 @@ __all__ = [
 _HOLDS_FORMAT: Final = "auditlog-holds"
 _HOLDS_VERSION: Final = 1
 _HOLD_KEY_FORMAT: Final = "auditlog-hold-key"
+
+
+def period_bounds(period: int, period_seconds: int) -> tuple[datetime, datetime]:
+    """[start, end) of a period, as aware UTC datetimes."""
+    return (
+        datetime.fromtimestamp(period * period_seconds, UTC),
+        datetime.fromtimestamp((period + 1) * period_seconds, UTC),
+    )
 
 
 class RetentionPolicy(BaseModel):
@@ -68,6 +76,14 @@ class RetentionPolicy(BaseModel):
                 "delete_after (the ceiling) must not be shorter than keep_at_least (the floor)"
             )
         return self
+
+    def floor_ends(self, period: int, period_seconds: int) -> datetime:
+        """When a period's records may first be deleted (by hand, or by a redaction)."""
+        return period_bounds(period, period_seconds)[1] + self.keep_at_least
+
+    def ceiling_passes(self, period: int, period_seconds: int) -> datetime:
+        """When a sweep must delete a period's records (unless a hold keeps them)."""
+        return period_bounds(period, period_seconds)[1] + self.delete_after
 
 
 class LegalHold(BaseModel):
