@@ -998,10 +998,9 @@ class AuditLog:
             records = max((t.end_index for t in self._tombstones(chain).values()), default=0)
             sealed = max(len(files) - 1, 0)
             if files:
-                # The last segment's entry prefixes say where it ends: a few bytes a block.
-                heads = entry_heads(files[-1][1])
-                sealed += bool(heads) and heads[-1].kind == ENTRY_SEAL
-                records = max(records, _segment_end(files))
+                end, newest_sealed = _segment_end(files)
+                records = max(records, end)
+                sealed += newest_sealed
             chains[chain] = ChainStats(
                 chain=chain,
                 records=records,
@@ -1483,18 +1482,25 @@ class AuditLog:
         )
 
 
-def _segment_end(files: list[tuple[int, Path]]) -> int:
-    """Where the chain ends, from the newest segment that says (no block read in full)."""
-    for _, path in reversed(files):
-        blocks = [h for h in entry_heads(path) if h.kind == ENTRY_BLOCK]
+def _segment_end(files: list[tuple[int, Path]]) -> tuple[int, bool]:
+    """Where the chain ends, and whether its newest segment is sealed, from entry prefixes.
+
+    The end comes from the newest segment that says (no block is read in full).
+    """
+    newest_sealed = False
+    for position, (_, path) in enumerate(reversed(files)):
+        heads = entry_heads(path)
+        if position == 0:
+            newest_sealed = bool(heads) and heads[-1].kind == ENTRY_SEAL
+        blocks = [h for h in heads if h.kind == ENTRY_BLOCK]
         if blocks:
-            return blocks[-1].first_index + blocks[-1].count
+            return blocks[-1].first_index + blocks[-1].count, newest_sealed
         with path.open("rb") as handle:
             head = handle.read(FILE_HEADER.size)
         if len(head) == FILE_HEADER.size and head.startswith(MAGIC):
             first_index: int = FILE_HEADER.unpack(head)[5]
-            return first_index  # a new segment with no block yet starts where the chain ends
-    return 0
+            return first_index, newest_sealed  # a new segment with no block yet
+    return 0, newest_sealed
 
 
 def _required(doc: dict[str, Any], key: str, path: Path) -> Any:
