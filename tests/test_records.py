@@ -6,7 +6,7 @@ import enum
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 import msgpack
@@ -221,6 +221,80 @@ def test_ip_addresses_accept_objects_text_and_packed_bytes(
     assert isinstance(record, NetworkAddressRecord)
     assert record.source_ip == expected
     assert type(record.source_ip) is type(expected)
+
+
+def _stdlib_address(text: str) -> IPv4Address | IPv6Address | None:
+    # What the records accept for an address given as text, by the standard library alone.
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.scope_id is not None:
+        return None
+    return address
+
+
+_ADDRESS_PARTS = st.sampled_from(
+    [
+        "0",
+        "1",
+        "01",
+        "00",
+        "255",
+        "256",
+        "999",
+        "0x1",
+        "ff",
+        "FFFF",
+        "fffff",
+        "db8",
+        "2001",
+        "1.2.3.4",
+        "::",
+        ":",
+        ".",
+        "%eth0",
+        "%1",
+        " ",
+        "\x00",
+        "٣",
+        "-1",
+        "+1",
+        "",
+    ]
+)
+
+
+@given(st.lists(_ADDRESS_PARTS, max_size=10).map("".join) | st.text(max_size=45))
+@settings(max_examples=3000, deadline=None)
+def test_ip_text_is_accepted_exactly_as_the_standard_library_parses_it(text: str) -> None:
+    """The records' fast C parser of addresses never accepts, or reads differently, any text
+    that ``ipaddress.ip_address`` refuses or reads otherwise (zone indexes are refused)."""
+    expected = _stdlib_address(text)
+    try:
+        record = parse_record(network(source_ip=text))
+    except RecordValidationError:
+        assert expected is None
+        return
+    assert isinstance(record, NetworkAddressRecord)
+    assert record.source_ip == expected
+    assert type(record.source_ip) is type(expected)
+    assert str(record.source_ip) == str(expected)
+
+
+@given(
+    st.integers(0, 2**32 - 1).map(lambda n: str(IPv4Address(n)))
+    | st.integers(0, 2**128 - 1).map(lambda n: IPv6Address(n).exploded)
+    | st.integers(0, 2**128 - 1).map(lambda n: str(IPv6Address(n)))
+    | st.integers(0, 2**32 - 1).map(lambda n: "::ffff:" + str(IPv4Address(n)))
+)
+@settings(max_examples=1000, deadline=None)
+def test_every_address_text_form_reads_as_the_standard_library_reads_it(text: str) -> None:
+    """Dotted, compressed, exploded and IPv4-mapped forms all give the stdlib's address."""
+    record = parse_record(network(source_ip=text))
+    assert isinstance(record, NetworkAddressRecord)
+    assert record.source_ip == ip_address(text)
+    assert type(record.source_ip) is type(ip_address(text))
 
 
 def test_unknown_fields_are_rejected() -> None:
