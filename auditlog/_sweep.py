@@ -32,7 +32,7 @@ from auditlog import note
 from auditlog._fs import atomic_replace, fsync_dir, secure_delete
 from auditlog._testhooks import crashpoint
 from auditlog.errors import ConfigurationError, IntegrityError, NoteError, RetentionError
-from auditlog.merkle import CompactRange
+from auditlog.merkle import CompactRange, split_hashes
 from auditlog.retention import (
     ChainSweepPlan,
     LegalHold,
@@ -227,7 +227,7 @@ def _tombstones_for(log: AuditLog, plan: ChainSweepPlan, now: datetime) -> list[
         for scan in scans:
             for block in scan.blocks:
                 leaves = bytes(block.leaves)
-                deleted.extend(leaves[i : i + 32] for i in range(0, len(leaves), 32))
+                deleted.extend(split_hashes(leaves))
         periods = sorted({b.header.period for scan in scans for b in scan.blocks})
         tombstones.append(
             Tombstone(

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Final, NoReturn, TypeAlias
 
 from auditlog.errors import ProofError
@@ -50,6 +51,7 @@ __all__ = [
     "root",
     "root_from_consistency_proof",
     "root_from_inclusion_proof",
+    "split_hashes",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -153,6 +155,49 @@ def _reject_hash(name: str, value: object) -> NoReturn:
 
 # Widths 2**8, 2**16, ... 2**56: the node sizes that tiles of 256 hashes are made of.
 _STRIDE_WIDTHS: Final = sum(1 << (8 * k) for k in range(1, 8))
+_NODE_PREFIX: Final = b"\x01"
+_DIGEST: Final = type(_sha256()).digest
+_CONCAT: Final = bytes.__add__
+
+
+def split_hashes(joined: bytes) -> list[bytes]:
+    """The 32-byte hashes laid end to end in ``joined`` (whose length is a multiple of 32)."""
+    if len(joined) % HASH_SIZE:
+        raise ValueError(f"{len(joined)} bytes are not a whole number of {HASH_SIZE}-byte hashes")
+    size = len(joined)
+    return list(map(joined.__getitem__, map(slice, range(0, size, 32), range(32, size + 32, 32))))
+
+
+def _parents(nodes: list[bytes]) -> list[bytes]:
+    """The parents of ``nodes`` taken in pairs (an even number of them), hashed in C.
+
+    ``SHA-256(0x01 || left || right)`` for every pair, by chained ``map`` calls: the loop
+    over the nodes runs in C, with no Python bytecode per node.
+    """
+    prefixed = map(_CONCAT, repeat(_NODE_PREFIX, len(nodes) // 2), nodes[0::2])
+    return list(map(_DIGEST, map(_sha256, map(_CONCAT, prefixed, nodes[1::2]))))
+
+
+def _subtree_root(
+    leaves: list[bytes],
+    start: int,
+    width: int,
+    position: int,
+    collect: Callable[[tuple[int, int, bytes]], None] | None,
+) -> bytes:
+    """The root of the perfect subtree over ``leaves[start:start + width]`` (a power of two),
+    whose first leaf is leaf ``position`` of the tree; stride nodes inside it go to ``collect``.
+    """
+    nodes = leaves[start : start + width]
+    level = 0
+    while len(nodes) > 1:
+        nodes = _parents(nodes)
+        level += 1
+        if collect and not level % 8:
+            base = position >> level
+            for offset, node in enumerate(nodes):
+                collect((level, base + offset, node))
+    return nodes[0]
 
 
 class CompactRange:
@@ -217,44 +262,36 @@ class CompactRange:
         the way instead of hashed again. Raises TypeError or ValueError for an item that is not
         a 32-byte ``bytes``.
         """
-        # This runs for every record written, so the loop keeps to the hashing: lookups are
-        # hoisted into locals and nothing but the new hashes is allocated per leaf. It is the
-        # fold of `_push_node` specialised to level 0.
-        sha256 = _sha256
-        hash_size = HASH_SIZE
-        hashes = self._hashes
-        pop = hashes.pop
-        push = hashes.append
-        begin = self._begin
-        end = self._end
-        # A writer feeds this from a generator that may raise half-way (a record that fails to
-        # encode); restoring the O(log n) hashes keeps the range equal to what was written.
-        saved = hashes.copy()
+        # This runs for every record written and verified. The new leaves are cut into the
+        # aligned perfect subtrees they complete, each hashed a level at a time by C-level
+        # ``map`` calls (no bytecode per node), then pushed onto the range like one node.
+        leaves = leaf_hashes if type(leaf_hashes) is list else list(leaf_hashes)
+        if not leaves:
+            return
+        # A wrong item would be folded in silently and break every later root, so all of them
+        # are checked, in C, before any touches the range.
+        if set(map(type, leaves)) != {bytes} or set(map(len, leaves)) != {HASH_SIZE}:
+            for offset, node in enumerate(leaves):
+                if type(node) is not bytes or len(node) != HASH_SIZE:
+                    _reject_hash(f"leaf hash {self._end + offset}", node)
         collect = stride_nodes.append if stride_nodes is not None else None
+        saved = (self._end, self._hashes.copy())
+        position = self._end
+        done = 0
+        count = len(leaves)
         try:
-            for node in leaf_hashes:
-                # A wrong item would be folded in silently and break every later root, so it is
-                # refused before it touches the range.
-                if type(node) is not bytes or len(node) != hash_size:
-                    _reject_hash(f"leaf hash {end}", node)
-                # `start` is where the node being placed begins and `width` its leaf count. While
-                # the node is a right child (bit `width` of `start` set) whose left sibling lies
-                # inside the range, that sibling is the last hash held: fold them into a parent.
-                start = end
-                width = 1
-                while start & width and start - width >= begin:
-                    node = sha256(b"\x01" + pop() + node).digest()
-                    start -= width
-                    width <<= 1
-                    if collect and width & _STRIDE_WIDTHS:
-                        level = width.bit_length() - 1
-                        collect((level, start >> level, node))
-                push(node)
-                end += 1
-        except BaseException:
-            hashes[:] = saved
+            while done < count:
+                # The widest subtree that starts at `position` (aligned) and fits what is left.
+                width = 1 << ((count - done).bit_length() - 1)
+                if position:
+                    width = min(width, position & -position)
+                node = _subtree_root(leaves, done, width, position, collect)
+                self._push_node(width.bit_length() - 1, node, collect)
+                position += width
+                done += width
+        except BaseException:  # e.g. MemoryError half-way: the range stays as it was
+            self._end, self._hashes = saved
             raise
-        self._end = end
 
     def merge(self, other: CompactRange) -> None:
         """Add the leaves of ``other``, which must start where this range ends, at its end."""
@@ -268,17 +305,27 @@ class CompactRange:
         ):
             self._push_node(level, node)
 
-    def _push_node(self, level: int, node: bytes) -> None:
+    def _push_node(
+        self,
+        level: int,
+        node: bytes,
+        collect: Callable[[tuple[int, int, bytes]], None] | None = None,
+    ) -> None:
         """Add the root of a perfect subtree of ``2**level`` leaves, aligned at ``end``."""
         hashes = self._hashes
         start = self._end
         width = 1 << level
-        self._end = start + width
+        # While the node is a right child (bit `width` of `start` set) whose left sibling lies
+        # inside the range, that sibling is the last hash held: fold them into a parent.
         while start & width and start - width >= self._begin:
-            node = node_hash(hashes.pop(), node)
+            node = _sha256(b"\x01" + hashes.pop() + node).digest()
             start -= width
             width <<= 1
+            if collect and width & _STRIDE_WIDTHS:
+                parent_level = width.bit_length() - 1
+                collect((parent_level, start >> parent_level, node))
         hashes.append(node)
+        self._end += 1 << level
 
     def root(self) -> bytes:
         """Return the root of the tree of the first ``end`` leaves; the range must start at 0."""

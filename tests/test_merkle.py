@@ -200,6 +200,36 @@ def test_merging_adjacent_ranges_equals_the_range_of_their_union(data: st.DataOb
         assert left.root() == tree_root(c)
 
 
+@FAST
+@given(
+    size=st.integers(min_value=0, max_value=MAX_SIZE),
+    cuts=st.lists(st.integers(min_value=0, max_value=MAX_SIZE), max_size=12),
+)
+def test_extend_reports_each_completed_stride_node_once(size: int, cuts: list[int]) -> None:
+    """The stride nodes (levels 8, 16, ...) that extend reports, over any chunking, are exactly
+    the completed nodes of those levels, each once, with their hashes: what tiles store."""
+    bounds = sorted({0, size, *(cut for cut in cuts if cut < size)})
+    compact = CompactRange()
+    reported: list[tuple[int, int, bytes]] = []
+    for start, stop in itertools.pairwise(bounds):
+        compact.extend(LEAVES[start:stop], reported)
+    expected = [(8, index, NODES[8, index]) for index in range(size >> 8)]
+    assert sorted(reported) == expected
+
+
+def test_extend_reports_level_16_stride_nodes() -> None:
+    """A chain of 70,000 leaves written in blocks of 4096 reports node (16, 0) with its hash."""
+    leaves = [leaf_hash(b"big %d" % i) for i in range(70_000)]
+    compact = CompactRange()
+    reported: list[tuple[int, int, bytes]] = []
+    for start in range(0, len(leaves), 4096):
+        compact.extend(leaves[start : start + 4096], reported)
+    level_16 = [node for node in reported if node[0] == 16]
+    assert level_16 == [(16, 0, root(leaves[:65536]))]
+    assert len(reported) == 1 + 70_000 // 256
+    assert compact.root() == root(leaves)
+
+
 def test_extend_is_all_or_nothing() -> None:
     """A bad leaf or a failing iterable raises and leaves the range exactly as it was."""
     compact = CompactRange()

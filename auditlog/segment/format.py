@@ -13,6 +13,7 @@ import struct
 import threading
 import zlib
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final
 
 from auditlog.errors import IntegrityError
@@ -54,6 +55,7 @@ BLOCK_HEADER: Final = struct.Struct(">BBHIQQIIqq16s32s32s")
 SEAL_HEADER: Final = struct.Struct(">BBHIQQq32s32sB")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
+_DIGEST: Final = type(hashlib.sha256()).digest
 _BLOCK_INDEX_ITEM = struct.Struct(">QQ")
 
 
@@ -235,6 +237,8 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
     if count < 1 or frames_start > end:
         raise IntegrityError("block record count does not fit the block")
     stored = struct.unpack_from(f">{count}I", body, lengths_start)
+    if max(stored) < REDACTED:
+        return _parse_unredacted_block(body, offset, stored, frames_start, end)
     frames: list[memoryview] = []
     digests: list[bytes] = []
     redacted: list[int] = []
@@ -270,6 +274,37 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
         offset=offset,
         size=ENTRY_PREFIX.size + len(body),
         redacted=frozenset(redacted),
+    )
+
+
+def _parse_unredacted_block(
+    body: memoryview, offset: int, stored: tuple[int, ...], frames_start: int, end: int
+) -> ParsedBlock:
+    """``parse_block`` of a block without redacted frames: the common case, the loops in C.
+
+    Every frame is sliced and hashed by chained ``map`` calls and the stored lengths are
+    hashed as they are, which is what keyless verification spends its time on.
+    """
+    bounds = list(accumulate(stored, initial=frames_start))
+    if bounds[-1] != end:
+        raise IntegrityError("block frame lengths do not add up to the block's size")
+    frames = list(map(body.__getitem__, map(slice, bounds, bounds[1:])))
+    digests = b"".join(map(_DIGEST, map(hashlib.sha256, frames)))
+    leaves_start = BLOCK_HEADER.size
+    lengths_start = leaves_start + len(stored) * LEAF_BYTES
+    stored_hash = bytes(body[end:])
+    computed = hashlib.sha256(
+        b"".join((body[:lengths_start], body[lengths_start:frames_start], digests))
+    ).digest()
+    if computed != stored_hash:
+        raise IntegrityError("block bytes do not match the block's hash")
+    return ParsedBlock(
+        header=BlockHeader.unpack(body),
+        block_hash=stored_hash,
+        leaves=body[leaves_start:lengths_start],
+        frames=frames,
+        offset=offset,
+        size=ENTRY_PREFIX.size + len(body),
     )
 
 

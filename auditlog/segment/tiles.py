@@ -17,7 +17,7 @@ from typing import Final
 
 from auditlog._fs import make_private_dir, write_all
 from auditlog.errors import IntegrityError
-from auditlog.merkle import CompactRange, root
+from auditlog.merkle import CompactRange, root, split_hashes
 
 __all__ = ["STRIDE", "TileStore"]
 
@@ -105,7 +105,7 @@ class TileStore:
         tree = CompactRange()
         for first, leaves in leaf_blocks:
             sink: list[tuple[int, int, bytes]] = []
-            tree.extend((leaves[i : i + _HASH] for i in range(0, len(leaves), _HASH)), sink)
+            tree.extend(split_hashes(leaves), sink)
             self.write(first, leaves, sink)
         return tree.end
 
