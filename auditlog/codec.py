@@ -32,6 +32,7 @@ __all__ = [
     "FrameCodec",
     "decode_record",
     "encode_record",
+    "encode_records",
     "train_dictionary",
 ]
 
@@ -116,6 +117,19 @@ def encode_record(record: Record) -> bytes:
     return packed
 
 
+def encode_records(records: Sequence[Record]) -> list[bytes]:
+    """``encode_record`` of each record; one generated encoder mapped in C when, as in a chain,
+    all records are of one kind."""
+    kinds = set(map(type, records))
+    if len(kinds) == 1:
+        (kind,) = kinds
+        function = _FIELDS_OF.get(kind)
+        if function is None:
+            function = _FIELDS_OF[kind] = _ENCODERS[_encoder_name(kind, _ENCODERS)]
+        return list(map(_PACKER.pack, map(function, records)))
+    return list(map(encode_record, records))
+
+
 def decode_record(canonical: bytes) -> Record:
     """The record whose canonical bytes are ``canonical``."""
     try:
@@ -184,7 +198,9 @@ class FrameCodec:
         if not records:
             return []
         multi = getattr(self._compressor, "multi_compress_to_buffer", None)
-        if multi is None:  # the cffi backend of python-zstandard lacks it
+        # The cffi backend of python-zstandard lacks it, and it refuses empty inputs (which no
+        # record encodes to).
+        if multi is None or not all(records):
             return [self.compress(canonical) for canonical in records]
         packed = multi(records)
         out = []

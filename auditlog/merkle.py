@@ -28,9 +28,9 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Final, NoReturn, TypeAlias
 
+from auditlog._fast import chunks, concat_each, prefix_each, sha256_each
 from auditlog.errors import ProofError
 
 __all__ = [
@@ -155,27 +155,21 @@ def _reject_hash(name: str, value: object) -> NoReturn:
 
 # Widths 2**8, 2**16, ... 2**56: the node sizes that tiles of 256 hashes are made of.
 _STRIDE_WIDTHS: Final = sum(1 << (8 * k) for k in range(1, 8))
-_NODE_PREFIX: Final = b"\x01"
-_DIGEST: Final = type(_sha256()).digest
-_CONCAT: Final = bytes.__add__
 
 
 def split_hashes(joined: bytes) -> list[bytes]:
     """The 32-byte hashes laid end to end in ``joined`` (whose length is a multiple of 32)."""
     if len(joined) % HASH_SIZE:
         raise ValueError(f"{len(joined)} bytes are not a whole number of {HASH_SIZE}-byte hashes")
-    size = len(joined)
-    return list(map(joined.__getitem__, map(slice, range(0, size, 32), range(32, size + 32, 32))))
+    return list(chunks(joined, HASH_SIZE))
 
 
 def _parents(nodes: list[bytes]) -> list[bytes]:
     """The parents of ``nodes`` taken in pairs (an even number of them), hashed in C.
 
-    ``SHA-256(0x01 || left || right)`` for every pair, by chained ``map`` calls: the loop
-    over the nodes runs in C, with no Python bytecode per node.
+    ``SHA-256(0x01 || left || right)`` for every pair, with no Python bytecode per node.
     """
-    prefixed = map(_CONCAT, repeat(_NODE_PREFIX, len(nodes) // 2), nodes[0::2])
-    return list(map(_DIGEST, map(_sha256, map(_CONCAT, prefixed, nodes[1::2]))))
+    return list(sha256_each(concat_each(prefix_each(b"\x01", nodes[0::2]), nodes[1::2])))
 
 
 def _subtree_root(

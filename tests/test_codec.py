@@ -12,6 +12,7 @@ from auditlog.codec import (
     decode_record,
     dictionary_id,
     encode_record,
+    encode_records,
     train_dictionary,
 )
 from auditlog.errors import IntegrityError
@@ -43,6 +44,26 @@ def test_equal_records_encode_to_identical_bytes(record: object) -> None:
     rebuilt = type(record).model_validate(record.model_dump())  # type: ignore[attr-defined]
     assert rebuilt == record
     assert encode_record(rebuilt) == encode_record(record)  # type: ignore[arg-type]
+
+
+@given(st.lists(st.sampled_from(RECORDS), max_size=40), st.booleans())
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+def test_encoding_a_batch_equals_encoding_each_record(
+    records: list[object], one_kind: bool
+) -> None:
+    """encode_records (one kind, or mixed) gives encode_record of each record, in order."""
+    if one_kind and records:
+        records = [r for r in records if type(r) is type(records[0])]
+    expected = [encode_record(r) for r in records]  # type: ignore[arg-type]
+    assert encode_records(records) == expected  # type: ignore[arg-type]
+
+
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=50))
+@settings(max_examples=100)
+def test_compressing_a_block_equals_compressing_each_record(records: list[bytes]) -> None:
+    """compress_many (one zstd call per block) gives compress of each record, byte for byte."""
+    codec = FrameCodec(train_dictionary([encode_record(r) for r in RECORDS], 4096))
+    assert codec.compress_many(records) == [codec.compress(r) for r in records]
 
 
 def test_decode_inverts_encode() -> None:

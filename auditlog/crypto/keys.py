@@ -14,6 +14,7 @@ rewritten atomically and only under the chain's writer lock, so chains never con
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from pathlib import Path
@@ -68,7 +69,7 @@ class PeriodKeys:
 
     def leaf_salts(self, first_index: int, count: int) -> bytes:
         """The 16-byte salts of records ``first_index`` to ``first_index + count - 1``, joined."""
-        indexes = b"".join(i.to_bytes(16, "big") for i in range(first_index, first_index + count))
+        indexes = b"".join(map(_SALT_INPUT.pack, range(first_index, first_index + count)))
         with self._salt_lock:
             salts: bytes = self._salt_encryptor.update(indexes)
         return salts
@@ -76,6 +77,10 @@ class PeriodKeys:
     def frame_aead(self, block_salt: bytes) -> AESGCM:
         """The AES-256-GCM key of the block whose header carries ``block_salt``."""
         return AESGCM(derive_subkey(self._data_key, b"frame-key", salt=block_salt))
+
+
+# A record's index as the 16-byte AES block its leaf salt is the encryption of.
+_SALT_INPUT: Final = struct.Struct(">8xQ")
 
 
 def _wrap_context(origin: str, period: int) -> bytes:

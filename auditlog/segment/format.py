@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final
 
+from auditlog._fast import sha256_each
 from auditlog.errors import IntegrityError
 
 __all__ = [
@@ -55,7 +56,6 @@ BLOCK_HEADER: Final = struct.Struct(">BBHIQQIIqq16s32s32s")
 SEAL_HEADER: Final = struct.Struct(">BBHIQQq32s32sB")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-_DIGEST: Final = type(hashlib.sha256()).digest
 _BLOCK_INDEX_ITEM = struct.Struct(">QQ")
 
 
@@ -193,8 +193,7 @@ def block_hash_of(
 def pack_block(header: BlockHeader, leaves: bytes, frames: list[bytes]) -> tuple[bytes, bytes]:
     """The whole entry of a block (prefix included) and the block's hash."""
     lengths = struct.pack(f">{len(frames)}I", *map(len, frames))
-    sha256 = hashlib.sha256
-    digests = b"".join([sha256(frame).digest() for frame in frames])
+    digests = b"".join(sha256_each(frames))
     packed_header = header.pack()
     block_hash = block_hash_of(packed_header, leaves, lengths, digests)
     body_length = len(packed_header) + len(leaves) + len(lengths) + HASH_BYTES
@@ -289,7 +288,7 @@ def _parse_unredacted_block(
     if bounds[-1] != end:
         raise IntegrityError("block frame lengths do not add up to the block's size")
     frames = list(map(body.__getitem__, map(slice, bounds, bounds[1:])))
-    digests = b"".join(map(_DIGEST, map(hashlib.sha256, frames)))
+    digests = b"".join(sha256_each(frames))
     leaves_start = BLOCK_HEADER.size
     lengths_start = leaves_start + len(stored) * LEAF_BYTES
     stored_hash = bytes(body[end:])

@@ -10,20 +10,23 @@ the buffered records into one block per period run, writes it with a single ``wr
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
+import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import attrgetter, floordiv, sub
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import zstandard
 
+from auditlog._fast import chunks, concat_each, prefix_each, sha256_each
 from auditlog._fs import create_exclusive, fsync_dir, make_private_dir, write_all
 from auditlog.clock import Clock, SystemClock
-from auditlog.codec import encode_record, train_dictionary
+from auditlog.codec import encode_records, train_dictionary
 from auditlog.crypto.keys import LEAF_SALT_BYTES, ChainKeyring, PeriodKeys
 from auditlog.errors import (
     AuditLogError,
@@ -199,6 +202,18 @@ def _has_late(times: list[int], high_water: int, bound: int) -> bool:
 def to_micros(record: Record) -> int:
     """A record's ``occurred_at`` as integer UTC microseconds since the Unix epoch."""
     return _utc_micros(record.occurred_at)  # records hold UTC already
+
+
+_U64 = struct.Struct(">Q")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_OCCURRED_AT = attrgetter("occurred_at")
+
+
+def _micros_of(records: Sequence[Record]) -> list[int]:
+    """``to_micros`` of each record, the loop in C (aware datetimes subtract exactly)."""
+    since_epoch = map(sub, map(_OCCURRED_AT, records), repeat(_EPOCH))
+    return list(map(floordiv, since_epoch, repeat(_MICROSECOND)))
 
 
 def datetime_to_micros(moment: datetime) -> int:
@@ -383,10 +398,9 @@ class ChainWriter:
         """
         if not records:
             return self.size, []
-        canonical = [encode_record(r) for r in records]
-        times = [to_micros(r) for r in records]
-        period_us = self._period_us
-        periods = [t // period_us for t in times]
+        canonical = encode_records(records)
+        times = _micros_of(records)
+        periods = list(map(floordiv, times, repeat(self._period_us)))
         if min(times) < 0 or max(periods) > _MAX_PERIOD:
             raise RecordValidationError(
                 "occurred_at must lie between 1970-01-01 and the last period the format can "
@@ -416,7 +430,6 @@ class ChainWriter:
 
     def _leaves(self, first: int, canonical: list[bytes], periods: list[int]) -> list[bytes]:
         leaves: list[bytes] = []
-        sha256 = hashlib.sha256
         start = 0
         count = len(canonical)
         while start < count:
@@ -426,11 +439,9 @@ class ChainWriter:
                 end += 1
             keys = self._keyring.get_or_create(period)
             salts = keys.leaf_salts(first + start, end - start)
-            step = LEAF_SALT_BYTES
-            leaves.extend(
-                sha256(b"\x00" + salts[o : o + step] + record).digest()
-                for o, record in zip(range(0, len(salts), step), canonical[start:end], strict=True)
-            )
+            # SHA-256(0x00 || salt || record) of each record, the loop in C.
+            salted = prefix_each(b"\x00", chunks(salts, LEAF_SALT_BYTES))
+            leaves.extend(sha256_each(concat_each(salted, canonical[start:end])))
             self._sample(period, canonical, start, end)
             start = end
         return leaves
@@ -498,20 +509,13 @@ class ChainWriter:
         prefix = self._origin_prefix
         leaves = pending.leaves[start:end]
         canonical = pending.canonical[start:end]
-        encrypt = aead.encrypt
-        nonces = frame_nonces(len(leaves))
-        # frame_aad(prefix, index, leaf), inlined: this runs once per record written.
-        frames = [
-            encrypt(nonce, plaintext, prefix + index.to_bytes(8, "big") + leaf)
-            for nonce, plaintext, index, leaf in zip(
-                nonces,
-                codec.compress_many(canonical),
-                range(first, first + len(leaves)),
-                leaves,
-                strict=True,
-            )
-        ]
         count = end - start
+        # frame_aad(prefix, index, leaf) and AES-GCM of each record, the loops in C.
+        indexes = map(_U64.pack, range(first, first + count))
+        aads = concat_each(prefix_each(prefix, indexes), leaves)
+        frames = list(map(aead.encrypt, frame_nonces(count), codec.compress_many(canonical), aads))
+        if len(frames) != count:  # map stops at its shortest input: never silently short
+            raise AssertionError(f"encrypted {len(frames)} frames of a block of {count}")
         # Roll the segment before the tree moves on: a seal records the tree as it stood at
         # the end of its own last block.
         entry_size = block_entry_size(count, sum(map(len, frames)))
