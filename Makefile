@@ -29,11 +29,11 @@ lint: $(VENV)/.installed-test
 	$(PY) -m ruff format --check auditlog tests benchmarks
 
 typecheck: $(VENV)/.installed-test
-	$(PY) -m mypy auditlog
+	$(PY) -m mypy auditlog tests benchmarks
 
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check auditlog tests benchmarks
-	$(PY) -m mypy auditlog
+	$(PY) -m mypy auditlog tests benchmarks
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed-test

@@ -711,7 +711,8 @@ def parse_record(data: Mapping[str, Any] | str | bytes) -> Record:
             raise RecordValidationError(
                 f"a record must be a mapping or a JSON document, not {type(data).__name__}"
             )
-        return _RECORD_ADAPTER.validate_python(dict(data))
+        # Pydantic takes a dict as it is; other mappings (read-only views, ...) are copied.
+        return _RECORD_ADAPTER.validate_python(data if type(data) is dict else dict(data))
     except ValidationError as exc:
         problems = exc.errors(include_input=False, include_url=False, include_context=False)
         lines = "\n".join(f"  {_describe(problem)}" for problem in problems)

@@ -84,6 +84,7 @@ def _chat(kind: str, index: int, at: datetime) -> ChatMessage:
 
 def _markers_of(record: ChatMessage) -> set[str]:
     fields = [record.subject, record.message_id, record.conversation_id, *record.recipients]
+    assert record.content is not None
     return {*fields, record.content.split()[0]}
 
 

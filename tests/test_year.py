@@ -22,6 +22,7 @@ syncs per sweep for 365 days would make the year take minutes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections import defaultdict
@@ -176,7 +177,7 @@ class Year:
             assert {period_of(r.occurred_at) for r in mine} == {period_of(day(number))}
             for record in mine:
                 self.models[chain].subjects[period_of(record.occurred_at)].add(record.subject)
-            self.track((chain,), day(number), lambda m=mine: self.log.append_many(m))
+            self.track((chain,), day(number), functools.partial(self.log.append_many, mine))
 
     def expected_sweep(self, now: datetime) -> dict[str, tuple[set[int], set[int]]]:
         """Per chain, the periods a sweep at ``now`` must shred and those holds must keep."""
@@ -315,7 +316,7 @@ def test_a_year_of_daily_sweeps_keeps_exactly_what_policy_and_holds_say(tmp_path
         year.track(
             (chain,),
             YEAR_START,
-            lambda c=chain: log.set_retention(c, policy, actor="dpo", now=YEAR_START),
+            functools.partial(log.set_retention, chain, policy, actor="dpo", now=YEAR_START),
         )
     hold_a = hold_b = ""
     rotated: tuple[str, str, int, bytes] | None = None
