@@ -12,11 +12,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.installed-base: pyproject.toml | $(PY)
+$(VENV)/.installed-base: pyproject.toml setup.py auditlog/_speedups.c | $(PY)
 	$(PIP) install --quiet -e '.[testing]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
+$(VENV)/.installed-test: pyproject.toml setup.py auditlog/_speedups.c | $(PY)
 	$(PIP) install --quiet -e '.[test,bench]'
 	touch $@ $(VENV)/.installed-base
 
@@ -34,7 +34,7 @@ typecheck: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check auditlog tests benchmarks
 	$(PY) -m mypy auditlog tests benchmarks
-	$(PY) -m pytest
+	AUDITLOG_REQUIRE_NATIVE=1 $(PY) -m pytest
 
 bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks

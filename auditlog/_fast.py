@@ -3,18 +3,36 @@
 The write and verify paths do a few small things to every record (hash it, slice it, put a
 prefix in front of it). Written as comprehensions, the interpreter's cost per item is as large
 as the work itself; written as ``map`` over C callables (``bytes.__add__``, ``hashlib.sha256``,
-the digest method, ``slice``), the loop runs inside the interpreter's C code. Every helper
-returns a lazy iterator: consume it once.
+the digest method, ``slice``), the loop runs inside the interpreter's C code. The iterator
+helpers return lazy iterators: consume them once.
+
+The four hashing loops of the hot paths (frame digests, leaf hashes, tree parents) go one step
+further: ``auditlog._speedups``, a small C extension over OpenSSL, runs each whole loop in one
+call and reuses one digest context, which hashlib cannot. Where it is not built (no C compiler
+or OpenSSL headers at install time) or ``AUDITLOG_PURE_PYTHON`` is set, the ``py_`` versions
+below run instead; both give the same bytes (``tests/test_fast_paths.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
-from itertools import repeat
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import accumulate, repeat
+from types import ModuleType
 from typing import Final, overload
 
-__all__ = ["chunks", "concat_each", "prefix_each", "sha256_each"]
+__all__ = [
+    "NATIVE",
+    "chunks",
+    "concat_each",
+    "digests",
+    "frame_digests",
+    "leaf_hashes",
+    "parents",
+    "prefix_each",
+    "sha256_each",
+]
 
 _DIGEST: Final = type(hashlib.sha256()).digest
 _CONCAT: Final = bytes.__add__
@@ -52,3 +70,61 @@ def chunks(
     end = len(data) if stop is None else stop
     bounds = map(slice, range(start, end, size), range(start + size, end + size, size))
     return map(data.__getitem__, bounds)  # type: ignore[return-value]  # slices of data
+
+
+# -- the hashing loops, in C where built ------------------------------------------------------
+
+
+def py_frame_digests(data: bytes | memoryview, start: int, lengths: Sequence[int]) -> bytes:
+    """The SHA-256 digests, joined, of the consecutive slices of ``data`` from ``start`` with
+    the given ``lengths``; ValueError if one leaves ``data``."""
+    bounds = list(accumulate(lengths, initial=start))
+    if start < 0 or min(lengths, default=0) < 0 or bounds[-1] > len(data):
+        raise ValueError("a frame runs past the end of the data")
+    return b"".join(sha256_each(map(data.__getitem__, map(slice, bounds, bounds[1:]))))
+
+
+def py_digests(items: Sequence[bytes | memoryview]) -> bytes:
+    """The SHA-256 digests, joined, of each item."""
+    return b"".join(sha256_each(items))
+
+
+def py_parents(nodes: bytes | memoryview) -> bytes:
+    """SHA-256(0x01 || left || right) of each pair of the 32-byte nodes in ``nodes``, joined."""
+    if len(nodes) % 64:
+        raise ValueError("nodes must be whole pairs of 32-byte hashes")
+    hashes = list(chunks(bytes(nodes), 32))
+    return b"".join(sha256_each(concat_each(prefix_each(b"\x01", hashes[0::2]), hashes[1::2])))
+
+
+def py_leaf_hashes(salts: bytes | memoryview, records: Sequence[bytes]) -> list[bytes]:
+    """SHA-256(0x00 || salt || record) of each record; ``salts`` holds 16 bytes a record."""
+    if len(salts) != 16 * len(records):
+        raise ValueError("salts must hold one 16-byte salt per record")
+    salted = prefix_each(b"\x00", chunks(bytes(salts), 16))
+    return list(sha256_each(concat_each(salted, records)))
+
+
+def _load_native() -> ModuleType | None:
+    if os.environ.get("AUDITLOG_PURE_PYTHON"):
+        return None
+    try:
+        from auditlog import _speedups  # optional: built at install time
+    except ImportError:
+        return None
+    return _speedups
+
+
+_NATIVE_MODULE: Final = _load_native()
+NATIVE: Final = _NATIVE_MODULE is not None
+"""Whether the C loops are in use."""
+
+frame_digests: Callable[[bytes | memoryview, int, Sequence[int]], bytes] = py_frame_digests
+digests: Callable[[Sequence[bytes | memoryview]], bytes] = py_digests
+parents: Callable[[bytes | memoryview], bytes] = py_parents
+leaf_hashes: Callable[[bytes | memoryview, Sequence[bytes]], list[bytes]] = py_leaf_hashes
+if _NATIVE_MODULE is not None:
+    frame_digests = _NATIVE_MODULE.frame_digests
+    digests = _NATIVE_MODULE.digests
+    parents = _NATIVE_MODULE.parents
+    leaf_hashes = _NATIVE_MODULE.leaf_hashes

@@ -32,7 +32,7 @@ from auditlog import note
 from auditlog._fs import atomic_replace, fsync_dir, secure_delete
 from auditlog._testhooks import crashpoint
 from auditlog.errors import ConfigurationError, IntegrityError, NoteError, RetentionError
-from auditlog.merkle import CompactRange, split_hashes
+from auditlog.merkle import CompactRange
 from auditlog.retention import (
     ChainSweepPlan,
     LegalHold,
@@ -227,7 +227,7 @@ def _tombstones_for(log: AuditLog, plan: ChainSweepPlan, now: datetime) -> list[
         for scan in scans:
             for block in scan.blocks:
                 leaves = bytes(block.leaves)
-                deleted.extend(split_hashes(leaves))
+                deleted.extend_joined(leaves)
         periods = sorted({b.header.period for scan in scans for b in scan.blocks})
         tombstones.append(
             Tombstone(

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, NoReturn, TypeAlias
 
-from auditlog._fast import chunks, concat_each, prefix_each, sha256_each
+from auditlog._fast import chunks, parents
 from auditlog.errors import ProofError
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "root",
     "root_from_consistency_proof",
     "root_from_inclusion_proof",
-    "split_hashes",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -157,41 +156,25 @@ def _reject_hash(name: str, value: object) -> NoReturn:
 _STRIDE_WIDTHS: Final = sum(1 << (8 * k) for k in range(1, 8))
 
 
-def split_hashes(joined: bytes) -> list[bytes]:
-    """The 32-byte hashes laid end to end in ``joined`` (whose length is a multiple of 32)."""
-    if len(joined) % HASH_SIZE:
-        raise ValueError(f"{len(joined)} bytes are not a whole number of {HASH_SIZE}-byte hashes")
-    return list(chunks(joined, HASH_SIZE))
-
-
-def _parents(nodes: list[bytes]) -> list[bytes]:
-    """The parents of ``nodes`` taken in pairs (an even number of them), hashed in C.
-
-    ``SHA-256(0x01 || left || right)`` for every pair, with no Python bytecode per node.
-    """
-    return list(sha256_each(concat_each(prefix_each(b"\x01", nodes[0::2]), nodes[1::2])))
-
-
 def _subtree_root(
-    leaves: list[bytes],
-    start: int,
-    width: int,
-    position: int,
-    collect: Callable[[tuple[int, int, bytes]], None] | None,
+    nodes: bytes, position: int, collect: Callable[[tuple[int, int, bytes]], None] | None
 ) -> bytes:
-    """The root of the perfect subtree over ``leaves[start:start + width]`` (a power of two),
-    whose first leaf is leaf ``position`` of the tree; stride nodes inside it go to ``collect``.
+    """The root of the perfect subtree whose leaf hashes are laid end to end in ``nodes`` (a
+    power of two of them) and whose first leaf is leaf ``position`` of the tree; stride nodes
+    inside it go to ``collect``.
+
+    The subtree is hashed a level at a time, each level one call over the nodes laid end to
+    end (in C where ``auditlog._speedups`` is built).
     """
-    nodes = leaves[start : start + width]
     level = 0
-    while len(nodes) > 1:
-        nodes = _parents(nodes)
+    while len(nodes) > HASH_SIZE:
+        nodes = parents(nodes)
         level += 1
         if collect and not level % 8:
             base = position >> level
-            for offset, node in enumerate(nodes):
+            for offset, node in enumerate(chunks(nodes, HASH_SIZE)):
                 collect((level, base + offset, node))
-    return nodes[0]
+    return nodes
 
 
 class CompactRange:
@@ -256,9 +239,7 @@ class CompactRange:
         the way instead of hashed again. Raises TypeError or ValueError for an item that is not
         a 32-byte ``bytes``.
         """
-        # This runs for every record written and verified. The new leaves are cut into the
-        # aligned perfect subtrees they complete, each hashed a level at a time by C-level
-        # ``map`` calls (no bytecode per node), then pushed onto the range like one node.
+        # This runs for every block written: see _extend_joined.
         leaves = leaf_hashes if type(leaf_hashes) is list else list(leaf_hashes)
         if not leaves:
             return
@@ -268,18 +249,42 @@ class CompactRange:
             for offset, node in enumerate(leaves):
                 if type(node) is not bytes or len(node) != HASH_SIZE:
                     _reject_hash(f"leaf hash {self._end + offset}", node)
+        self._extend_joined(b"".join(leaves), stride_nodes)
+
+    def extend_joined(
+        self, joined: bytes, stride_nodes: list[tuple[int, int, bytes]] | None = None
+    ) -> None:
+        """``extend`` with the leaf hashes laid end to end in ``joined``, as blocks store them.
+
+        Raises ValueError, and leaves the range as it was, if ``joined`` is not a whole number
+        of 32-byte hashes.
+        """
+        if type(joined) is not bytes:
+            raise TypeError(f"joined leaf hashes must be bytes, not {type(joined).__name__}")
+        if len(joined) % HASH_SIZE:
+            raise ValueError(
+                f"{len(joined)} bytes are not a whole number of {HASH_SIZE}-byte leaf hashes"
+            )
+        self._extend_joined(joined, stride_nodes)
+
+    def _extend_joined(
+        self, joined: bytes, stride_nodes: list[tuple[int, int, bytes]] | None
+    ) -> None:
+        # The new leaves are cut into the aligned perfect subtrees they complete, each hashed a
+        # level at a time (in C where it is built), then pushed onto the range like one node.
         collect = stride_nodes.append if stride_nodes is not None else None
         saved = (self._end, self._hashes.copy())
         position = self._end
         done = 0
-        count = len(leaves)
+        count = len(joined) // HASH_SIZE
         try:
             while done < count:
                 # The widest subtree that starts at `position` (aligned) and fits what is left.
                 width = 1 << ((count - done).bit_length() - 1)
                 if position:
                     width = min(width, position & -position)
-                node = _subtree_root(leaves, done, width, position, collect)
+                nodes = joined[done * HASH_SIZE : (done + width) * HASH_SIZE]
+                node = _subtree_root(nodes, position, collect)
                 self._push_node(width.bit_length() - 1, node, collect)
                 position += width
                 done += width

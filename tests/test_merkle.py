@@ -230,6 +230,36 @@ def test_extend_reports_level_16_stride_nodes() -> None:
     assert compact.root() == root(leaves)
 
 
+@FAST
+@given(
+    size=st.integers(min_value=0, max_value=MAX_SIZE),
+    cuts=st.lists(st.integers(min_value=0, max_value=MAX_SIZE), max_size=12),
+)
+def test_extend_joined_equals_extend(size: int, cuts: list[int]) -> None:
+    """Leaf hashes laid end to end give the same range and stride nodes as the same list."""
+    bounds = sorted({0, size, *(cut for cut in cuts if cut < size)})
+    listed, joined = CompactRange(), CompactRange()
+    listed_nodes: list[tuple[int, int, bytes]] = []
+    joined_nodes: list[tuple[int, int, bytes]] = []
+    for start, stop in itertools.pairwise(bounds):
+        listed.extend(LEAVES[start:stop], listed_nodes)
+        joined.extend_joined(b"".join(LEAVES[start:stop]), joined_nodes)
+    assert joined == listed
+    assert joined_nodes == listed_nodes
+
+
+def test_extend_joined_refuses_partial_hashes() -> None:
+    """A joined buffer that is not whole hashes, or not bytes, changes nothing."""
+    compact = CompactRange()
+    compact.extend(LEAVES[:3])
+    before = compact.copy()
+    with pytest.raises(ValueError, match="not a whole number"):
+        compact.extend_joined(b"".join(LEAVES[3:5])[:-1])
+    with pytest.raises(TypeError, match="must be bytes"):
+        compact.extend_joined(bytearray(LEAVES[3]))  # type: ignore[arg-type]
+    assert compact == before
+
+
 def test_extend_is_all_or_nothing() -> None:
     """A bad leaf or a failing iterable raises and leaves the range exactly as it was."""
     compact = CompactRange()

@@ -12,11 +12,13 @@ import hashlib
 import struct
 import threading
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final
 
-from auditlog._fast import sha256_each
+from auditlog._fast import digests as frame_digests_of
+from auditlog._fast import frame_digests
 from auditlog.errors import IntegrityError
 
 __all__ = [
@@ -193,7 +195,7 @@ def block_hash_of(
 def pack_block(header: BlockHeader, leaves: bytes, frames: list[bytes]) -> tuple[bytes, bytes]:
     """The whole entry of a block (prefix included) and the block's hash."""
     lengths = struct.pack(f">{len(frames)}I", *map(len, frames))
-    digests = b"".join(sha256_each(frames))
+    digests = frame_digests_of(frames)
     packed_header = header.pack()
     block_hash = block_hash_of(packed_header, leaves, lengths, digests)
     body_length = len(packed_header) + len(leaves) + len(lengths) + HASH_BYTES
@@ -208,13 +210,17 @@ def pack_block(header: BlockHeader, leaves: bytes, frames: list[bytes]) -> tuple
 class ParsedBlock:
     """A block whose structure and self-hash were checked; frames are views into the entry.
 
-    A redacted record's frame is an empty view, and its position is in ``redacted``.
+    Frame ``i`` is ``body[frame_starts[i]:frame_stops[i]]``, sliced only when asked for
+    (keyless verification never asks). A redacted record's frame is an empty view, and its
+    position is in ``redacted``.
     """
 
     header: BlockHeader
     block_hash: bytes
     leaves: memoryview
-    frames: list[memoryview]
+    body: memoryview
+    frame_starts: Sequence[int]
+    frame_stops: Sequence[int]
     offset: int
     size: int
     redacted: frozenset[int] = frozenset()
@@ -222,6 +228,16 @@ class ParsedBlock:
     def leaf(self, position: int) -> bytes:
         start = position * LEAF_BYTES
         return bytes(self.leaves[start : start + LEAF_BYTES])
+
+    def frame(self, position: int) -> memoryview:
+        """The stored frame of the record at ``position`` in the block (empty if redacted)."""
+        return self.body[self.frame_starts[position] : self.frame_stops[position]]
+
+    @property
+    def frames(self) -> list[memoryview]:
+        """Every frame, in order (sliced anew on each access)."""
+        spans = map(slice, self.frame_starts, self.frame_stops)
+        return list(map(self.body.__getitem__, spans))
 
 
 def parse_block(body: memoryview, offset: int) -> ParsedBlock:
@@ -238,7 +254,8 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
     stored = struct.unpack_from(f">{count}I", body, lengths_start)
     if max(stored) < REDACTED:
         return _parse_unredacted_block(body, offset, stored, frames_start, end)
-    frames: list[memoryview] = []
+    starts: list[int] = []
+    stops: list[int] = []
     digests: list[bytes] = []
     redacted: list[int] = []
     position = frames_start
@@ -247,13 +264,14 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
         if value & REDACTED:
             # A redacted frame's slot holds the SHA-256 of the frame that was removed.
             digests.append(bytes(body[position : position + HASH_BYTES]))
-            frames.append(body[position:position])
+            starts.append(position)
+            stops.append(position)
             redacted.append(slot)
             position += HASH_BYTES
         else:
-            frame = body[position : position + value]
-            frames.append(frame)
-            digests.append(sha256(frame).digest())
+            digests.append(sha256(body[position : position + value]).digest())
+            starts.append(position)
+            stops.append(position + value)
             position += value
     if position != end:
         raise IntegrityError("block frame lengths do not add up to the block's size")
@@ -269,7 +287,9 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
         header=header,
         block_hash=stored_hash,
         leaves=body[leaves_start:lengths_start],
-        frames=frames,
+        body=body,
+        frame_starts=starts,
+        frame_stops=stops,
         offset=offset,
         size=ENTRY_PREFIX.size + len(body),
         redacted=frozenset(redacted),
@@ -281,14 +301,13 @@ def _parse_unredacted_block(
 ) -> ParsedBlock:
     """``parse_block`` of a block without redacted frames: the common case, the loops in C.
 
-    Every frame is sliced and hashed by chained ``map`` calls and the stored lengths are
-    hashed as they are, which is what keyless verification spends its time on.
+    The frames are hashed in one call and the stored lengths are hashed as they are, which is
+    what keyless verification spends its time on; frames are sliced only when read.
     """
     bounds = list(accumulate(stored, initial=frames_start))
     if bounds[-1] != end:
         raise IntegrityError("block frame lengths do not add up to the block's size")
-    frames = list(map(body.__getitem__, map(slice, bounds, bounds[1:])))
-    digests = b"".join(sha256_each(frames))
+    digests = frame_digests(body, frames_start, stored)
     leaves_start = BLOCK_HEADER.size
     lengths_start = leaves_start + len(stored) * LEAF_BYTES
     stored_hash = bytes(body[end:])
@@ -301,7 +320,9 @@ def _parse_unredacted_block(
         header=BlockHeader.unpack(body),
         block_hash=stored_hash,
         leaves=body[leaves_start:lengths_start],
-        frames=frames,
+        body=body,
+        frame_starts=bounds,
+        frame_stops=bounds[1:],
         offset=offset,
         size=ENTRY_PREFIX.size + len(body),
     )

@@ -158,7 +158,7 @@ def decrypt_block(
     for offset, position in enumerate(span):
         index = header.first_index + position
         leaf = block.leaf(position)
-        frame = block.frames[position]
+        frame = block.frame(position)
         if position in block.redacted:
             if skip_redacted:
                 continue

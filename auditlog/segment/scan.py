@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditlog.errors import IntegrityError
-from auditlog.merkle import EMPTY_ROOT, CompactRange, split_hashes
+from auditlog.merkle import EMPTY_ROOT, CompactRange
 from auditlog.segment.format import (
     ENTRY_BLOCK,
     ENTRY_PREFIX,
@@ -357,10 +357,10 @@ class ChainCheck:
         # Roots asked for inside the block (a checkpoint held by someone else may fall there).
         for size in sorted(s for s in self.wanted if header.first_index < s < header.tree_size):
             cut = (size - header.first_index) * 32
-            self.tree.extend(split_hashes(leaves[done:cut]))
+            self.tree.extend_joined(leaves[done:cut])
             self.roots[size] = self.tree.root()
             done = cut
-        self.tree.extend(split_hashes(leaves[done:]))
+        self.tree.extend_joined(leaves[done:])
         root = self.tree.root()
         self.roots[header.tree_size] = root
         if not hmac.compare_digest(root, header.tree_root):

@@ -17,7 +17,7 @@ from typing import Final
 
 from auditlog._fs import make_private_dir, write_all
 from auditlog.errors import IntegrityError
-from auditlog.merkle import CompactRange, root, split_hashes
+from auditlog.merkle import CompactRange, root
 
 __all__ = ["STRIDE", "TileStore"]
 
@@ -105,7 +105,7 @@ class TileStore:
         tree = CompactRange()
         for first, leaves in leaf_blocks:
             sink: list[tuple[int, int, bytes]] = []
-            tree.extend(split_hashes(leaves), sink)
+            tree.extend_joined(leaves, sink)
             self.write(first, leaves, sink)
         return tree.end
 

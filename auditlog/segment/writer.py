@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 import zstandard
 
-from auditlog._fast import chunks, concat_each, prefix_each, sha256_each
+from auditlog._fast import concat_each, leaf_hashes, prefix_each
 from auditlog._fs import create_exclusive, fsync_dir, make_private_dir, write_all
 from auditlog.clock import Clock, SystemClock
 from auditlog.codec import encode_records, train_dictionary
-from auditlog.crypto.keys import LEAF_SALT_BYTES, ChainKeyring, PeriodKeys
+from auditlog.crypto.keys import ChainKeyring, PeriodKeys
 from auditlog.errors import (
     AuditLogError,
     IntegrityError,
@@ -440,8 +440,7 @@ class ChainWriter:
             keys = self._keyring.get_or_create(period)
             salts = keys.leaf_salts(first + start, end - start)
             # SHA-256(0x00 || salt || record) of each record, the loop in C.
-            salted = prefix_each(b"\x00", chunks(salts, LEAF_SALT_BYTES))
-            leaves.extend(sha256_each(concat_each(salted, canonical[start:end])))
+            leaves.extend(leaf_hashes(salts, canonical[start:end]))
             self._sample(period, canonical, start, end)
             start = end
         return leaves
