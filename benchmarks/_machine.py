@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from auditlog import _fast
+
 # auditlog's own dependencies (pyproject.toml), then what the peers and the plots need.
 _PACKAGES = (
     "auditlog",
@@ -48,6 +50,8 @@ def describe_machine(scratch: Path) -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "zstd": _zstd_version(),
         "packages": {name: _version(name) for name in _PACKAGES},
+        # Whether auditlog's hashing loops ran in C (auditlog._speedups) or in pure Python.
+        "auditlog_native": _fast.NATIVE,
         "load_average": list(os.getloadavg()),
         "argv": sys.argv[1:],
     }

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from auditlog import AuditLog, Record
+from auditlog import AuditLog, Record, _fast
 from auditlog.merkle import CompactRange
 from auditlog.segment.scan import ChainCheck, SegmentScan, list_segments, scan_segment
 from benchmarks._harness import (
@@ -78,6 +78,17 @@ def sha256_call(repeat: int) -> float:
             sha256(node).digest()
 
     return _timed(hash_many, repeat) / calls
+
+
+def node_hash(repeat: int) -> float:
+    """Seconds per tree node of ``_fast.parents`` (the C loop where built) over 65,536 pairs:
+    what hashing one 65-byte node costs once no Python runs per node."""
+    nodes = bytes(range(256)) * (65_536 * 64 // 256)
+
+    def hash_level() -> None:
+        _fast.parents(nodes)
+
+    return _timed(hash_level, repeat) / 65_536
 
 
 def keyless_breakdown(log_path: Path, repeat: int) -> JsonDict:
@@ -186,6 +197,7 @@ def run(records: int, seed: int, scratch: Path, *, repeat: int = 3, reads: int =
         size = sum(len(data) for data in segments)
         sha_s = raw_sha256(segments, repeat)
         call_s = sha256_call(repeat)
+        node_s = node_hash(repeat)
         keyless_s = verify(log_path, keyless=True, repeat=repeat)
         breakdown = keyless_breakdown(log_path, repeat)
         full_s = verify(log_path, keyless=False, repeat=repeat)
@@ -209,6 +221,8 @@ def run(records: int, seed: int, scratch: Path, *, repeat: int = 3, reads: int =
         },
         "sha256_us_per_record": sha_s / records * 1e6,
         "sha256_node_call_us": call_s * 1e6,
+        "node_hash_us": node_s * 1e6,
+        "native": _fast.NATIVE,
         "full_mb_per_s": size / full_s / 1e6,
         "full_records_per_s": records / full_s,
         "read_index_p50_ms": percentile(latencies, 0.5) * 1e3,

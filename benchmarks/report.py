@@ -84,6 +84,14 @@ def _image(images: dict[str, str], key: str, prefix: str, alt: str) -> str:
 # -- sections ---------------------------------------------------------------------------------
 
 
+def _native_text(native: bool | None) -> str:
+    if native is None:
+        return "not recorded"
+    if native:
+        return "in C (`auditlog._speedups`, built at install time, over OpenSSL's SHA-256)"
+    return "in pure Python (`auditlog._speedups` not built, or AUDITLOG_PURE_PYTHON set)"
+
+
 def _machine_section(results: dict[str, JsonDict]) -> str:
     source = next((results[name] for name in BENCHES if name in results), None)
     if source is None:
@@ -100,6 +108,7 @@ def _machine_section(results: dict[str, JsonDict]) -> str:
         ("OpenSSL", f"{machine['cryptography_openssl']} (cryptography)"),
         ("zstd / SQLite", f"{machine['zstd']} / {machine['sqlite']}"),
         ("packages", packages),
+        ("auditlog's hashing loops", _native_text(machine.get("auditlog_native"))),
     ]
     text = "## The machine\n\n" + _table(["", ""], rows, align="ll")
     loads = [
