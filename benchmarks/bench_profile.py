@@ -1,14 +1,15 @@
 """Where a record's write time goes: each stage of the write path timed in isolation.
 
-Every stage runs alone, on the same records, through the library's own functions, with the
-inputs it needs prepared beforehand by the stages before it: validation (``parse_record``),
-encode (``codec.encode_record``), time and period (``writer.to_micros``), salt
+Every stage runs alone, on the same records, through the library's own functions, a block at a
+time as the writer calls them, with the inputs it needs prepared beforehand by the stages before
+it: validation (``parse_record``), encode (``codec.encode_records``), time and period, salt
 (``PeriodKeys.leaf_salts``, batched per block as ``append_many`` does and one call per record as
-``append`` does), leaf (SHA-256), tree (``merkle.CompactRange.extend`` and ``root`` per block),
-compress (``FrameCodec.compress`` with a dictionary trained per chain), encrypt (block key
-derivation and AES-GCM per frame, with nonce and associated data), block (``pack_block``: header,
-lengths, block hash) and I/O (one write and one fdatasync per block). Records are grouped by
-chain (= kind) and cut into blocks of 4096 exactly as the writer does.
+``append`` does), leaf (``_fast.leaf_hashes``), tree (``merkle.CompactRange.extend`` and
+``root`` per block), compress (``FrameCodec.compress_many`` with a dictionary trained per
+chain), encrypt (block key derivation and AES-GCM per frame, with nonce and associated data),
+block (``pack_block``: header, lengths, frame digests, block hash) and I/O (one write and one
+fdatasync per block). Records are grouped by chain (= kind) and cut into blocks of 4096 exactly
+as the writer does.
 
 Next to the stages, the same records go through ``AuditLog.append_many`` in a log that holds
 them once already (its keys and dictionaries exist: the steady state of a period); what that
@@ -28,19 +29,22 @@ import pstats
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import floordiv
 from pathlib import Path
 from typing import Any, Final
 
 import zstandard
 
 from auditlog import LogConfig, Record, parse_record
+from auditlog._fast import concat_each, leaf_hashes, prefix_each
 from auditlog._fs import write_all
-from auditlog.codec import ZSTD_LEVEL, FrameCodec, encode_record, train_dictionary
+from auditlog.codec import ZSTD_LEVEL, FrameCodec, encode_record, encode_records, train_dictionary
 from auditlog.crypto.keys import LEAF_SALT_BYTES, PeriodKeys
 from auditlog.merkle import CompactRange
-from auditlog.segment.format import BlockHeader, frame_aad, frame_nonce, pack_block
+from auditlog.segment.format import BlockHeader, frame_nonces, pack_block
 from auditlog.segment.frames import origin_prefix
-from auditlog.segment.writer import to_micros
+from auditlog.segment.writer import _U64, _micros_of
 from benchmarks._harness import (
     JsonDict,
     common_parser,
@@ -129,14 +133,15 @@ def _fill(inputs: ChainInputs) -> None:
 
 
 def _encrypt_block(inputs: ChainInputs, first: int) -> list[bytes]:
+    # As the writer does it: the block key, then AES-GCM of each frame with its position nonce
+    # and its AAD (origin, index, leaf), the loops as chained map calls.
     aead = inputs.keys.frame_aead(os.urandom(16))
     prefix = origin_prefix(ORIGIN)
     leaves = inputs.leaves[first : first + BLOCK]
     frames = inputs.frames[first : first + BLOCK]
-    return [
-        aead.encrypt(frame_nonce(pos), frames[pos], frame_aad(prefix, first + pos, leaf))
-        for pos, leaf in enumerate(leaves)
-    ]
+    indexes = map(_U64.pack, range(first, first + len(leaves)))
+    aads = concat_each(prefix_each(prefix, indexes), leaves)
+    return list(map(aead.encrypt, frame_nonces(len(leaves)), frames, aads))
 
 
 # -- the stages, each a loop over every record of every chain ---------------------------------
@@ -150,15 +155,16 @@ def stage_validation(chains: list[ChainInputs], _: Path) -> None:
 
 def stage_encode(chains: list[ChainInputs], _: Path) -> None:
     for inputs in chains:
-        for record in inputs.records:
-            encode_record(record)
+        for first in inputs.blocks():
+            encode_records(inputs.records[first : first + BLOCK])
 
 
 def stage_time(chains: list[ChainInputs], _: Path) -> None:
     period_us = 86_400 * 1_000_000
     for inputs in chains:
-        times = [to_micros(r) for r in inputs.records]
-        [t // period_us for t in times]
+        for first in inputs.blocks():
+            times = _micros_of(inputs.records[first : first + BLOCK])
+            list(map(floordiv, times, repeat(period_us)))
 
 
 def stage_salt_batched(chains: list[ChainInputs], _: Path) -> None:
@@ -175,16 +181,10 @@ def stage_salt_single(chains: list[ChainInputs], _: Path) -> None:
 
 
 def stage_leaf(chains: list[ChainInputs], _: Path) -> None:
-    sha256 = hashlib.sha256
-    size = LEAF_SALT_BYTES
     for inputs in chains:
         canonical = inputs.canonical
         for block, first in enumerate(inputs.blocks()):
-            salts = inputs.salts[block]
-            for offset in range(min(BLOCK, len(canonical) - first)):
-                sha256(
-                    b"\x00" + salts[offset * size : (offset + 1) * size] + canonical[first + offset]
-                ).digest()
+            leaf_hashes(inputs.salts[block], canonical[first : first + BLOCK])
 
 
 def stage_tree(chains: list[ChainInputs], _: Path) -> None:
@@ -197,9 +197,8 @@ def stage_tree(chains: list[ChainInputs], _: Path) -> None:
 
 def stage_compress(chains: list[ChainInputs], _: Path) -> None:
     for inputs in chains:
-        compress = inputs.codec.compress
-        for canonical in inputs.canonical:
-            compress(canonical)
+        for first in inputs.blocks():
+            inputs.codec.compress_many(inputs.canonical[first : first + BLOCK])
 
 
 def stage_encrypt(chains: list[ChainInputs], _: Path) -> None:
@@ -258,13 +257,15 @@ class StageSpec:
 _IN, _OUT = True, False  # whether append_many pays the stage
 STAGES: Final = (
     StageSpec("validation", "parse_record(dict), pydantic: case (c) only", stage_validation, _OUT),
-    StageSpec("encode", "codec.encode_record: canonical msgpack", stage_encode, _IN),
-    StageSpec("time", "writer.to_micros and the period of each record", stage_time, _IN),
+    StageSpec("encode", "codec.encode_records: canonical msgpack", stage_encode, _IN),
+    StageSpec("time", "occurred_at in µs and the period of each record", stage_time, _IN),
     StageSpec("salt", "PeriodKeys.leaf_salts, one AES-ECB call a block", stage_salt_batched, _IN),
     StageSpec("salt (append)", "leaf_salts(i, 1): what append() pays", stage_salt_single, _OUT),
-    StageSpec("leaf", "SHA-256(0x00 || salt || record)", stage_leaf, _IN),
+    StageSpec("leaf", "SHA-256(0x00 || salt || record), one C call a block", stage_leaf, _IN),
     StageSpec("tree", "CompactRange.extend + root() per block", stage_tree, _IN),
-    StageSpec("compress", "FrameCodec.compress: zstd, the chain's dictionary", stage_compress, _IN),
+    StageSpec(
+        "compress", "FrameCodec.compress_many: zstd, one C call a block", stage_compress, _IN
+    ),
     StageSpec("encrypt", "block key (HKDF), AES-GCM per frame, nonce, AAD", stage_encrypt, _IN),
     StageSpec("block", "pack_block: the block's hashes, header and bytes", stage_block, _IN),
     StageSpec("I/O", "write + fdatasync per block of 4096", stage_io, _IN),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from benchmarks import bench_proofs, bench_sweep
-from benchmarks._harness import JsonDict
+from benchmarks._harness import JsonDict, median
 from benchmarks.targets import MISS, TargetCheck, evaluate
 
 BENCHES: Final = ("write", "profile", "scale", "read", bench_proofs.NAME, bench_sweep.NAME)
@@ -295,6 +295,14 @@ def _what_if_text(what: JsonDict) -> str:
     )
 
 
+def _chunk_trend(row: JsonDict) -> str:
+    rates = [rate for _, rate in row["chunk_rates"]]
+    if len(rates) < 10:
+        return "—"
+    tenth = len(rates) // 10
+    return f"{median(rates[:tenth]):,.0f} → {median(rates[-tenth:]):,.0f}"
+
+
 def _scale_section(scale: JsonDict | None, images: dict[str, str], prefix: str) -> str:
     if scale is None:
         return ""
@@ -304,6 +312,8 @@ def _scale_section(scale: JsonDict | None, images: dict[str, str], prefix: str) 
             f"{row['records']:,}",
             f"{row['records_per_s']:,.0f}",
             f"{1e6 / row['records_per_s']:.1f}",
+            f"{row['cpu_us_per_record']:.1f}" if "cpu_us_per_record" in row else "—",
+            _chunk_trend(row),
             f"{row['peak_rss_bytes'] / 1e6:.0f}",
             f"{row['rss_before_bytes'] / 1e6:.0f}",
             f"{row['rss_after_bytes'] / 1e6:.0f}",
@@ -324,12 +334,17 @@ def _scale_section(scale: JsonDict | None, images: dict[str, str], prefix: str) 
         "(VmHWM) up to the end of the final flush, its RSS just before the first append "
         "(interpreter, libraries, workload corpus, first chunk of records) and right after the "
         "flush; the peak includes the chunk of records being appended and the workload "
-        "generator's caches. Throughput includes each chain's one-off set-up.\n\n"
+        "generator's caches. Throughput includes each chain's one-off set-up. CPU µs/record "
+        "is the writer's CPU time over the same calls: wall-clock time beyond it is waiting, "
+        "mostly for fdatasync. The first and last tenth of each run are the median records/s "
+        "of its chunks there: flat cost per append shows as equal numbers.\n\n"
         + _table(
             [
                 "records",
                 "records/s",
                 "µs/record",
+                "CPU µs/record",
+                "first → last tenth, records/s",
                 "peak RSS, MB",
                 "RSS before, MB",
                 "RSS after, MB",
