@@ -8,6 +8,7 @@ results without running anything.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,9 @@ def run_all(
     ]
     for name, step in steps:
         print(f"== {name}", flush=True)
+        # What the bench before wrote is still being written back: sync it first, or its I/O
+        # lands in this bench's latencies (the 10M scaling run leaves gigabytes behind it).
+        os.sync()
         save_results(results_dir, name, step())
 
 
