@@ -88,8 +88,9 @@ def test_leaf_salts_are_aes_of_each_index_as_16_bytes(first: int, count: int) ->
 
 
 def test_the_c_loops_are_built_where_required() -> None:
-    """`make test` sets AUDITLOG_REQUIRE_NATIVE: there the C extension must have been built and
-    be in use, so that the comparisons below run against it and not against themselves."""
+    """`make test` sets AUDITLOG_REQUIRE_NATIVE where a C compiler and OpenSSL's headers exist:
+    there the C extension must have been built and be in use, so that the comparisons below
+    run against it (elsewhere they are skipped and the pure-Python loops run everywhere)."""
     if os.environ.get("AUDITLOG_REQUIRE_NATIVE"):
         assert _fast.NATIVE, "auditlog._speedups was not built: is a C compiler installed?"
         assert _fast.parents is not _fast.py_parents
