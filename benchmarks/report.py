@@ -23,7 +23,7 @@ HOW_TO_RUN: Final = """\
 ```sh
 make bench                                   # = .venv/bin/python -m benchmarks
 .venv/bin/python -m benchmarks --quick       # small sizes, a minute or two
-.venv/bin/python -m benchmarks --ten-million # adds a 10M-record scaling run (~30 min more)
+.venv/bin/python -m benchmarks --ten-million # adds a 10M-record scaling run (~10 min more)
 .venv/bin/python -m benchmarks --report-only # re-render this page from benchmarks/results/
 # one bench alone (writes its JSON, prints a table, leaves this page alone):
 .venv/bin/python -m benchmarks.bench_write --records 100000 --repeat 3
