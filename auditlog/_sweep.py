@@ -42,7 +42,7 @@ from auditlog.retention import (
     subject_token,
 )
 from auditlog.segment.format import BLOCK_HEADER, ENTRY_PREFIX, FILE_HEADER
-from auditlog.segment.scan import list_segments, scan_segment
+from auditlog.segment.scan import list_segments, scan_segment, segment_path
 from auditlog.segment.tombstone import Tombstone, TombstoneStore
 from auditlog.segment.writer import datetime_to_micros
 
@@ -212,7 +212,7 @@ def _tombstones_for(log: AuditLog, plan: ChainSweepPlan, now: datetime) -> list[
     for run in runs:
         scans = []
         for sequence in run:
-            path = directory / f"{sequence:010d}.seg"
+            path = segment_path(directory, sequence)
             scans.append(
                 scan_segment(path.read_bytes(), path, sequence, chain=plan.chain, allow_torn=False)
             )
@@ -299,7 +299,7 @@ def finish_journal(log: AuditLog, chain: str) -> bool:
         store.save(tombstone, log._signer())
         crashpoint("sweep-tombstone-stored")
     for sequence in segments:
-        segment = directory / "segments" / f"{sequence:010d}.seg"
+        segment = segment_path(directory / "segments", sequence)
         if segment.exists():
             os.chmod(segment, 0o600)
             segment.unlink()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgpack
@@ -88,16 +88,16 @@ def _encoder_name(model_type: type[BaseModel], namespace: dict[str, Any]) -> str
 
 
 _ENCODERS: dict[str, Any] = {}
-_FIELDS_OF: dict[type[BaseModel], Any] = {}
+_FIELDS_OF: dict[type[BaseModel], Callable[[BaseModel], dict[str, Any]]] = {}
 
 
-def _fields_of(model: BaseModel) -> dict[str, Any]:
-    """A model's canonical map: fields in declaration order, None omitted, addresses packed."""
-    function = _FIELDS_OF.get(type(model))
+def _encoder_for(kind: type[BaseModel]) -> Callable[[BaseModel], dict[str, Any]]:
+    """The function giving a model's canonical map: fields in declaration order, None omitted,
+    addresses packed (compiled on first use)."""
+    function = _FIELDS_OF.get(kind)
     if function is None:
-        function = _FIELDS_OF[type(model)] = _ENCODERS[_encoder_name(type(model), _ENCODERS)]
-    result: dict[str, Any] = function(model)
-    return result
+        function = _FIELDS_OF[kind] = _ENCODERS[_encoder_name(kind, _ENCODERS)]
+    return function
 
 
 def _default(value: object) -> object:
@@ -113,7 +113,7 @@ def encode_record(record: Record) -> bytes:
     Equal to packing ``record.__pydantic_serializer__.to_python(record, exclude_none=True)``
     with addresses as their packed bytes (a test holds the two together).
     """
-    packed: bytes = _PACKER.pack(_fields_of(record))
+    packed: bytes = _PACKER.pack(_encoder_for(type(record))(record))
     return packed
 
 
@@ -123,10 +123,7 @@ def encode_records(records: Sequence[Record]) -> list[bytes]:
     kinds = set(map(type, records))
     if len(kinds) == 1:
         (kind,) = kinds
-        function = _FIELDS_OF.get(kind)
-        if function is None:
-            function = _FIELDS_OF[kind] = _ENCODERS[_encoder_name(kind, _ENCODERS)]
-        return list(map(_PACKER.pack, map(function, records)))
+        return list(map(_PACKER.pack, map(_encoder_for(kind), records)))
     return list(map(encode_record, records))
 
 

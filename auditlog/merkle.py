@@ -239,7 +239,8 @@ class CompactRange:
         the way instead of hashed again. Raises TypeError or ValueError for an item that is not
         a 32-byte ``bytes``.
         """
-        # This runs for every block written: see _extend_joined.
+        # Callers that hold the leaves laid end to end (blocks, the writer) skip this copy and
+        # these checks with extend_joined.
         leaves = leaf_hashes if type(leaf_hashes) is list else list(leaf_hashes)
         if not leaves:
             return
@@ -317,7 +318,7 @@ class CompactRange:
         # While the node is a right child (bit `width` of `start` set) whose left sibling lies
         # inside the range, that sibling is the last hash held: fold them into a parent.
         while start & width and start - width >= self._begin:
-            node = _sha256(b"\x01" + hashes.pop() + node).digest()
+            node = node_hash(hashes.pop(), node)
             start -= width
             width <<= 1
             if collect and width & _STRIDE_WIDTHS:

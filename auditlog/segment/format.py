@@ -182,7 +182,10 @@ def block_entry_size(count: int, frame_bytes: int) -> int:
 
 
 def block_hash_of(
-    header: bytes, leaves: bytes | memoryview, lengths: bytes, digests: bytes
+    header: bytes | memoryview,
+    leaves: bytes | memoryview,
+    lengths: bytes | memoryview,
+    digests: bytes,
 ) -> bytes:
     """block hash = SHA-256(header || leaves || frame lengths || SHA-256 of each frame).
 
@@ -198,8 +201,7 @@ def pack_block(header: BlockHeader, leaves: bytes, frames: list[bytes]) -> tuple
     digests = frame_digests_of(frames)
     packed_header = header.pack()
     block_hash = block_hash_of(packed_header, leaves, lengths, digests)
-    body_length = len(packed_header) + len(leaves) + len(lengths) + HASH_BYTES
-    body_length += sum(map(len, frames))
+    body_length = block_entry_size(len(frames), sum(map(len, frames))) - ENTRY_PREFIX.size
     entry = b"".join(
         (entry_prefix(body_length), packed_header, leaves, lengths, *frames, block_hash)
     )
@@ -252,68 +254,23 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
     if count < 1 or frames_start > end:
         raise IntegrityError("block record count does not fit the block")
     stored = struct.unpack_from(f">{count}I", body, lengths_start)
+    redacted: frozenset[int] = frozenset()
     if max(stored) < REDACTED:
-        return _parse_unredacted_block(body, offset, stored, frames_start, end)
-    starts: list[int] = []
-    stops: list[int] = []
-    digests: list[bytes] = []
-    redacted: list[int] = []
-    position = frames_start
-    sha256 = hashlib.sha256
-    for slot, value in enumerate(stored):
-        if value & REDACTED:
-            # A redacted frame's slot holds the SHA-256 of the frame that was removed.
-            digests.append(bytes(body[position : position + HASH_BYTES]))
-            starts.append(position)
-            stops.append(position)
-            redacted.append(slot)
-            position += HASH_BYTES
-        else:
-            digests.append(sha256(body[position : position + value]).digest())
-            starts.append(position)
-            stops.append(position + value)
-            position += value
-    if position != end:
-        raise IntegrityError("block frame lengths do not add up to the block's size")
-    lengths = struct.pack(f">{count}I", *(value & ~REDACTED for value in stored))
+        # The common case, the loops in C: the frames are hashed in one call and the stored
+        # lengths enter the block hash as they are. Keyless verification spends its time here.
+        starts = list(accumulate(stored, initial=frames_start))
+        stops: Sequence[int] = starts[1:]
+        if starts[-1] != end:
+            raise IntegrityError("block frame lengths do not add up to the block's size")
+        lengths: bytes | memoryview = body[lengths_start:frames_start]
+        digests = frame_digests(body, frames_start, stored)
+    else:
+        starts, stops, digests, redacted = _redacted_frames(body, stored, frames_start, end)
+        lengths = struct.pack(f">{count}I", *(value & ~REDACTED for value in stored))
     stored_hash = bytes(body[end:])
     computed = block_hash_of(
-        bytes(body[:leaves_start]), body[leaves_start:lengths_start], lengths, b"".join(digests)
+        body[:leaves_start], body[leaves_start:lengths_start], lengths, digests
     )
-    if computed != stored_hash:
-        raise IntegrityError("block bytes do not match the block's hash")
-    header = BlockHeader.unpack(body)
-    return ParsedBlock(
-        header=header,
-        block_hash=stored_hash,
-        leaves=body[leaves_start:lengths_start],
-        body=body,
-        frame_starts=starts,
-        frame_stops=stops,
-        offset=offset,
-        size=ENTRY_PREFIX.size + len(body),
-        redacted=frozenset(redacted),
-    )
-
-
-def _parse_unredacted_block(
-    body: memoryview, offset: int, stored: tuple[int, ...], frames_start: int, end: int
-) -> ParsedBlock:
-    """``parse_block`` of a block without redacted frames: the common case, the loops in C.
-
-    The frames are hashed in one call and the stored lengths are hashed as they are, which is
-    what keyless verification spends its time on; frames are sliced only when read.
-    """
-    bounds = list(accumulate(stored, initial=frames_start))
-    if bounds[-1] != end:
-        raise IntegrityError("block frame lengths do not add up to the block's size")
-    digests = frame_digests(body, frames_start, stored)
-    leaves_start = BLOCK_HEADER.size
-    lengths_start = leaves_start + len(stored) * LEAF_BYTES
-    stored_hash = bytes(body[end:])
-    computed = hashlib.sha256(
-        b"".join((body[:lengths_start], body[lengths_start:frames_start], digests))
-    ).digest()
     if computed != stored_hash:
         raise IntegrityError("block bytes do not match the block's hash")
     return ParsedBlock(
@@ -321,41 +278,68 @@ def _parse_unredacted_block(
         block_hash=stored_hash,
         leaves=body[leaves_start:lengths_start],
         body=body,
-        frame_starts=bounds,
-        frame_stops=bounds[1:],
+        frame_starts=starts,
+        frame_stops=stops,
         offset=offset,
         size=ENTRY_PREFIX.size + len(body),
+        redacted=redacted,
     )
 
 
-def redact_block(block: ParsedBlock, body: memoryview, positions: set[int]) -> bytes:
+def _redacted_frames(
+    body: memoryview, stored: tuple[int, ...], frames_start: int, end: int
+) -> tuple[list[int], list[int], bytes, frozenset[int]]:
+    """Frame bounds, joined frame digests and redacted positions of a block with redactions.
+
+    A redacted frame's slot holds the SHA-256 of the frame that was removed: that is its digest,
+    and its frame is empty.
+    """
+    starts: list[int] = []
+    stops: list[int] = []
+    digests: list[bytes] = []
+    redacted: list[int] = []
+    position = frames_start
+    sha256 = hashlib.sha256
+    for slot, value in enumerate(stored):
+        starts.append(position)
+        if value & REDACTED:
+            digests.append(bytes(body[position : position + HASH_BYTES]))
+            stops.append(position)
+            redacted.append(slot)
+            position += HASH_BYTES
+        else:
+            digests.append(sha256(body[position : position + value]).digest())
+            stops.append(position + value)
+            position += value
+    if position != end:
+        raise IntegrityError("block frame lengths do not add up to the block's size")
+    return starts, stops, b"".join(digests), frozenset(redacted)
+
+
+def redact_block(block: ParsedBlock, positions: set[int]) -> bytes:
     """The block's entry with the frames at ``positions`` replaced by their SHA-256.
 
     Leaves, header and block hash stay as they are: the tree, the hash chain and every
     checkpoint still verify; only the redacted records can no longer be decrypted.
     """
+    body = block.body
     count = block.header.count
     lengths_start = BLOCK_HEADER.size + count * LEAF_BYTES
     stored = list(struct.unpack_from(f">{count}I", body, lengths_start))
     frames: list[bytes] = []
     for position, frame in enumerate(block.frames):
-        if position in positions and position not in block.redacted:
+        if position in block.redacted:
+            # An earlier redaction's slot (its frame is empty) keeps the digest it holds.
+            start = block.frame_starts[position]
+            frames.append(bytes(body[start : start + HASH_BYTES]))
+        elif position in positions:
             frames.append(hashlib.sha256(frame).digest())
             stored[position] = len(frame) | REDACTED
-        elif position in block.redacted:
-            frames.append(bytes(_slot(body, lengths_start + count * 4, stored, position)))
         else:
             frames.append(bytes(frame))
     unhashed = b"".join((bytes(body[:lengths_start]), struct.pack(f">{count}I", *stored), *frames))
     new_body = unhashed + block.block_hash
     return entry_prefix(len(new_body)) + new_body
-
-
-def _slot(body: memoryview, frames_start: int, stored: list[int], position: int) -> memoryview:
-    offset = frames_start
-    for value in stored[:position]:
-        offset += HASH_BYTES if value & REDACTED else value
-    return body[offset : offset + HASH_BYTES]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ no (key, nonce) pair is ever used twice.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ from auditlog._fs import atomic_replace, make_private_dir
 from auditlog.codec import FrameCodec, dictionary_id
 from auditlog.crypto.keys import LEAF_SALT_BYTES, PeriodKeys
 from auditlog.errors import IntegrityError, KeyMaterialError, RecordRedactedError
+from auditlog.merkle import leaf_hash
 from auditlog.segment.format import ParsedBlock, frame_aad, frame_nonce
 
 __all__ = ["DictionaryStore", "decrypt_block", "leaf_for"]
@@ -33,7 +33,7 @@ _DICT_VERSION: Final = 1
 
 def leaf_for(salt: bytes, canonical: bytes) -> bytes:
     """leaf = SHA-256(0x00 || salt || canonical record): RFC 6962's leaf hash of salt||record."""
-    return hashlib.sha256(b"\x00" + salt + canonical).digest()
+    return leaf_hash(salt + canonical)
 
 
 def origin_prefix(origin: str) -> bytes:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from auditlog.codec import unpack_fields
 from auditlog.crypto.keys import ChainKeyring
 from auditlog.errors import IntegrityError
-from auditlog.segment.format import ENTRY_BLOCK, FILE_HEADER, ParsedBlock
+from auditlog.segment.format import ENTRY_BLOCK, ENTRY_SEAL, FILE_HEADER, MAGIC, ParsedBlock
 from auditlog.segment.frames import DictionaryStore, decrypt_block
 from auditlog.segment.scan import (
     ChainCheck,
@@ -22,6 +24,7 @@ from auditlog.segment.scan import (
     scan_segment,
 )
 from auditlog.segment.tombstone import Tombstone
+from auditlog.segment.writer import datetime_to_micros
 
 __all__ = ["ChainReader", "ChainReport"]
 
@@ -51,12 +54,16 @@ class ChainReport:
 
 
 def _micros_of(value: object) -> int:
-    from datetime import datetime
-
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise IntegrityError("a stored record has no valid occurred_at")
-    delta = value - datetime(1970, 1, 1, tzinfo=value.tzinfo)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return datetime_to_micros(value)
+
+
+def _file_header(path: Path) -> tuple[Any, ...] | None:
+    """A segment's unpacked file header, or None if the file is shorter than one."""
+    with path.open("rb") as handle:
+        head = handle.read(FILE_HEADER.size)
+    return FILE_HEADER.unpack(head) if len(head) == FILE_HEADER.size else None
 
 
 class ChainReader:
@@ -76,12 +83,54 @@ class ChainReader:
     def total_bytes(self) -> int:
         return sum(path.stat().st_size for _, path in self.segment_files())
 
-    def scans(self) -> Iterator[SegmentScan]:
-        """Every segment, parsed and self-hash-checked; only the last may end torn."""
+    def scans(self, sequences: set[int] | None = None) -> Iterator[SegmentScan]:
+        """Every segment (or those ``sequences``), parsed and self-hash-checked.
+
+        Only the chain's last segment may end torn.
+        """
         files = self.segment_files()
         for position, (sequence, path) in enumerate(files):
+            if sequences is not None and sequence not in sequences:
+                continue
             last = position == len(files) - 1
             yield scan_segment(path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last)
+
+    def decrypt(
+        self,
+        block: ParsedBlock,
+        keyring: ChainKeyring,
+        where: dict[str, object],
+        *,
+        positions: range | None = None,
+        skip_redacted: bool = False,
+    ) -> Iterator[tuple[int, bytes]]:
+        """(index, canonical record) of a block's frames, with its period's key and dictionary.
+
+        ``where`` names the block in the location of any error.
+        """
+        keys = keyring.get(block.header.period)
+        codec = self.dictionaries.codec(keys, block.header.dictionary_id, where)
+        return decrypt_block(
+            block, keys, codec, self.origin, where, positions=positions, skip_redacted=skip_redacted
+        )
+
+    def end(self, files: list[tuple[int, Path]]) -> tuple[int, bool]:
+        """Where the chain of ``files`` ends, and whether its newest segment is sealed.
+
+        Only entry prefixes are read: the end comes from the newest segment that says.
+        """
+        newest_sealed = False
+        for position, (_, path) in enumerate(reversed(files)):
+            heads = entry_heads(path)
+            if position == 0:
+                newest_sealed = bool(heads) and heads[-1].kind == ENTRY_SEAL
+            blocks = [h for h in heads if h.kind == ENTRY_BLOCK]
+            if blocks:
+                return blocks[-1].first_index + blocks[-1].count, newest_sealed
+            header = _file_header(path)
+            if header is not None and header[0] == MAGIC:
+                return header[5], newest_sealed  # a new segment with no block yet
+        return 0, newest_sealed
 
     def verify(
         self,
@@ -156,10 +205,7 @@ class ChainReader:
             "block": ordinal,
             "offset": block.offset,
         }
-        keys = keyring.get(header.period)
-        codec = self.dictionaries.codec(keys, header.dictionary_id, where)
-        frames = decrypt_block(block, keys, codec, self.origin, where, skip_redacted=True)
-        for index, canonical in frames:
+        for index, canonical in self.decrypt(block, keyring, where, skip_redacted=True):
             try:
                 fields = unpack_fields(canonical)
                 moment = _micros_of(fields.get("occurred_at"))
@@ -184,34 +230,24 @@ class ChainReader:
     ) -> Iterator[tuple[int, bytes]]:
         """(index, canonical record) of every readable record of ``period`` (in the segments
         ``sequences``, if given), in order."""
-        files = self.segment_files()
-        for position, (sequence, path) in enumerate(files):
-            if sequences is not None and sequence not in sequences:
-                continue
-            last = position == len(files) - 1
-            scan = scan_segment(
-                path.read_bytes(), path, sequence, chain=self.chain, allow_torn=last
-            )
+        for scan in self.scans(sequences):
             for ordinal, block in enumerate(scan.blocks):
                 if block.header.period != period:
                     continue
-                keys = keyring.get(period)
                 where: dict[str, object] = {
                     "chain": self.chain,
                     "segment": scan.sequence,
                     "block": ordinal,
                 }
-                codec = self.dictionaries.codec(keys, block.header.dictionary_id, where)
-                yield from decrypt_block(block, keys, codec, self.origin, where, skip_redacted=True)
+                yield from self.decrypt(block, keyring, where, skip_redacted=True)
 
     def first_indexes(self) -> list[tuple[int, int, Path]]:
         """(first index, sequence, path) of every segment, from the file headers alone."""
         out = []
         for sequence, path in self.segment_files():
-            with path.open("rb") as handle:
-                head = handle.read(FILE_HEADER.size)
-            if len(head) == FILE_HEADER.size:
-                out.append((FILE_HEADER.unpack(head)[5], sequence, path))
+            header = _file_header(path)
+            if header is not None:
+                out.append((header[5], sequence, path))
         return out
 
     def tail(self, keyring: ChainKeyring, count: int) -> Iterator[tuple[int, bytes]]:
@@ -233,10 +269,8 @@ class ChainReader:
             block = read_block(path, head, chain=self.chain, sequence=sequence)
             if block.header.period in keyring.shredded:
                 continue
-            keys = keyring.get(block.header.period)
             where: dict[str, object] = {"chain": self.chain, "segment": sequence}
-            codec = self.dictionaries.codec(keys, block.header.dictionary_id, where)
-            yield from decrypt_block(block, keys, codec, self.origin, where, skip_redacted=True)
+            yield from self.decrypt(block, keyring, where, skip_redacted=True)
 
     def read(
         self, keyring: ChainKeyring, start: int, end: int | None
@@ -264,14 +298,10 @@ class ChainReader:
                 header = block.header
                 lo = max(start, header.first_index) - header.first_index
                 hi = min(limit, header.tree_size) - header.first_index
-                keys = keyring.get(header.period)
                 where: dict[str, object] = {
                     "chain": self.chain,
                     "segment": sequence,
                     "block": ordinal,
                     "offset": block.offset,
                 }
-                codec = self.dictionaries.codec(keys, header.dictionary_id, where)
-                yield from decrypt_block(
-                    block, keys, codec, self.origin, where, positions=range(lo, hi)
-                )
+                yield from self.decrypt(block, keyring, where, positions=range(lo, hi))

@@ -10,7 +10,7 @@ from pathlib import Path
 from auditlog import note
 from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
 from auditlog.errors import IntegrityError, NoteError
-from auditlog.segment.format import ENTRY_PREFIX, FILE_HEADER, redact_block
+from auditlog.segment.format import FILE_HEADER, redact_block
 from auditlog.segment.scan import scan_segment
 
 __all__ = ["RedactionStore", "rewrite_segment"]
@@ -29,19 +29,17 @@ def rewrite_segment(path: Path, sequence: int, chain: str, redactions: dict[int,
         raise IntegrityError(
             "only sealed segments are rewritten", location={"chain": chain, "segment": sequence}
         )
-    view = memoryview(data)
     parts = [data[: FILE_HEADER.size]]
     offset = FILE_HEADER.size
     block_index = []
     removed = 0
     for block in scan.blocks:
-        entry = view[block.offset : block.offset + block.size]
         positions = redactions.get(block.header.first_index)
         if positions:
             removed += len(positions - block.redacted)
-            new_entry = redact_block(block, entry[ENTRY_PREFIX.size :], positions)
+            new_entry = redact_block(block, positions)
         else:
-            new_entry = bytes(entry)
+            new_entry = data[block.offset : block.offset + block.size]
         block_index.append((block.header.first_index, offset))
         parts.append(new_entry)
         offset += len(new_entry)

@@ -27,6 +27,7 @@ from auditlog.segment.format import (
     TIME_GRANULE_US,
     ParsedBlock,
     Seal,
+    entry_prefix,
     genesis_hash,
     parse_block,
 )
@@ -127,8 +128,9 @@ def scan_segment(
         if remaining < ENTRY_PREFIX.size:
             torn = remaining
             break
-        length, crc = ENTRY_PREFIX.unpack_from(data, position)
-        if crc != _crc_of_length(data, position):
+        length, _ = ENTRY_PREFIX.unpack_from(data, position)
+        # The prefix is intact if it is the one the writer makes for that length (its CRC).
+        if data[position : position + ENTRY_PREFIX.size] != entry_prefix(length):
             if _is_zero(view[position:]):
                 torn = remaining
                 break
@@ -182,12 +184,6 @@ def scan_segment(
         good_size=len(data) - torn,
         torn_bytes=torn,
     )
-
-
-def _crc_of_length(data: bytes, position: int) -> int:
-    import zlib
-
-    return zlib.crc32(data[position : position + 4])
 
 
 @dataclass
@@ -421,8 +417,6 @@ def entry_heads(path: Path) -> list[EntryHead]:
     Used to reach one block without reading the segment; what is then read of a block is
     checked in full (its hash) before use. Stops at a torn tail.
     """
-    import zlib
-
     heads = []
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
@@ -430,8 +424,11 @@ def entry_heads(path: Path) -> list[EntryHead]:
         while position + ENTRY_PREFIX.size + 16 <= size:
             handle.seek(position)
             head = handle.read(ENTRY_PREFIX.size + 16)
-            length, crc = ENTRY_PREFIX.unpack_from(head)
-            if crc != zlib.crc32(head[:4]) or position + ENTRY_PREFIX.size + length > size:
+            length, _ = ENTRY_PREFIX.unpack_from(head)
+            if (
+                head[: ENTRY_PREFIX.size] != entry_prefix(length)
+                or position + ENTRY_PREFIX.size + length > size
+            ):
                 break
             kind = head[ENTRY_PREFIX.size]
             count = int.from_bytes(head[ENTRY_PREFIX.size + 4 : ENTRY_PREFIX.size + 8], "big")

@@ -1,10 +1,10 @@
 """The chain writer: append, group commit, segment roll and seal, and recovery on open.
 
 One ``ChainWriter`` per chain and process, holding the chain's lock file for its lifetime (a
-second writer, in this process or another, gets ``LogLockedError``). Appends assign indexes,
-compute leaves and extend the Merkle tree at once, so receipts carry their leaf; ``flush`` turns
-the buffered records into one block per period run, writes it with a single ``write`` and
-``fdatasync``s it. Only then do the records' receipts report ``durable``.
+second writer, in this process or another, gets ``LogLockedError``). Appends assign indexes
+and compute leaves at once, so receipts carry their leaf; ``flush`` turns the buffered records
+into one block per period run, adds its leaves to the Merkle tree, writes it with a single
+``write`` and ``fdatasync``s it. Only then do the records' receipts report ``durable``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import repeat
+from itertools import groupby, repeat
 from operator import attrgetter, floordiv, sub
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -159,10 +159,10 @@ def check_tail(
         return ChainCheck.start(chain, origin), None
     sequence, path = segments[-1]
     previous = sequence - 1
+    tombstone = next((t for t in tombstones.values() if t.last_sequence == previous), None)
     if sequence == 0:
         check = ChainCheck.start(chain, origin)
-    elif any(t.last_sequence == previous for t in tombstones.values()):
-        tombstone = next(t for t in tombstones.values() if t.last_sequence == previous)
+    elif tombstone is not None:
         check = ChainCheck.resume_after(chain, origin, tombstone)
     else:
         before_path = segment_path(segments_dir, previous)
@@ -187,6 +187,24 @@ def check_tail(
     return check, scan
 
 
+def _period_runs(periods: list[int], limit: int) -> list[tuple[int, int]]:
+    """(start, end) of each run of consecutive records of one period, cut to ``limit`` records.
+
+    ``periods`` is not empty. ``groupby`` finds the runs in C, where a loop in Python would cost
+    bytecode per record; the common case, a single run, is decided by one ``list.count`` call.
+    """
+    count = len(periods)
+    if count <= limit and periods.count(periods[0]) == count:
+        return [(0, count)]
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for _, run in groupby(periods):
+        stop = start + len(list(run))
+        runs.extend((cut, min(cut + limit, stop)) for cut in range(start, stop, limit))
+        start = stop
+    return runs
+
+
 def _has_late(times: list[int], high_water: int, bound: int) -> bool:
     """Whether a record comes more than ``bound`` after the newest one before it."""
     if min(times) >= high_water - bound:
@@ -199,11 +217,6 @@ def _has_late(times: list[int], high_water: int, bound: int) -> bool:
     return False
 
 
-def to_micros(record: Record) -> int:
-    """A record's ``occurred_at`` as integer UTC microseconds since the Unix epoch."""
-    return _utc_micros(record.occurred_at)  # records hold UTC already
-
-
 _U64 = struct.Struct(">Q")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -211,7 +224,10 @@ _OCCURRED_AT = attrgetter("occurred_at")
 
 
 def _micros_of(records: Sequence[Record]) -> list[int]:
-    """``to_micros`` of each record, the loop in C (aware datetimes subtract exactly)."""
+    """Each record's ``occurred_at`` as integer UTC microseconds since the Unix epoch.
+
+    The loop runs in C: aware datetimes subtract exactly, and records hold UTC already.
+    """
     since_epoch = map(sub, map(_OCCURRED_AT, records), repeat(_EPOCH))
     return list(map(floordiv, since_epoch, repeat(_MICROSECOND)))
 
@@ -430,19 +446,13 @@ class ChainWriter:
 
     def _leaves(self, first: int, canonical: list[bytes], periods: list[int]) -> list[bytes]:
         leaves: list[bytes] = []
-        start = 0
-        count = len(canonical)
-        while start < count:
+        for start, end in _period_runs(periods, len(periods)):
             period = periods[start]
-            end = start + 1
-            while end < count and periods[end] == period:
-                end += 1
             keys = self._keyring.get_or_create(period)
             salts = keys.leaf_salts(first + start, end - start)
             # SHA-256(0x00 || salt || record) of each record, the loop in C.
             leaves.extend(leaf_hashes(salts, canonical[start:end]))
             self._sample(period, canonical, start, end)
-            start = end
         return leaves
 
     def _sample(self, period: int, canonical: list[bytes], start: int, end: int) -> None:
@@ -486,17 +496,9 @@ class ChainWriter:
             return self.durability.size
 
     def _write_pending(self, first: int, pending: _Pending) -> None:
-        count = len(pending.canonical)
-        limit = self.settings.block_max_records
-        start = 0
-        while start < count:
-            period = pending.periods[start]
-            end = start + 1
-            while end < count and end - start < limit and pending.periods[end] == period:
-                end += 1
+        for start, end in _period_runs(pending.periods, self.settings.block_max_records):
             self._write_block(first + start, pending, start, end)
-            start = end
-        self.durability.advance(first + count)
+        self.durability.advance(first + len(pending.canonical))
 
     def _write_block(self, first: int, pending: _Pending, start: int, end: int) -> None:
         period = pending.periods[start]
@@ -520,8 +522,10 @@ class ChainWriter:
         entry_size = block_entry_size(count, sum(map(len, frames)))
         segment = self._segment_for(period, entry_size, count, first)
         tree = self._tree
+        # The leaves are joined once, for the tree, the block and the tiles alike.
+        joined = b"".join(leaves)
         stride_nodes: list[tuple[int, int, bytes]] = []
-        tree.extend(leaves, stride_nodes)
+        tree.extend_joined(joined, stride_nodes)
         times = pending.times[start:end]
         header = BlockHeader(
             count=count,
@@ -537,7 +541,6 @@ class ChainWriter:
             prev_hash=self._last_hash,
             tree_root=tree.root(),
         )
-        joined = b"".join(leaves)
         entry, block_hash = pack_block(header, joined, frames)
         offset = segment.size
         write_all(segment.fd, entry)
