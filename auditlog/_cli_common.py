@@ -36,12 +36,13 @@ PassphraseOpt = Annotated[
 _REFUSALS = (IntegrityError, RecordValidationError, ProofError, NoteError, OldSizeMismatchError)
 
 
-def fail(exc: AuditLogError, *, refused: bool | None = None) -> NoReturn:
-    """Print an error's diagnostics (never a traceback) and exit 1 (refused) or 2 (usage)."""
+def fail(exc: AuditLogError, *, refusals: tuple[type[AuditLogError], ...] = _REFUSALS) -> NoReturn:
+    """Print an error's diagnostics (never a traceback); exit 1 for ``refusals``, else 2 (usage).
+
+    A command group whose refusals differ (the witness's) passes its own.
+    """
     errors.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", highlight=False)
-    if refused is None:
-        refused = isinstance(exc, _REFUSALS)
-    raise typer.Exit(1 if refused else 2)
+    raise typer.Exit(1 if isinstance(exc, refusals) else 2)
 
 
 def usage_error(message: str) -> NoReturn:

@@ -37,10 +37,9 @@ witness_app = typer.Typer(
 )
 
 
-def _refused(exc: AuditLogError) -> bool:
-    # The witness refuses what conflicts with its state (exit 1); a malformed request or a
-    # bad signature is the caller's mistake (exit 2).
-    return isinstance(exc, IntegrityError | OldSizeMismatchError)
+# The witness refuses what conflicts with its state (exit 1); a malformed request or a bad
+# signature is the caller's mistake (exit 2).
+_REFUSALS = (IntegrityError, OldSizeMismatchError)
 
 
 DirArg = Annotated[Path, typer.Argument(help="The witness directory.", metavar="DIR")]
@@ -62,7 +61,7 @@ def _open(directory: Path, passphrase: str | None) -> Witness:
     try:
         return Witness.open(directory, ask_passphrase(passphrase))
     except AuditLogError as exc:
-        fail(exc, refused=_refused(exc))
+        fail(exc, refusals=_REFUSALS)
 
 
 @witness_app.command("init")
@@ -78,13 +77,25 @@ def init(
     try:
         witness = Witness.init(directory, name, secret)
     except AuditLogError as exc:
-        fail(exc, refused=_refused(exc))
+        fail(exc, refusals=_REFUSALS)
     errors.print(
         f"created witness [bold]{escape(witness.name)}[/] in {escape(str(directory))}; its "
         "verifier key (for clients' witness policies) follows",
         highlight=False,
     )
     typer.echo(witness.verifier_key)
+
+
+def _cosign(
+    directory: Path, passphrase: str | None, signed: str, old_size: int, proof: list[bytes]
+) -> None:
+    """Have the witness check and cosign a checkpoint; print the cosignature line alone."""
+    witness = _open(directory, passphrase)
+    try:
+        line = witness.add_checkpoint(signed, old_size=old_size, proof=proof)
+    except AuditLogError as exc:
+        fail(exc, refusals=_REFUSALS)
+    typer.echo(line, nl=False)
 
 
 @witness_app.command("add-log")
@@ -99,7 +110,7 @@ def add_log(
     try:
         witness.add_log(origin, key)
     except AuditLogError as exc:
-        fail(exc, refused=_refused(exc))
+        fail(exc, refusals=_REFUSALS)
     errors.print(f"following {escape(origin)}", highlight=False)
 
 
@@ -119,13 +130,8 @@ def add_checkpoint(
     try:
         old_size, proof, signed = parse_add_checkpoint_request(_read_input(request))
     except AuditLogError as exc:
-        fail(exc, refused=_refused(exc))
-    witness = _open(directory, passphrase)
-    try:
-        line = witness.add_checkpoint(signed, old_size=old_size, proof=proof)
-    except AuditLogError as exc:
-        fail(exc, refused=_refused(exc))
-    typer.echo(line, nl=False)
+        fail(exc, refusals=_REFUSALS)
+    _cosign(directory, passphrase, signed, old_size, proof)
 
 
 @witness_app.command("cosign")
@@ -171,10 +177,5 @@ def cosign(
     except UnicodeDecodeError:
         usage_error("the checkpoint must be UTF-8 text and the proof file base64 lines")
     except AuditLogError as exc:
-        fail(exc, refused=_refused(exc))
-    witness = _open(directory, passphrase)
-    try:
-        line = witness.add_checkpoint(signed, old_size=old_size, proof=proof)
-    except AuditLogError as exc:
-        fail(exc, refused=_refused(exc))
-    typer.echo(line, nl=False)
+        fail(exc, refusals=_REFUSALS)
+    _cosign(directory, passphrase, signed, old_size, proof)

@@ -70,8 +70,7 @@ def init(
     except AuditLogError as exc:
         fail(exc)
     except ValueError as exc:
-        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        usage_error(str(exc))
 
 
 def _read_batches(lines: Iterator[str], batch_size: int) -> Iterator[list[tuple[int, str]]]:

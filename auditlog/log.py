@@ -13,6 +13,7 @@ A log is a directory::
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import os
@@ -61,6 +62,7 @@ from auditlog.errors import (
     RetentionError,
     RollbackError,
 )
+from auditlog.note import Checkpoint
 from auditlog.proofs import (
     ConsistencyProof,
     InclusionProof,
@@ -80,8 +82,7 @@ from auditlog.retention import (
     rewrap_hold_key,
     subject_token,
 )
-from auditlog.segment.format import ENTRY_BLOCK, ENTRY_SEAL, FILE_HEADER, MAGIC
-from auditlog.segment.frames import decrypt_block
+from auditlog.segment.format import ENTRY_BLOCK
 from auditlog.segment.reader import ChainReader, ChainReport
 from auditlog.segment.redaction import RedactionStore, rewrite_segment
 from auditlog.segment.scan import entry_heads, list_segments, segment_path
@@ -424,14 +425,13 @@ class AuditLog:
         log_id = secrets.token_hex(8)
         origin = config.origin or f"auditlog.local/{log_id}"
         make_private_dir(root / "chains")
+        make_private_dir(root / "keys")
         provider_doc: dict[str, str]
         if key_provider is None:
-            make_private_dir(root / "keys")
             kwargs = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
             key_provider = PassphraseKeyProvider.create(root / _ROOT_KEY_FILE, passphrase, **kwargs)
             provider_doc = {"type": "passphrase", "file": _ROOT_KEY_FILE}
         else:
-            make_private_dir(root / "keys")
             provider_doc = {"type": "external", "key_id": key_provider.key_id}
         verifier_key = create_signing_key(root / _CHECKPOINT_KEY_FILE, key_provider, origin)
         create_hold_key(root / _HOLD_KEY_FILE, key_provider, origin)
@@ -745,15 +745,16 @@ class AuditLog:
         key = verifier_key or self.verifier_key
         reports = {}
         for chain in self.chains():
+            origin = self.chain_origin(chain)
             keyring = None if keyless else self._keyring(chain)
             # Checkpoints are listed before the segments are read: a writer stores one only
             # after its data is durable, so each listed must be covered by what is read next.
             store = CheckpointStore(self.path / "chains" / chain / "checkpoints")
             signed_notes = [(size, store.get(size)) for size in store.sizes()]
             wanted = {size for size, _ in signed_notes}
-            trusted_note = trusted.checkpoints.get(self.chain_origin(chain)) if trusted else None
-            if trusted_note is not None:
-                wanted.add(open_checkpoint(trusted_note, key, self.chain_origin(chain)).size)
+            known = trusted.trusted(origin, key) if trusted is not None else None
+            if known is not None:
+                wanted.add(known.size)
             report = self._reader(chain).verify(
                 keyring,
                 progress,
@@ -764,10 +765,9 @@ class AuditLog:
             )
             latest = self._check_checkpoints(chain, report, key, trusted, signed_notes)
             if trusted is not None and latest is not None:
-                origin = self.chain_origin(chain)
-                known = trusted.trusted(origin, key)
-                if known is None or open_checkpoint(latest, key, origin).size >= known.size:
-                    trusted.update(origin, latest)
+                signed, newest = latest
+                if known is None or newest.size >= known.size:
+                    trusted.update(origin, signed)
             reports[chain] = report
         if trusted is not None:
             for origin in trusted.checkpoints:
@@ -786,9 +786,13 @@ class AuditLog:
         key: str,
         trusted: TrustedState | None,
         signed_notes: list[tuple[int, str]],
-    ) -> str | None:
-        """Hold the chain's recomputed tree against every checkpoint; returns the newest one."""
+    ) -> tuple[str, Checkpoint] | None:
+        """Hold the chain's recomputed tree against every checkpoint.
+
+        Returns the newest stored checkpoint, as signed and as opened, or None if none is stored.
+        """
         origin = self.chain_origin(chain)
+        newest: tuple[str, Checkpoint] | None = None
         signed_notes = list(signed_notes)
         if trusted is not None and origin in trusted.checkpoints:
             signed_notes.append((-1, trusted.checkpoints[origin]))
@@ -800,8 +804,12 @@ class AuditLog:
                 raise IntegrityError(
                     f"a checkpoint does not verify: {exc}", location=where
                 ) from None
-            if stored_size >= 0 and checkpoint.size != stored_size:
-                raise IntegrityError("a checkpoint file names another tree size", location=where)
+            if stored_size >= 0:
+                if checkpoint.size != stored_size:
+                    raise IntegrityError(
+                        "a checkpoint file names another tree size", location=where
+                    )
+                newest = (signed, checkpoint)
             require_not_rolled_back(origin, checkpoint, report.size)
             root = report.roots.get(checkpoint.size)
             if root is None and any(a < checkpoint.size < b for a, b in report.tombstoned):
@@ -826,8 +834,7 @@ class AuditLog:
                     f"checkpoint of that size: the log was rewritten or forked{evidence}",
                     location={**where, "size": checkpoint.size, "chain_size": report.size},
                 )
-        stored = [signed for size, signed in signed_notes if size >= 0]
-        return stored[-1] if stored else None
+        return newest
 
     # -- checkpoints and proofs -----------------------------------------------------------
 
@@ -998,7 +1005,7 @@ class AuditLog:
             records = max((t.end_index for t in self._tombstones(chain).values()), default=0)
             sealed = max(len(files) - 1, 0)
             if files:
-                end, newest_sealed = _segment_end(files)
+                end, newest_sealed = reader.end(files)
                 records = max(records, end)
                 sealed += newest_sealed
             chains[chain] = ChainStats(
@@ -1158,11 +1165,8 @@ class AuditLog:
             if isinstance(new, PassphraseKeyProvider):
                 new.commit_rotation()
             else:
-                with log_lock(self.path):
-                    manifest = _Manifest.load(self.path)
+                with self._editing_manifest() as manifest:
                     manifest.key_provider = {"type": "external", "key_id": new.key_id}
-                    atomic_replace(self.path / _MANIFEST, manifest.dump())
-                    self._manifest = manifest
             self._provider = new
         for chain in self.chains():
             self._log_event(
@@ -1183,6 +1187,19 @@ class AuditLog:
         provider.change_passphrase(new_passphrase)
         self._passphrase = new_passphrase
 
+    @contextlib.contextmanager
+    def _editing_manifest(self) -> Iterator[_Manifest]:
+        """Yield the manifest as on disk to change, then store it and use it from now on.
+
+        It is reloaded under the log lock, so a change another handle made since this one
+        opened is kept, not overwritten with this handle's older copy.
+        """
+        with log_lock(self.path):
+            manifest = _Manifest.load(self.path)
+            yield manifest
+            atomic_replace(self.path / _MANIFEST, manifest.dump())
+            self._manifest = manifest
+
     # -- retention ------------------------------------------------------------------------
 
     def retention(self, chain: str) -> RetentionPolicy | None:
@@ -1195,11 +1212,8 @@ class AuditLog:
         """Set a chain's floor and ceiling; stored in the manifest and appended to the chain."""
         _check_chain_id(chain)
         when = now or self._clock.now()
-        with log_lock(self.path):
-            manifest = _Manifest.load(self.path)
+        with self._editing_manifest() as manifest:
             manifest.retention[chain] = policy
-            atomic_replace(self.path / _MANIFEST, manifest.dump())
-            self._manifest = manifest
         self._log_event(
             chain,
             LogEventType.POLICY,
@@ -1357,16 +1371,12 @@ class AuditLog:
             for sequence, first, position, _ in matches:
                 by_segment.setdefault(sequence, {}).setdefault(first, set()).add(position)
             segments_dir = self.path / "chains" / chain / "segments"
+            indexes = sorted(first + position for _, first, position, _ in matches)
             # The signed note first: a crash before the rewrite leaves a note naming frames
             # still present (harmless); never a missing frame without a note.
-            self._redactions(chain).save(
-                sorted(first + position for _, first, position, _ in matches),
-                datetime_to_micros(when),
-                self._signer(),
-            )
+            self._redactions(chain).save(indexes, datetime_to_micros(when), self._signer())
             for sequence, redactions in by_segment.items():
                 rewrite_segment(segment_path(segments_dir, sequence), sequence, chain, redactions)
-            indexes = sorted(first + position for _, first, position, _ in matches)
             done[chain] = indexes
             override = (
                 f"; inside the retention floor, on legal basis {legal_basis}" if in_floor else ""
@@ -1390,16 +1400,12 @@ class AuditLog:
                 header = block.header
                 if header.period in keyring.shredded:
                     continue
-                keys = keyring.get(header.period)
                 where: dict[str, object] = {
                     "chain": chain,
                     "segment": scan.sequence,
                     "block": ordinal,
                 }
-                codec = reader.dictionaries.codec(keys, header.dictionary_id, where)
-                for index, canonical in decrypt_block(
-                    block, keys, codec, reader.origin, where, skip_redacted=True
-                ):
+                for index, canonical in reader.decrypt(block, keyring, where, skip_redacted=True):
                     if decode_record(canonical).subject == subject:
                         found.append(
                             (
@@ -1482,27 +1488,6 @@ class AuditLog:
         )
 
 
-def _segment_end(files: list[tuple[int, Path]]) -> tuple[int, bool]:
-    """Where the chain ends, and whether its newest segment is sealed, from entry prefixes.
-
-    The end comes from the newest segment that says (no block is read in full).
-    """
-    newest_sealed = False
-    for position, (_, path) in enumerate(reversed(files)):
-        heads = entry_heads(path)
-        if position == 0:
-            newest_sealed = bool(heads) and heads[-1].kind == ENTRY_SEAL
-        blocks = [h for h in heads if h.kind == ENTRY_BLOCK]
-        if blocks:
-            return blocks[-1].first_index + blocks[-1].count, newest_sealed
-        with path.open("rb") as handle:
-            head = handle.read(FILE_HEADER.size)
-        if len(head) == FILE_HEADER.size and head.startswith(MAGIC):
-            first_index: int = FILE_HEADER.unpack(head)[5]
-            return first_index, newest_sealed  # a new segment with no block yet
-    return 0, newest_sealed
-
-
 def _required(doc: dict[str, Any], key: str, path: Path) -> Any:
     if key not in doc:
         raise ConfigurationError(
@@ -1564,7 +1549,6 @@ def _cut_damaged_tail(
             "restore the damaged segment from a backup",
             location=damage,
         )
-    data = path.read_bytes()
     first_lost = damage.get("index")
     lost_from: int | None
     if isinstance(first_lost, int):
@@ -1585,7 +1569,11 @@ def _cut_damaged_tail(
     make_private_dir(quarantine_dir)
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     quarantine = quarantine_dir / f"{sequence:010d}-{offset}-{stamp}.bin"
-    create_exclusive(quarantine, data[offset:])
+    # Only the tail being cut is read, not the whole segment (up to max_segment_bytes).
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        cut = handle.read()
+    create_exclusive(quarantine, cut)
     os.chmod(path, 0o600)  # a sealed last segment is read-only
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
@@ -1597,7 +1585,7 @@ def _cut_damaged_tail(
         chain=chain,
         segment=sequence,
         offset=offset,
-        bytes_cut=len(data) - offset,
+        bytes_cut=len(cut),
         first_lost_index=int(first_lost) if isinstance(first_lost, int) else -1,
         quarantine=quarantine,
     )
