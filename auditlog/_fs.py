@@ -6,7 +6,10 @@ log directories hold wrapped keys and ciphertext whose sizes alone are worth pro
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -35,12 +38,36 @@ def make_private_dir(path: Path) -> None:
     fsync_dir(path.parent)
 
 
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (a 0600 file, created if missing); waits for it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 def write_all(fd: int, data: bytes | memoryview) -> None:
     """Write every byte of ``data``; os.write may write less than asked on signals or full disks."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (created or truncated, exactly 0600) and sync its bytes."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    try:
+        # The umask may have removed bits from the mode at creation, and a truncated file
+        # keeps the mode it had: set exactly 0600 either way.
+        os.fchmod(fd, FILE_MODE)
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def create_exclusive(path: Path, data: bytes) -> None:
@@ -50,13 +77,7 @@ def create_exclusive(path: Path, data: bytes) -> None:
     crash never leaves a partly written file under ``path``.
     """
     tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_synced(tmp, data)
     try:
         os.link(tmp, path)  # atomic, and refuses an existing name
     finally:
@@ -75,13 +96,7 @@ def atomic_replace(path: Path, data: bytes, *, scrub_old: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     old = path.with_name(f".{path.name}.old")
     discard_stale(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_synced(tmp, data)
     had_old = scrub_old and path.exists()
     if had_old:
         os.link(path, old)

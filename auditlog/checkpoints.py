@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgpack
 
@@ -64,8 +64,8 @@ def create_signing_key(path: Path, provider: KeyProvider, origin: str) -> str:
     return verifier
 
 
-def load_signing_key(path: Path, provider: KeyProvider, origin: str) -> str:
-    """The log's checkpoint signer key, unwrapped."""
+def _read_key_file(path: Path) -> dict[str, Any]:
+    """The checked document of the checkpoint key file, its signer key still wrapped."""
     try:
         doc = msgpack.unpackb(path.read_bytes())
     except FileNotFoundError:
@@ -76,14 +76,24 @@ def load_signing_key(path: Path, provider: KeyProvider, origin: str) -> str:
         raise KeyMaterialError(f"{path} is not an auditlog checkpoint key file")
     if doc.get("version") != _KEY_VERSION:
         raise KeyMaterialError(f"{path} has an unknown version; upgrade auditlog")
-    signer = provider.unwrap(bytes(doc["wrapped"]), _key_context(origin)).decode("ascii")
-    return signer
+    return doc
+
+
+def _unwrap_signer(doc: dict[str, Any], provider: KeyProvider, origin: str) -> str:
+    return provider.unwrap(bytes(doc["wrapped"]), _key_context(origin)).decode("ascii")
+
+
+def load_signing_key(path: Path, provider: KeyProvider, origin: str) -> str:
+    """The log's checkpoint signer key, unwrapped."""
+    return _unwrap_signer(_read_key_file(path), provider, origin)
 
 
 def rewrap_signing_key(path: Path, old: KeyProvider, new: KeyProvider, origin: str) -> None:
     """Wrap the checkpoint key under a new root key (root-key rotation)."""
-    signer = load_signing_key(path, old, origin)
-    doc = msgpack.unpackb(path.read_bytes())
+    # One read serves both the unwrapping and the rewritten document, which keeps every
+    # other field (the verifier key) as it was.
+    doc = _read_key_file(path)
+    signer = _unwrap_signer(doc, old, origin)
     doc["root_key_id"] = new.key_id
     doc["wrapped"] = new.wrap(signer.encode("ascii"), _key_context(origin))
     atomic_replace(path, msgpack.packb(doc))

@@ -43,6 +43,11 @@ def _unb64(value: object, what: str) -> bytes:
         raise ProofError(f"{what} is not valid base64") from None
 
 
+def _dump(kind: str, **fields: object) -> str:
+    """A proof document of ``kind``: ``format`` and ``version`` first, then ``fields`` in order."""
+    return json.dumps({"format": kind, "version": _VERSION, **fields}, indent=2)
+
+
 def _load(text: str | bytes, expected: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
@@ -88,18 +93,14 @@ class InclusionProof:
     checkpoint: str
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": _INCLUSION,
-                "version": _VERSION,
-                "origin": self.origin,
-                "index": self.index,
-                "size": self.size,
-                "leaf_hash": _b64(self.leaf_hash),
-                "proof": [_b64(h) for h in self.proof],
-                "checkpoint": self.checkpoint,
-            },
-            indent=2,
+        return _dump(
+            _INCLUSION,
+            origin=self.origin,
+            index=self.index,
+            size=self.size,
+            leaf_hash=_b64(self.leaf_hash),
+            proof=[_b64(h) for h in self.proof],
+            checkpoint=self.checkpoint,
         )
 
     @classmethod
@@ -127,18 +128,14 @@ class ConsistencyProof:
     checkpoint2: str
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": _CONSISTENCY,
-                "version": _VERSION,
-                "origin": self.origin,
-                "size1": self.size1,
-                "size2": self.size2,
-                "proof": [_b64(h) for h in self.proof],
-                "checkpoint1": self.checkpoint1,
-                "checkpoint2": self.checkpoint2,
-            },
-            indent=2,
+        return _dump(
+            _CONSISTENCY,
+            origin=self.origin,
+            size1=self.size1,
+            size2=self.size2,
+            proof=[_b64(h) for h in self.proof],
+            checkpoint1=self.checkpoint1,
+            checkpoint2=self.checkpoint2,
         )
 
     @classmethod

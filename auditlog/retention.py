@@ -14,13 +14,10 @@ log as a ``log`` record, so the history of retention decisions is itself tamper-
 
 from __future__ import annotations
 
-import fcntl
 import hmac
 import json
-import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +26,7 @@ from typing import Final, Self
 import msgpack
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
+from auditlog._fs import atomic_replace, create_exclusive, exclusive_lock, make_private_dir
 from auditlog.crypto.providers import KeyProvider
 from auditlog.errors import IntegrityError, KeyMaterialError
 
@@ -128,19 +125,24 @@ def subject_token(key: bytes, subject: str) -> str:
 
 def create_hold_key(path: Path, provider: KeyProvider, origin: str) -> None:
     """Make the log's hold-token key and store it wrapped by the root key."""
-    key = secrets.token_bytes(32)
+    make_private_dir(path.parent)
+    create_exclusive(path, _hold_key_file(secrets.token_bytes(32), provider, origin))
+
+
+def _hold_context(origin: str) -> bytes:
+    return b"auditlog/v1 hold-key\0" + origin.encode("utf-8")
+
+
+def _hold_key_file(key: bytes, provider: KeyProvider, origin: str) -> bytes:
+    """The bytes of ``keys/hold.key``: ``key`` wrapped by ``provider``'s current root key."""
     doc = {
         "format": _HOLD_KEY_FORMAT,
         "version": 1,
         "root_key_id": provider.key_id,
         "wrapped": provider.wrap(key, _hold_context(origin)),
     }
-    make_private_dir(path.parent)
-    create_exclusive(path, msgpack.packb(doc))
-
-
-def _hold_context(origin: str) -> bytes:
-    return b"auditlog/v1 hold-key\0" + origin.encode("utf-8")
+    packed: bytes = msgpack.packb(doc)
+    return packed
 
 
 def load_hold_key(path: Path, provider: KeyProvider, origin: str) -> bytes:
@@ -157,25 +159,12 @@ def load_hold_key(path: Path, provider: KeyProvider, origin: str) -> bytes:
 
 
 def rewrap_hold_key(path: Path, old: KeyProvider, new: KeyProvider, origin: str) -> None:
-    key = load_hold_key(path, old, origin)
-    doc = {
-        "format": _HOLD_KEY_FORMAT,
-        "version": 1,
-        "root_key_id": new.key_id,
-        "wrapped": new.wrap(key, _hold_context(origin)),
-    }
-    atomic_replace(path, msgpack.packb(doc))
+    atomic_replace(path, _hold_key_file(load_hold_key(path, old, origin), new, origin))
 
 
-@contextmanager
-def log_lock(root: Path) -> Iterator[None]:
+def log_lock(root: Path) -> AbstractContextManager[None]:
     """The log-wide lock for changes to shared files (manifest, holds); waits for it."""
-    fd = os.open(root / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return exclusive_lock(root / "LOCK")
 
 
 class HoldStore:

@@ -27,20 +27,24 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from auditlog import merkle, note
-from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
+from auditlog._fs import (
+    DIR_MODE,
+    atomic_replace,
+    create_exclusive,
+    exclusive_lock,
+    make_private_dir,
+)
 from auditlog.crypto.providers import DEFAULT_SCRYPT_N, PassphraseKeyProvider
 from auditlog.errors import (
     AuditLogError,
@@ -147,7 +151,7 @@ class Witness:
                 "of its own (a half-created one can be removed and created again)"
             )
         make_private_dir(directory)
-        os.chmod(directory, 0o700)  # an empty directory made by someone else may be wider
+        os.chmod(directory, DIR_MODE)  # an empty directory made by someone else may be wider
         provider = PassphraseKeyProvider.create(
             directory / _ROOT_KEY_FILE, passphrase, scrypt_n=scrypt_n
         )
@@ -376,15 +380,9 @@ class Witness:
             create_exclusive(path, _dump_json(doc))
         return str(path)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
         """Hold the directory's lock: checking a request and storing its result is one step."""
-        fd = os.open(self._directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
+        return exclusive_lock(self._directory / _LOCK_FILE)
 
     def _read_state(self) -> dict[str, _FollowedLog]:
         path = self._directory / _STATE_FILE

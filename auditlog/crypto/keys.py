@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.modes import ECB
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from auditlog._fs import atomic_replace, discard_stale
+from auditlog._fs import atomic_replace
 from auditlog.crypto.providers import KeyProvider
 from auditlog.errors import KeyMaterialError, KeyShreddedError
 
@@ -144,7 +144,7 @@ class ChainKeyring:
             "keys": {p: [root, blob] for p, (root, blob) in sorted(self._wrapped.items())},
             "shredded": dict(sorted(self._shredded.items())),
         }
-        discard_stale(self._path)
+        # atomic_replace first destroys what an interrupted earlier replacement left behind.
         atomic_replace(self._path, msgpack.packb(doc), scrub_old=scrub_old)
 
     def get(self, period: int) -> PeriodKeys:

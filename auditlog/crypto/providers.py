@@ -39,6 +39,10 @@ _NONCE_BYTES: Final = 12
 _KEY_BYTES: Final = 32
 # OWASP's recommendation for scrypt (2025): N=2^17, r=8, p=1, about 128 MiB and 0.3 s here.
 DEFAULT_SCRYPT_N: Final = 2**17
+_ROOT_KEY_REFUSAL: Final = (
+    "the passphrase does not open this log's root key: check AUDITLOG_PASSPHRASE or "
+    "the --passphrase you gave"
+)
 
 
 @runtime_checkable
@@ -61,6 +65,22 @@ class KeyProvider(Protocol):
     def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
         """Return the key that ``wrap`` was given for this ``context``."""
         ...
+
+
+def _unwrap_with_any(
+    providers: Sequence[KeyProvider], wrapped: bytes, context: bytes
+) -> bytes | None:
+    """The key that the first of ``providers`` able to unwrap ``wrapped`` gives, else None.
+
+    Both ways of holding root keys being rotated away (a passphrase provider's previous keys,
+    ``CombinedKeyProvider``) fall back on their old keys through this.
+    """
+    for provider in providers:
+        try:
+            return provider.unwrap(wrapped, context)
+        except KeyMaterialError:
+            continue
+    return None
 
 
 class _AeadRootKey:
@@ -91,15 +111,13 @@ class _AeadRootKey:
         try:
             return self._aead.decrypt(nonce, body, b"auditlog/v1 wrap\0" + context)
         except InvalidTag:
-            for previous in self._previous:
-                try:
-                    return previous.unwrap(wrapped, context)
-                except KeyMaterialError:
-                    continue
-            raise KeyMaterialError(
-                f"a data key does not unwrap under root key {self._key_id!r}: the keyring was "
-                "damaged or belongs to another root key; restore it from a backup"
-            ) from None
+            key = _unwrap_with_any(self._previous, wrapped, context)
+            if key is None:
+                raise KeyMaterialError(
+                    f"a data key does not unwrap under root key {self._key_id!r}: the keyring "
+                    "was damaged or belongs to another root key; restore it from a backup"
+                ) from None
+            return key
 
 
 class PassphraseKeyProvider(_AeadRootKey):
@@ -133,29 +151,14 @@ class PassphraseKeyProvider(_AeadRootKey):
     ) -> PassphraseKeyProvider:
         """Make a new random root key and store it at ``path``, wrapped by the passphrase."""
         secret = _passphrase(passphrase)
-        root_key = secrets.token_bytes(_KEY_BYTES)
-        key_id = "root-" + secrets.token_hex(4)
-        create_exclusive(path, _seal_root(root_key, key_id, secret, scrypt_n))
+        key_id, root_key = _create_root(path, secret, scrypt_n)
         return cls(path, key_id, root_key)
 
     @classmethod
     def open(cls, path: Path, passphrase: str | None = None) -> PassphraseKeyProvider:
         """Unlock the root key stored at ``path``."""
         secret = _passphrase(passphrase)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise ConfigurationError(
-                f"no root key file at {path}: pass the log directory that `auditlog init` "
-                "created, or the key provider the log was created with"
-            ) from None
-        key_id, root_key = _unseal_root(
-            raw,
-            path,
-            secret,
-            "the passphrase does not open this log's root key: check AUDITLOG_PASSPHRASE or "
-            "the --passphrase you gave",
-        )
+        key_id, root_key = _unseal_root(_read_root_doc(path), secret, _ROOT_KEY_REFUSAL)
         current = cls(path, key_id, root_key)
         staged = current.staged_path
         if staged.exists():
@@ -165,8 +168,7 @@ class PassphraseKeyProvider(_AeadRootKey):
 
     def _load_staged(self, secret: str, previous: Sequence[KeyProvider]) -> PassphraseKeyProvider:
         key_id, root_key = _unseal_root(
-            self.staged_path.read_bytes(),
-            self.staged_path,
+            _load_root_doc(self.staged_path.read_bytes(), self.staged_path),
             secret,
             "the staged root key of an interrupted rotation does not open with this "
             "passphrase; finish the rotation with the passphrase it was started with",
@@ -183,17 +185,14 @@ class PassphraseKeyProvider(_AeadRootKey):
         rotation already staged. The passphrase must be the current one.
         """
         secret = _passphrase(passphrase)
-        PassphraseKeyProvider.open(self.path, secret)  # refuses a wrong passphrase
+        doc = _read_root_doc(self.path)
+        # The new key is sealed with this passphrase, so it must open the current key. This
+        # checks it with one scrypt run; the file is read once for the check and for its cost.
+        _unseal_root(doc, secret, _ROOT_KEY_REFUSAL)
         if self.staged_path.exists():
             return self._load_staged(secret, previous=[self])
-        n = (
-            scrypt_n
-            if scrypt_n is not None
-            else _load_root_doc(self.path.read_bytes(), self.path).n
-        )
-        root_key = secrets.token_bytes(_KEY_BYTES)
-        key_id = "root-" + secrets.token_hex(4)
-        create_exclusive(self.staged_path, _seal_root(root_key, key_id, secret, n))
+        n = scrypt_n if scrypt_n is not None else doc.n
+        key_id, root_key = _create_root(self.staged_path, secret, n)
         return PassphraseKeyProvider(self.path, key_id, root_key, previous=[self])
 
     def commit_rotation(self) -> None:
@@ -217,6 +216,14 @@ def _passphrase(passphrase: str | None) -> str:
             "passphrase=... (--passphrase on the command line)"
         )
     return secret
+
+
+def _create_root(path: Path, secret: str, n: int) -> tuple[str, bytes]:
+    """Make a random root key and its id; store them at ``path``, sealed by ``secret``."""
+    root_key = secrets.token_bytes(_KEY_BYTES)
+    key_id = "root-" + secrets.token_hex(4)
+    create_exclusive(path, _seal_root(root_key, key_id, secret, n))
+    return key_id, root_key
 
 
 def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -259,14 +266,25 @@ class _RootDoc:
     wrapped: bytes
 
 
-def _unseal_root(raw: bytes, path: Path, secret: str, refusal: str) -> tuple[str, bytes]:
+def _unseal_root(doc: _RootDoc, secret: str, refusal: str) -> tuple[str, bytes]:
     """(key id, root key) of a root key file, or ``PassphraseError(refusal)``."""
-    doc = _load_root_doc(raw, path)
     kek = _scrypt(secret, doc.salt, doc.n, doc.r, doc.p)
     try:
         return doc.key_id, AESGCM(kek).decrypt(doc.nonce, doc.wrapped, _root_aad(doc.key_id))
     except InvalidTag:
         raise PassphraseError(refusal) from None
+
+
+def _read_root_doc(path: Path) -> _RootDoc:
+    """The root key file at ``path``, parsed; a missing file is a misconfigured log."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"no root key file at {path}: pass the log directory that `auditlog init` "
+            "created, or the key provider the log was created with"
+        ) from None
+    return _load_root_doc(raw, path)
 
 
 def _load_root_doc(raw: bytes, path: Path) -> _RootDoc:
@@ -319,12 +337,10 @@ class CombinedKeyProvider:
         try:
             return self._current.unwrap(wrapped, context)
         except KeyMaterialError:
-            for previous in self._previous:
-                try:
-                    return previous.unwrap(wrapped, context)
-                except KeyMaterialError:
-                    continue
-            raise
+            key = _unwrap_with_any(self._previous, wrapped, context)
+            if key is None:
+                raise  # the current key's refusal, which names the key the caller expects
+            return key
 
 
 class EnvKeyProvider(_AeadRootKey):

@@ -23,10 +23,7 @@ class FixedClock:
     """A clock that stands still until told to move: ``advance`` or ``set``."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        moment = start or datetime(2026, 1, 1, tzinfo=UTC)
-        if moment.tzinfo is None:
-            raise ValueError("FixedClock needs a timezone-aware datetime")
-        self._now = moment.astimezone(UTC)
+        self._now = _as_utc(start or datetime(2026, 1, 1, tzinfo=UTC))
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -34,15 +31,20 @@ class FixedClock:
             return self._now
 
     def set(self, moment: datetime) -> None:
-        if moment.tzinfo is None:
-            raise ValueError("FixedClock needs a timezone-aware datetime")
+        moment = _as_utc(moment)
         with self._lock:
-            self._now = moment.astimezone(UTC)
+            self._now = moment
 
     def advance(self, delta: timedelta) -> datetime:
         with self._lock:
             self._now += delta
             return self._now
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("FixedClock needs a timezone-aware datetime")
+    return moment.astimezone(UTC)
 
 
 @contextmanager
