@@ -78,6 +78,15 @@ def fresh_dir(root: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def fsync_path(path: Path) -> None:
+    """Write back every dirty page of the file at ``path``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def directory_bytes(path: Path) -> int:
     """Bytes of every file under ``path``: what the case left on disk, metadata files included."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -193,6 +202,18 @@ def load_results(directory: Path, name: str) -> JsonDict | None:
     except FileNotFoundError:
         return None
     return loaded
+
+
+def publish(directory: Path, name: str, results: JsonDict, *texts: str) -> JsonDict:
+    """What a bench's ``main`` ends with: save ``results``, print ``texts`` a blank line apart."""
+    save_results(directory, name, results)
+    print("\n\n".join(texts))
+    return results
+
+
+def int_list(text: str) -> list[int]:
+    """A command-line list of integers, e.g. ``10000,100000``."""
+    return [int(part) for part in text.split(",") if part]
 
 
 def common_parser(description: str, default_records: int) -> argparse.ArgumentParser:

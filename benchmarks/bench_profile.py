@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import cProfile
 import gc
-import hashlib
 import os
 import pstats
 import time
@@ -40,7 +39,7 @@ from auditlog import LogConfig, Record, parse_record
 from auditlog._fast import concat_each, leaf_hashes, prefix_each
 from auditlog._fs import write_all
 from auditlog.codec import ZSTD_LEVEL, FrameCodec, encode_record, encode_records, train_dictionary
-from auditlog.crypto.keys import LEAF_SALT_BYTES, PeriodKeys
+from auditlog.crypto.keys import PeriodKeys
 from auditlog.merkle import CompactRange
 from auditlog.segment.format import BlockHeader, frame_nonces, pack_block
 from auditlog.segment.frames import origin_prefix
@@ -52,7 +51,7 @@ from benchmarks._harness import (
     fresh_dir,
     frozen_heap,
     per_record_us,
-    save_results,
+    publish,
     workload_records,
 )
 from benchmarks._machine import describe_machine
@@ -90,11 +89,8 @@ Stage = Callable[[list[ChainInputs], Path], None]
 
 def prepare(records: list[Record]) -> list[ChainInputs]:
     """Group records by chain and run the whole pipeline once, untimed, to make each input."""
-    by_chain: dict[str, list[Record]] = {}
-    for record in records:
-        by_chain.setdefault(str(record.kind), []).append(record)
     chains = []
-    for chain, items in sorted(by_chain.items()):
+    for chain, items in sorted(_by_chain(records).items()):
         keys = PeriodKeys(0, os.urandom(32))
         canonical = [encode_record(r) for r in items]
         chains.append(
@@ -112,6 +108,14 @@ def prepare(records: list[Record]) -> list[ChainInputs]:
     return chains
 
 
+def _by_chain(records: list[Record]) -> dict[str, list[Record]]:
+    """``records`` grouped by chain (= kind), as the writer groups them, in order."""
+    by_chain: dict[str, list[Record]] = {}
+    for record in records:
+        by_chain.setdefault(str(record.kind), []).append(record)
+    return by_chain
+
+
 def _dictionary(canonical: list[bytes]) -> bytes | None:
     if len(canonical) < DICTIONARY_SAMPLES:
         return None  # the writer compresses without a dictionary until it has enough samples
@@ -123,11 +127,7 @@ def _fill(inputs: ChainInputs) -> None:
         count = min(BLOCK, len(inputs.records) - first)
         salts = inputs.keys.leaf_salts(first, count)
         inputs.salts.append(salts)
-        for offset in range(count):
-            salt = salts[offset * LEAF_SALT_BYTES : (offset + 1) * LEAF_SALT_BYTES]
-            inputs.leaves.append(
-                hashlib.sha256(b"\x00" + salt + inputs.canonical[first + offset]).digest()
-            )
+        inputs.leaves.extend(leaf_hashes(salts, inputs.canonical[first : first + count]))
     inputs.frames = [inputs.codec.compress(c) for c in inputs.canonical]
     inputs.sealed = [_encrypt_block(inputs, first) for first in inputs.blocks()]
 
@@ -160,7 +160,7 @@ def stage_encode(chains: list[ChainInputs], _: Path) -> None:
 
 
 def stage_time(chains: list[ChainInputs], _: Path) -> None:
-    period_us = 86_400 * 1_000_000
+    period_us = _DEFAULTS.period_seconds * 1_000_000
     for inputs in chains:
         for first in inputs.blocks():
             times = _micros_of(inputs.records[first : first + BLOCK])
@@ -191,7 +191,8 @@ def stage_tree(chains: list[ChainInputs], _: Path) -> None:
     for inputs in chains:
         tree = CompactRange(0, 0)
         for first in inputs.blocks():
-            tree.extend(inputs.leaves[first : first + BLOCK])
+            # As the writer does: the block's leaves joined, stride nodes collected for tiles.
+            tree.extend_joined(b"".join(inputs.leaves[first : first + BLOCK]), [])
             tree.root()
 
 
@@ -262,7 +263,7 @@ STAGES: Final = (
     StageSpec("salt", "PeriodKeys.leaf_salts, one AES-ECB call a block", stage_salt_batched, _IN),
     StageSpec("salt (append)", "leaf_salts(i, 1): what append() pays", stage_salt_single, _OUT),
     StageSpec("leaf", "SHA-256(0x00 || salt || record), one C call a block", stage_leaf, _IN),
-    StageSpec("tree", "CompactRange.extend + root() per block", stage_tree, _IN),
+    StageSpec("tree", "CompactRange.extend_joined + root() per block", stage_tree, _IN),
     StageSpec(
         "compress", "FrameCodec.compress_many: zstd, one C call a block", stage_compress, _IN
     ),
@@ -309,11 +310,8 @@ def _time_append_many(records: list[Record], scratch: Path, repeat: int, *, warm
 def _warm_up_records(records: list[Record]) -> list[Record]:
     """``records``, plus the records of small chains repeated until each chain has enough
     samples to train its dictionary: after these, no chain trains one in the timed pass."""
-    by_chain: dict[str, list[Record]] = {}
-    for record in records:
-        by_chain.setdefault(str(record.kind), []).append(record)
     extra = []
-    for items in by_chain.values():
+    for items in _by_chain(records).values():
         if len(items) < DICTIONARY_SAMPLES:
             extra.extend(items * (DICTIONARY_SAMPLES // len(items)))
     return records + extra
@@ -491,9 +489,7 @@ def main(argv: Sequence[str] | None = None) -> JsonDict:
     parser.add_argument("--repeat", type=int, default=3, help="runs per stage; the best is kept")
     args = parser.parse_args(argv)
     results = run(args.records, args.seed, args.dir, repeat=args.repeat)
-    save_results(args.results_dir, NAME, results)
-    print(format_table(results))
-    return results
+    return publish(args.results_dir, NAME, results, format_table(results))
 
 
 if __name__ == "__main__":

@@ -41,9 +41,12 @@ from benchmarks._harness import (
     common_parser,
     create_bench_log,
     fresh_dir,
+    fsync_path,
+    int_list,
     median,
     percentile,
-    save_results,
+    publish,
+    timed,
     workload_chunks,
 )
 from benchmarks._machine import describe_machine
@@ -103,16 +106,6 @@ def _proof_files(log_path: Path) -> list[Path]:
     return sorted(p for p in [*chain_dir.glob("tiles/*"), *chain_dir.glob("checkpoints/*")])
 
 
-def _sync(paths: Sequence[Path]) -> None:
-    """Write back every page of ``paths``: eviction leaves dirty pages where they are."""
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _evict(paths: Sequence[Path]) -> bool:
     """Drop ``paths`` from the page cache; False where the platform cannot."""
     if not hasattr(os, "posix_fadvise"):
@@ -162,7 +155,8 @@ def measure(
     """Serve, verify and size proofs of random indexes of the chain's newest checkpoint."""
     rng = random.Random(seed)
     files = _proof_files(log_path)
-    _sync(files)
+    for path in files:
+        fsync_path(path)  # eviction leaves dirty pages where they are
     evicted = _evict(files)
     warm: list[list[float]] = []
     cold: list[list[float]] = []
@@ -219,17 +213,16 @@ def run(
     for size, source in builds:
         with fresh_dir(scratch, f"proofs-{size}") as directory:
             log_path = directory / "log"
-            start = time.perf_counter()
-            if source == "records":
-                build_record_chain(log_path, size, seed)
-            else:
-                build_leaf_chain(log_path, size, seed)
-            build_s = time.perf_counter() - start
+            with timed() as build:
+                if source == "records":
+                    build_record_chain(log_path, size, seed)
+                else:
+                    build_leaf_chain(log_path, size, seed)
             tiles = (log_path / "chains" / CHAIN).glob("tiles/*")
             row = {
                 "records": size,
                 "built_from": source,
-                "build_s": build_s,
+                "build_s": build.wall,
                 "tile_bytes": sum(path.stat().st_size for path in tiles),
                 **measure(log_path, size, proofs, cold_proofs, seed, repeat),
             }
@@ -339,15 +332,11 @@ def format_table(results: JsonDict) -> str:
     return "\n".join(lines)
 
 
-def _sizes(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part]
-
-
 def main(argv: Sequence[str] | None = None) -> JsonDict:
     parser = common_parser("Inclusion proofs: serving with reads, verification, size.", 0)
-    parser.add_argument("--sizes", type=_sizes, default=list(SIZES), help="real logs, e.g. 1000")
+    parser.add_argument("--sizes", type=int_list, default=list(SIZES), help="real logs, e.g. 1000")
     parser.add_argument(
-        "--leaf-sizes", type=_sizes, default=list(LEAF_SIZES), help="chains of leaves alone"
+        "--leaf-sizes", type=int_list, default=list(LEAF_SIZES), help="chains of leaves alone"
     )
     parser.add_argument("--proofs", type=int, default=PROOFS, help="warm proofs per chain")
     parser.add_argument("--cold-proofs", type=int, default=COLD_PROOFS, help="cold proofs")
@@ -363,11 +352,9 @@ def main(argv: Sequence[str] | None = None) -> JsonDict:
         cold_proofs=args.cold_proofs,
         repeat=args.repeat,
     )
-    save_results(args.results_dir, NAME, results)
-    print(format_table(results))
-    print()
-    print(markdown_section(results))
-    return results
+    return publish(
+        args.results_dir, NAME, results, format_table(results), markdown_section(results)
+    )
 
 
 if __name__ == "__main__":

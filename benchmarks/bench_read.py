@@ -34,8 +34,9 @@ from benchmarks._harness import (
     frozen_heap,
     median,
     open_bench_log,
+    per_record_us,
     percentile,
-    save_results,
+    publish,
     workload_records,
 )
 from benchmarks._machine import describe_machine
@@ -217,9 +218,9 @@ def run(records: int, seed: int, scratch: Path, *, repeat: int = 3, reads: int =
         "keyless_records_per_s": records / keyless_s,
         "keyless_vs_sha256": sha_s / keyless_s,
         "keyless_breakdown_us_per_record": {
-            name: seconds / records * 1e6 for name, seconds in breakdown.items()
+            name: per_record_us(seconds, records) for name, seconds in breakdown.items()
         },
-        "sha256_us_per_record": sha_s / records * 1e6,
+        "sha256_us_per_record": per_record_us(sha_s, records),
         "sha256_node_call_us": call_s * 1e6,
         "node_hash_us": node_s * 1e6,
         "native": _fast.NATIVE,
@@ -265,9 +266,7 @@ def main(argv: Sequence[str] | None = None) -> JsonDict:
     parser.add_argument("--reads", type=int, default=200, help="random single-index reads")
     args = parser.parse_args(argv)
     results = run(args.records, args.seed, args.dir, repeat=args.repeat, reads=args.reads)
-    save_results(args.results_dir, NAME, results)
-    print(format_table(results))
-    return results
+    return publish(args.results_dir, NAME, results, format_table(results))
 
 
 if __name__ == "__main__":

@@ -36,9 +36,10 @@ from benchmarks._harness import (
     common_parser,
     create_bench_log,
     fresh_dir,
+    int_list,
     median,
     percentile,
-    save_results,
+    publish,
     workload_records,
 )
 from benchmarks._machine import describe_machine
@@ -88,8 +89,8 @@ def _wait_ready(process: subprocess.Popen[str]) -> None:
         raise RuntimeError(f"writer process did not start: {line!r} {err[-2000:]}")
 
 
-def _result(process: subprocess.Popen[str], go: bool = False) -> JsonDict:
-    out, err = process.communicate("go\n" if go else None)
+def _result(process: subprocess.Popen[str]) -> JsonDict:
+    out, err = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"writer process failed ({process.returncode}): {err[-2000:]}")
     loaded: JsonDict = json.loads(out.strip().splitlines()[-1])
@@ -360,13 +361,9 @@ def format_table(results: JsonDict) -> str:
     return "\n".join(lines)
 
 
-def _sizes(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part]
-
-
 def main(argv: Sequence[str] | None = None) -> JsonDict:
     parser = common_parser("Scaling: size, group-commit windows, two writers.", 0)
-    parser.add_argument("--sizes", type=_sizes, default=list(SIZES), help="e.g. 10000,100000")
+    parser.add_argument("--sizes", type=int_list, default=list(SIZES), help="e.g. 10000,100000")
     parser.add_argument("--ten-million", action="store_true", help="add a 10M-record run")
     parser.add_argument("--chunk", type=int, default=CHUNK, help="records generated at a time")
     parser.add_argument("--gc-records", type=int, default=20_000, help="records per window")
@@ -391,9 +388,7 @@ def main(argv: Sequence[str] | None = None) -> JsonDict:
         writer_records=args.writer_records,
         repeat=args.repeat,
     )
-    save_results(args.results_dir, NAME, results)
-    print(format_table(results))
-    return results
+    return publish(args.results_dir, NAME, results, format_table(results))
 
 
 if __name__ == "__main__":

@@ -36,9 +36,10 @@ from benchmarks._harness import (
     create_bench_log,
     directory_bytes,
     fresh_dir,
+    int_list,
     median,
     open_bench_log,
-    save_results,
+    publish,
     timed,
 )
 from benchmarks._machine import describe_machine
@@ -314,16 +315,12 @@ def format_table(results: JsonDict) -> str:
     return "\n".join(lines)
 
 
-def _kept(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part]
-
-
 def main(argv: Sequence[str] | None = None) -> JsonDict:
     parser = common_parser(
         "Retention sweeps: time against the size of the log (--records: records per day).",
         RECORDS_PER_DAY,
     )
-    parser.add_argument("--kept", type=_kept, default=list(KEPT), help="days kept, e.g. 10,180")
+    parser.add_argument("--kept", type=int_list, default=list(KEPT), help="days kept, e.g. 10,180")
     parser.add_argument(
         "--history", type=int, default=HISTORY, help="daily sweeps before, for the last log"
     )
@@ -332,11 +329,9 @@ def main(argv: Sequence[str] | None = None) -> JsonDict:
     results = run(
         args.kept, args.records, args.seed, args.dir, history=args.history, repeat=args.repeat
     )
-    save_results(args.results_dir, NAME, results)
-    print(format_table(results))
-    print()
-    print(markdown_section(results))
-    return results
+    return publish(
+        args.results_dir, NAME, results, format_table(results), markdown_section(results)
+    )
 
 
 if __name__ == "__main__":

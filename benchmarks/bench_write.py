@@ -24,6 +24,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,11 +40,12 @@ from benchmarks._harness import (
     directory_bytes,
     fresh_dir,
     frozen_heap,
+    fsync_path,
     json_line,
     median,
     per_record_us,
+    publish,
     rate,
-    save_results,
     timed,
     workload_records,
 )
@@ -175,7 +177,7 @@ def case_sqlite(directory: Path, work: Workload) -> Timing:
                 )
                 connection.execute("COMMIT")
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            _fsync_path(path)
+            fsync_path(path)
     finally:
         connection.close()
     return timing
@@ -196,14 +198,6 @@ def case_pymerkle(directory: Path, work: Workload) -> Timing:
     finally:
         tree.close()
     return timing
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def pymerkle_available() -> bool:
@@ -297,15 +291,13 @@ def _summarise(case: CaseSpec, runs: list[Timing], size: int, records: int) -> J
 
 
 def _describe_workload(work: Workload) -> JsonDict:
-    kinds: dict[str, int] = {}
-    for record in work.records:
-        kinds[str(record.kind)] = kinds.get(str(record.kind), 0) + 1
+    kinds = Counter(str(record.kind) for record in work.records)
     count = len(work.records)
     full = sum(len(json_line(r).encode()) for r in work.records)
     compact = sum(len(r.model_dump_json(exclude_none=True).encode()) + 1 for r in work.records)
     return {
         "records": count,
-        "kinds": kinds,
+        "kinds": dict(kinds),
         "json_bytes_per_record": full / count,
         "compact_json_bytes_per_record": compact / count,
     }
@@ -345,9 +337,7 @@ def main(argv: Sequence[str] | None = None) -> JsonDict:
     parser.add_argument("--cases", default="abcdefg", help="which cases to run, e.g. 'ade'")
     args = parser.parse_args(argv)
     results = run(args.records, args.seed, args.dir, repeat=args.repeat, cases=args.cases)
-    save_results(args.results_dir, NAME, results)
-    print(format_table(results))
-    return results
+    return publish(args.results_dir, NAME, results, format_table(results))
 
 
 if __name__ == "__main__":

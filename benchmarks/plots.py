@@ -101,20 +101,11 @@ def scale_size(scale: JsonDict, directory: Path) -> str:
     speed.set_title("append_many throughput")
     peaks = [row["peak_rss_bytes"] / 1e6 for row in rows]
     memory.plot(sizes, peaks, "o-", color=OURS, label="peak")
-    memory.plot(
-        sizes,
-        [row["rss_before_bytes"] / 1e6 for row in rows],
-        "s--",
-        color=PEERS,
-        label="before the first append",
-    )
-    memory.plot(
-        sizes,
-        [row["rss_after_bytes"] / 1e6 for row in rows],
-        "^:",
-        color=PEERS,
-        label="after the last flush",
-    )
+    for key, style, label in (
+        ("rss_before_bytes", "s--", "before the first append"),
+        ("rss_after_bytes", "^:", "after the last flush"),
+    ):
+        memory.plot(sizes, [row[key] / 1e6 for row in rows], style, color=PEERS, label=label)
     memory.axhline(200, color="#cf222e", linewidth=1, label="target: 200 MB")
     memory.set(xscale="log", xlabel="records written", ylabel="RSS, MB", ylim=(0, None))
     memory.xaxis.set_major_formatter(_count_formatter())
