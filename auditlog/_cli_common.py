@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -49,6 +50,34 @@ def usage_error(message: str) -> NoReturn:
     """Print a usage problem and exit 2."""
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(2)
+
+
+def read_input(source: str) -> bytes:
+    """A file's bytes, or standard input's for '-'; a clear error (exit 2) if it cannot be read."""
+    if source == "-":
+        return typer.get_binary_stream("stdin").read()
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        usage_error(f"cannot read {source}: {exc.strerror or exc}")
+
+
+def read_text_input(source: str) -> str:
+    """``read_input`` as UTF-8 text."""
+    try:
+        return read_input(source).decode("utf-8")
+    except UnicodeDecodeError:
+        usage_error(f"cannot read {source}: it is not UTF-8 text")
+
+
+def open_text_input(source: str) -> TextIO:
+    """Standard input for '-', else the file opened as UTF-8 text; exit 2 if it cannot be."""
+    if source == "-":
+        return sys.stdin
+    try:
+        return open(source, encoding="utf-8")
+    except OSError as exc:
+        usage_error(f"cannot read {source}: {exc.strerror or exc}")
 
 
 def passphrase(value: str | None, *, confirm: bool = False) -> str:

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from auditlog._cli_common import PassphraseOpt, errors, fail, usage_error
+from auditlog._cli_common import PassphraseOpt, errors, fail, read_input, usage_error
 from auditlog._cli_common import passphrase as ask_passphrase
 from auditlog.errors import AuditLogError, IntegrityError, OldSizeMismatchError
 from auditlog.proofs import ConsistencyProof
@@ -43,16 +43,6 @@ _REFUSALS = (IntegrityError, OldSizeMismatchError)
 
 
 DirArg = Annotated[Path, typer.Argument(help="The witness directory.", metavar="DIR")]
-
-
-def _read_input(source: str) -> bytes:
-    """Read a file, or standard input for '-'."""
-    if source == "-":
-        return typer.get_binary_stream("stdin").read()
-    try:
-        return Path(source).read_bytes()
-    except OSError as exc:
-        usage_error(f"cannot read {source}: {exc.strerror or exc}")
 
 
 def _open(directory: Path, passphrase: str | None) -> Witness:
@@ -128,7 +118,7 @@ def add_checkpoint(
 ) -> None:
     """Check a checkpoint with its consistency proof and print the cosignature line."""
     try:
-        old_size, proof, signed = parse_add_checkpoint_request(_read_input(request))
+        old_size, proof, signed = parse_add_checkpoint_request(read_input(request))
     except AuditLogError as exc:
         fail(exc, refusals=_REFUSALS)
     _cosign(directory, passphrase, signed, old_size, proof)
@@ -160,8 +150,8 @@ def cosign(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Check a signed checkpoint against a proof file and print the cosignature line."""
-    raw_note = _read_input(note_file)
-    raw_proof = b"" if proof_file is None else _read_input(str(proof_file))
+    raw_note = read_input(note_file)
+    raw_proof = b"" if proof_file is None else read_input(str(proof_file))
     try:
         signed = raw_note.decode("utf-8")
         text = raw_proof.decode("utf-8")

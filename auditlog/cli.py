@@ -25,7 +25,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from auditlog._cli_common import PassphraseOpt, console, errors, fail, usage_error
+from auditlog._cli_common import (
+    PassphraseOpt,
+    console,
+    errors,
+    fail,
+    open_text_input,
+    read_text_input,
+    usage_error,
+)
 from auditlog._cli_common import passphrase as ask_passphrase
 from auditlog._cli_witness import witness_app
 from auditlog.checkpoints import TrustedState
@@ -100,8 +108,8 @@ def append(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Validate JSON-lines records and append them, durably, a batch at a time."""
+    handle = open_text_input(source)
     secret = ask_passphrase(passphrase)
-    handle = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
     written = 0
     try:
         with AuditLog.open(path, passphrase=secret) as log:
@@ -272,7 +280,7 @@ def verify_proof(
     key: Annotated[str, typer.Option("--key", help="The log's verifier key.")],
 ) -> None:
     """Check an inclusion or consistency proof offline, with nothing but the log's public key."""
-    text = sys.stdin.read() if proof_file == "-" else Path(proof_file).read_text("utf-8")
+    text = read_text_input(proof_file)
     try:
         kind = json.loads(text).get("format") if text.strip().startswith("{") else None
         if kind == "auditlog-consistency-proof":

@@ -146,3 +146,26 @@ def test_console_script_keyless_verify_needs_no_passphrase(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert "100 records" in done.stdout
+
+
+def test_a_missing_input_file_is_a_usage_error_not_a_traceback(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """append and verify-proof name a file they cannot read and exit 2; nothing is written."""
+    log = tmp_path / "log"
+    _init(runner, log)
+    missing = tmp_path / "nowhere.jsonl"
+    appended = runner.invoke(app, ["append", str(log), str(missing)], env=ENV)
+    assert appended.exit_code == 2
+    assert "cannot read" in appended.output
+    assert appended.exception is None or isinstance(appended.exception, SystemExit)
+    checked = runner.invoke(app, ["verify-proof", str(missing), "--key", "k"])
+    assert checked.exit_code == 2
+    assert "cannot read" in checked.output
+    binary = tmp_path / "proof.bin"
+    binary.write_bytes(b"\xff\xfe\x00")
+    undecodable = runner.invoke(app, ["verify-proof", str(binary), "--key", "k"])
+    assert undecodable.exit_code == 2
+    assert "not UTF-8" in undecodable.output
+    with AuditLog.open(log, mode="read") as opened:
+        assert opened.stats().records == 0
