@@ -3,30 +3,25 @@
 Chat text is real multilingual dialogue from the ``chatterbot-corpus`` package; network records
 come from a real OpenSSH server log shipped in ``data/`` (see ``data/README.md``). Everything
 else is drawn from one ``random.Random(seed)``, so a seed always yields the same records.
+
+The OpenSSH log parser is in ``_openssh`` and the weights the workload draws with in
+``_distributions``; this module holds the chat corpus, the record generator and ``workload``.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
-import hashlib
-import itertools
 import random
-import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Final, Generic, TypeVar
-
-from pydantic import ValidationError
+from ipaddress import IPv4Address, IPv6Address
+from typing import Final
 
 from auditlog.errors import ConfigurationError
 from auditlog.records import (
     AccessRecord,
     Activity,
-    ActivityOutcome,
     Attachment,
     CallEndReason,
     CallMedia,
@@ -34,188 +29,41 @@ from auditlog.records import (
     CallRecord,
     ChatMessage,
     ChatOperation,
-    DocumentType,
     IdentityMethod,
-    IdentityResult,
     IdentityVerification,
     NetworkAddressRecord,
-    NetworkEvent,
-    NetworkStatus,
     PartyRole,
     Record,
     RecordKind,
-    Transport,
+)
+from auditlog.testing._distributions import (
+    _ACCESS_KINDS,
+    _ACCESS_PURPOSES,
+    _ACTIVITIES,
+    _ACTIVITY_OUTCOMES,
+    _CHAT_OPERATIONS,
+    _DOCUMENT_TYPES,
+    _END_REASONS_UNANSWERED,
+    _FAMILY_NAMES,
+    _GIVEN_NAMES,
+    _IDENTITY_METHODS,
+    _IDENTITY_PROVIDERS,
+    _IDENTITY_RESULTS,
+    _KINDS,
+    _MEDIA_TYPES,
+    _PHONE_PLANS,
+    _USER_AGENTS,
+    _accounts,
+    _digest,
+    _Weighted,
+)
+from auditlog.testing._openssh import (
+    OPENSSH_LOG_YEAR,
+    _bundled_openssh_records,
+    parse_openssh_log,
 )
 
 __all__ = ["OPENSSH_LOG_YEAR", "parse_openssh_log", "workload"]
-
-_T = TypeVar("_T")
-
-# --- OpenSSH log -----------------------------------------------------------------------------
-
-OPENSSH_LOG_YEAR: Final = 2026
-"""Syslog lines carry no year; the bundled log is read as if written in this year, in UTC."""
-
-_MONTHS: Final = {
-    name: number
-    for number, name in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-        start=1,
-    )
-}
-_SYSLOG_LINE: Final = re.compile(
-    r"(?P<month>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<hour>\d{2}):(?P<minute>\d{2}):"
-    r"(?P<second>\d{2}) \S+ sshd\[\d+\]: (?P<message>.*)"
-)
-# syslog folds identical consecutive messages into one line that quotes the message.
-_REPEATED: Final = re.compile(r"message repeated \d+ times: \[ (?P<message>.*)\]")
-
-
-@dataclass(frozen=True)
-class _SshdMessage:
-    """One shape of sshd message that names a client address, and what it means."""
-
-    pattern: re.Pattern[str]
-    event: NetworkEvent
-    status: NetworkStatus | None
-
-
-# Order matters: the first pattern that matches decides, so narrower shapes come first.
-_SSHD_MESSAGES: Final = tuple(
-    _SshdMessage(re.compile(pattern), event, status)
-    for pattern, event, status in (
-        (
-            r"Accepted \S+ for (?P<user>.+) from (?P<ip>\S+) port (?P<port>\d+)",
-            NetworkEvent.LOGIN,
-            NetworkStatus.SUCCESS,
-        ),
-        (
-            r"Failed \S+ for invalid user (?P<user>.*) from (?P<ip>\S+) port (?P<port>\d+)",
-            NetworkEvent.LOGIN,
-            NetworkStatus.UNKNOWN_ACCOUNT,
-        ),
-        (
-            r"Failed \S+ for (?P<user>.+) from (?P<ip>\S+) port (?P<port>\d+)",
-            NetworkEvent.LOGIN,
-            NetworkStatus.FAILURE,
-        ),
-        (
-            r"Invalid user (?P<user>.*) from (?P<ip>\S+?)(?: port (?P<port>\d+))?$",
-            NetworkEvent.LOGIN,
-            NetworkStatus.UNKNOWN_ACCOUNT,
-        ),
-        (
-            r"(?:pam_unix\(sshd:auth\): authentication failure|PAM \d+ more authentication "
-            r"failures?);.* rhost=(?P<ip>\S+)(?:\s+user=(?P<user>\S+))?",
-            NetworkEvent.LOGIN,
-            NetworkStatus.FAILURE,
-        ),
-        (
-            r"reverse mapping checking getaddrinfo for \S+ \[(?P<ip>[^\]]+)\] failed",
-            NetworkEvent.SESSION_START,
-            None,
-        ),
-        (
-            r"error: Received disconnect from (?P<ip>\S+?)(?: port (?P<port>\d+))?: \d+: ",
-            NetworkEvent.SESSION_END,
-            NetworkStatus.FAILURE,
-        ),
-        (
-            r"Received disconnect from (?P<ip>\S+?)(?: port (?P<port>\d+))?: \d+: ",
-            NetworkEvent.SESSION_END,
-            None,
-        ),
-        (
-            r"Connection closed by (?P<ip>\S+?)(?: port (?P<port>\d+))?(?: \[preauth\])?$",
-            NetworkEvent.SESSION_END,
-            None,
-        ),
-        (
-            r"Did not receive identification string from (?P<ip>\S+?)(?: port (?P<port>\d+))?$",
-            NetworkEvent.SESSION_END,
-            NetworkStatus.FAILURE,
-        ),
-    )
-)
-
-
-def parse_openssh_log(lines: Iterable[str]) -> tuple[list[NetworkAddressRecord], list[int]]:
-    """Parse OpenSSH server log lines (syslog format) into network-address records.
-
-    Every line that names the client's IP address gives one record: the address, the source
-    port and the user name when the line has them, the event (login, session start or end) and
-    its status (success, failure, unknown account). The subject is the user name, or the
-    address when the line names no user. Syslog carries no year and no zone: times are read as
-    UTC in ``OPENSSH_LOG_YEAR``.
-
-    Returns the records and the 1-based numbers of the lines that gave none, so that no line is
-    dropped unseen: ``len(records) + len(unparsed)`` is the number of lines.
-    """
-    records: list[NetworkAddressRecord] = []
-    unparsed: list[int] = []
-    for number, line in enumerate(lines, start=1):
-        record = _parse_sshd_line(line.rstrip("\r\n"))
-        if record is None:
-            unparsed.append(number)
-        else:
-            records.append(record)
-    return records, unparsed
-
-
-def _parse_sshd_line(line: str) -> NetworkAddressRecord | None:
-    header = _SYSLOG_LINE.fullmatch(line)
-    if header is None or header["month"] not in _MONTHS:
-        return None
-    try:
-        occurred_at = datetime(
-            OPENSSH_LOG_YEAR,
-            _MONTHS[header["month"]],
-            int(header["day"]),
-            int(header["hour"]),
-            int(header["minute"]),
-            int(header["second"]),
-            tzinfo=UTC,
-        )
-    except ValueError:
-        return None
-    message = header["message"]
-    repeated = _REPEATED.fullmatch(message)
-    if repeated is not None:
-        message = repeated["message"]
-    for shape in _SSHD_MESSAGES:
-        match = shape.pattern.match(message)
-        if match is None:
-            continue
-        fields = match.groupdict()
-        user = fields.get("user") or None
-        port = fields.get("port")
-        try:
-            # A line that names the client by host name only has no address to record.
-            source_ip = ip_address(fields["ip"])
-            return NetworkAddressRecord(
-                occurred_at=occurred_at,
-                subject=user or str(source_ip),
-                service="sshd",
-                account=user,
-                event=shape.event,
-                source_ip=source_ip,
-                source_port=None if port is None else int(port),
-                transport=Transport.TCP,
-                status=shape.status,
-            )
-        except (ValueError, ValidationError):
-            return None
-    return None
-
-
-@functools.cache
-def _bundled_openssh_records() -> tuple[NetworkAddressRecord, ...]:
-    log = resources.files("auditlog.testing").joinpath("data", "OpenSSH_2k.log")
-    records, _ = parse_openssh_log(log.read_text(encoding="utf-8").splitlines())
-    return tuple(records)
-
-
-# --- Chat corpus -----------------------------------------------------------------------------
 
 # Weights follow, roughly, how many people write in each language online, not corpus sizes.
 _CHAT_LANGUAGES: Final = (
@@ -271,203 +119,6 @@ def _chat_corpus() -> dict[str, tuple[str, ...]]:
         )
     return corpus
 
-
-# --- Drawing ---------------------------------------------------------------------------------
-
-
-class _Weighted(Generic[_T]):
-    """A weighted choice drawn with one random number and a binary search."""
-
-    def __init__(self, choices: Iterable[tuple[_T, float]]) -> None:
-        pairs = list(choices)
-        self._values = [value for value, _ in pairs]
-        self._cumulative = list(itertools.accumulate(weight for _, weight in pairs))
-
-    def draw(self, rng: random.Random) -> _T:
-        # bisect_left keeps the index in range even when the product rounds up to the total.
-        point = rng.random() * self._cumulative[-1]
-        return self._values[bisect.bisect_left(self._cumulative, point)]
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.blake2s("\x00".join(parts).encode(), digest_size=8).hexdigest()
-
-
-_ACCOUNT_POOL_SIZE: Final = 50_000
-_ZIPF_EXPONENT: Final = 1.1
-
-
-@functools.cache
-def _accounts() -> _Weighted[str]:
-    """Pseudonymous account ids; the account of rank k is drawn with weight 1 / k**1.1."""
-    return _Weighted(
-        (f"acct-{_digest('account', str(rank))}", rank**-_ZIPF_EXPONENT)
-        for rank in range(1, _ACCOUNT_POOL_SIZE + 1)
-    )
-
-
-_KINDS: Final = _Weighted(
-    (
-        (RecordKind.CHAT, 45.0),
-        (RecordKind.NETWORK, 30.0),
-        (RecordKind.CALL, 10.0),
-        (RecordKind.ACTIVITY, 9.0),
-        (RecordKind.IDENTITY, 4.0),
-        (RecordKind.ACCESS, 2.0),
-    )
-)
-_CHAT_OPERATIONS: Final = _Weighted(
-    (
-        (ChatOperation.SEND, 88.0),
-        (ChatOperation.EDIT, 4.0),
-        (ChatOperation.FORWARD, 3.0),
-        (ChatOperation.RECALL, 3.0),
-        (ChatOperation.DELETE, 2.0),
-    )
-)
-_MEDIA_TYPES: Final = _Weighted(
-    (
-        ("image/jpeg", 50.0),
-        ("image/png", 15.0),
-        ("video/mp4", 12.0),
-        ("audio/ogg", 10.0),
-        ("application/pdf", 8.0),
-        ("application/zip", 5.0),
-    )
-)
-_USER_AGENTS: Final = _Weighted(
-    (
-        ("ExampleChat/8.2.1 (Android 14; SM-S918B)", 35.0),
-        ("ExampleChat/8.2.0 (iOS 17.4; iPhone15,2)", 30.0),
-        ("ExampleChat/8.1.7 (Android 12; Redmi Note 11)", 15.0),
-        (
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/124.0.0.0 Safari/537.36",
-            12.0,
-        ),
-        ("ExampleChat-Desktop/3.9.2 (macOS 14.4)", 8.0),
-    )
-)
-_END_REASONS_UNANSWERED: Final = _Weighted(
-    (
-        (CallEndReason.NO_ANSWER, 50.0),
-        (CallEndReason.REJECTED, 20.0),
-        (CallEndReason.BUSY, 15.0),
-        (CallEndReason.CANCELLED, 10.0),
-        (CallEndReason.FAILED, 5.0),
-    )
-)
-_IDENTITY_METHODS: Final = _Weighted(
-    (
-        (IdentityMethod.PHONE, 50.0),
-        (IdentityMethod.ID_DOCUMENT, 25.0),
-        (IdentityMethod.FACE, 15.0),
-        (IdentityMethod.BANK_CARD, 7.0),
-        (IdentityMethod.EID, 3.0),
-    )
-)
-_IDENTITY_PROVIDERS: Final = {
-    IdentityMethod.PHONE: "carrier-otp",
-    IdentityMethod.ID_DOCUMENT: "document-check",
-    IdentityMethod.FACE: "face-match",
-    IdentityMethod.BANK_CARD: "bank-card-check",
-    IdentityMethod.EID: "eid-gateway",
-}
-_IDENTITY_RESULTS: Final = _Weighted(
-    (
-        (IdentityResult.PASSED, 88.0),
-        (IdentityResult.FAILED, 9.0),
-        (IdentityResult.INCONCLUSIVE, 3.0),
-    )
-)
-_DOCUMENT_TYPES: Final = _Weighted(
-    (
-        (DocumentType.NATIONAL_ID, 70.0),
-        (DocumentType.PASSPORT, 20.0),
-        (DocumentType.DRIVING_LICENCE, 7.0),
-        (DocumentType.RESIDENCE_PERMIT, 3.0),
-    )
-)
-# (country code, first national digits, how many random digits follow): mobile number plans.
-_PHONE_PLANS: Final = _Weighted(
-    (
-        (("+86", "1", 10), 40.0),
-        (("+1", "", 10), 15.0),
-        (("+34", "6", 8), 10.0),
-        (("+7", "9", 9), 10.0),
-        (("+55", "119", 8), 10.0),
-        (("+44", "7", 9), 8.0),
-        (("+49", "15", 9), 7.0),
-    )
-)
-# Synthetic legal names: common given and family names, no real person's record.
-_GIVEN_NAMES: Final = (
-    "Wei",
-    "Fang",
-    "María",
-    "José",
-    "Olga",
-    "Dmitri",
-    "Ana",
-    "João",
-    "Emma",
-    "Oliver",
-    "Aarav",
-    "Yuki",
-    "Mehmet",
-    "Siti",
-)
-_FAMILY_NAMES: Final = (
-    "Wang",
-    "Li",
-    "García",
-    "Fernández",
-    "Ivanova",
-    "Petrov",
-    "Silva",
-    "Santos",
-    "Smith",
-    "Müller",
-    "Sharma",
-    "Sato",
-    "Yılmaz",  # noqa: RUF001 -- the Turkish dotless i is the point of this name.
-    "Rahman",
-)
-# (action, type of the object acted on, service) of the activities a platform retains.
-_ACTIVITIES: Final = _Weighted(
-    (
-        (("profile.update", "profile", "accounts"), 18.0),
-        (("contact.add", "contact", "chat"), 16.0),
-        (("group.join", "group", "chat"), 12.0),
-        (("file.upload", "file", "files"), 12.0),
-        (("post.publish", "post", "feed"), 12.0),
-        (("group.create", "group", "chat"), 6.0),
-        (("file.share", "file", "files"), 6.0),
-        (("post.delete", "post", "feed"), 5.0),
-        (("payment.send", "payment", "payments"), 5.0),
-        (("password.change", "account", "accounts"), 4.0),
-        (("session.revoke", "session", "accounts"), 2.0),
-        (("mfa.enable", "account", "accounts"), 2.0),
-    )
-)
-_ACTIVITY_OUTCOMES: Final = _Weighted(
-    (
-        (ActivityOutcome.SUCCESS, 94.0),
-        (ActivityOutcome.FAILURE, 4.0),
-        (ActivityOutcome.DENIED, 2.0),
-    )
-)
-# (purpose, legal basis, role of the reader) of reads of the log.
-_ACCESS_PURPOSES: Final = _Weighted(
-    (
-        (("law-enforcement-request", "criminal-procedure", "inspector"), 45.0),
-        (("court-order", "court-order", "inspector"), 20.0),
-        (("regulator-inspection", "retention-regulation", "inspector"), 15.0),
-        (("data-subject-access", "gdpr-art-15", "privacy-officer"), 15.0),
-        (("internal-audit", "retention-regulation", "auditor"), 5.0),
-    )
-)
-_ACCESS_KINDS: Final = ("chat", "call", "network", "chat,call", "chat,call,network")
 
 _MICROSECOND: Final = timedelta(microseconds=1)
 _SECOND_US: Final = 1_000_000

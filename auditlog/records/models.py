@@ -1,342 +1,71 @@
-"""The records auditlog keeps: one frozen pydantic model per kind, and how to parse them.
+"""The record models: one frozen pydantic model per kind, the nested models, and their union.
 
-A record is what a platform must retain about one event: a chat message, a call, a network
-address in use, an identity check, another user activity, or a read of the log itself. Every
-model is frozen, forbids unknown fields and validates strictly; ``docs/records.md`` lists every
-field with its bounds and its source in the retained-data standards.
-
-The field order of each model is part of the storage format: the codec encodes a record as a
-msgpack map in declaration order. Fields are therefore never reordered, renamed or reused; a new
-field is appended at the end of its model with the default ``None``.
+The field order of each model is part of the storage format (see ``auditlog.records``): fields
+are never reordered, renamed or reused, and a new field is appended with the default ``None``.
+Every model forbids unknown fields, hides its input from error messages and requires ``kind``
+in its JSON Schema. ``RECORD_TYPES`` maps each kind to its model; ``Record`` is their union,
+discriminated by ``kind``.
 """
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address, IPv6Address, ip_address
-from socket import AF_INET, AF_INET6, inet_pton
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    Strict,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
-    WithJsonSchema,
-    WrapValidator,
-    model_validator,
-)
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
-from auditlog.errors import ConfigurationError, RecordValidationError
+from auditlog.records.fields import (
+    IPAddress,
+    Port,
+    UtcDateTime,
+    _Account,
+    _Code,
+    _Content,
+    _Count,
+    _DocumentNumber,
+    _Identifier,
+    _LegalName,
+    _MediaType,
+    _Phone,
+    _Query,
+    _Sha256,
+    _UserAgent,
+)
+from auditlog.records.kinds import (
+    ActivityOutcome,
+    CallEndReason,
+    CallMedia,
+    ChatOperation,
+    DocumentType,
+    IdentityMethod,
+    IdentityResult,
+    LogEventType,
+    NetworkEvent,
+    NetworkStatus,
+    PartyRole,
+    RecordKind,
+    Transport,
+)
 
 __all__ = [
     "LOG_SUBJECT",
-    "MAX_CONTENT_BYTES",
     "RECORD_TYPES",
     "AccessRecord",
     "Activity",
-    "ActivityOutcome",
     "Attachment",
-    "CallEndReason",
-    "CallMedia",
     "CallParty",
     "CallRecord",
     "ChatMessage",
-    "ChatOperation",
-    "DocumentType",
-    "IPAddress",
-    "IdentityMethod",
-    "IdentityResult",
     "IdentityVerification",
     "LogEvent",
-    "LogEventType",
     "NetworkAddressRecord",
-    "NetworkEvent",
-    "NetworkStatus",
-    "PartyRole",
-    "Port",
     "Record",
-    "RecordKind",
-    "Transport",
-    "UtcDateTime",
     "log_event",
-    "parse_record",
-    "record_json_schema",
 ]
 
-# Chat content is bounded in UTF-8 bytes, not characters, because bytes are what the log stores.
-MAX_CONTENT_BYTES: Final = 64 * 1024
-# Counts and sizes must fit a signed 64-bit integer so every msgpack reader can decode them.
-_MAX_INT64: Final = 2**63 - 1
 _MICROSECOND: Final = timedelta(microseconds=1)
-
-
-# --- Scalar types ----------------------------------------------------------------------------
-
-
-def _to_ip_address(value: object) -> IPv4Address | IPv6Address:
-    # The messages below never repeat the value: it may be a user's address.
-    if type(value) is str:
-        # Fast path: the C parser, which accepts a subset of what ``ip_address`` accepts (no
-        # zone index, no leading zeros); anything it refuses takes the full path below.
-        try:
-            return IPv4Address(inet_pton(AF_INET, value))
-        except (OSError, ValueError):
-            pass
-        try:
-            return IPv6Address(inet_pton(AF_INET6, value))
-        except (OSError, ValueError):
-            pass
-    if isinstance(value, IPv4Address):
-        return value
-    if isinstance(value, IPv6Address):
-        if value.scope_id is not None:
-            # A zone index names an interface of one host; it has no meaning in a retained record
-            # and the 16-byte packed form the codec stores cannot carry it.
-            raise ValueError("an IPv6 address with a zone index (%...) is not accepted")
-        return value
-    if isinstance(value, bytes):
-        if len(value) not in (4, 16):
-            raise ValueError("a packed IP address must be 4 (IPv4) or 16 (IPv6) bytes long")
-        return ip_address(value)
-    if isinstance(value, str):
-        try:
-            address = ip_address(value)
-        except ValueError:
-            raise ValueError("not a valid IPv4 or IPv6 address") from None
-        return _to_ip_address(address)
-    raise ValueError("an IP address must be an ipaddress object, a string or packed bytes")
-
-
-# The validator replaces pydantic's own union of the two address types, which would also take
-# integers and would format every IPv6 address as text while trying IPv4 first.
-IPAddress = Annotated[
-    IPv4Address | IPv6Address,
-    PlainValidator(_to_ip_address),
-    WithJsonSchema(
-        {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]}
-    ),
-]
-"""An IPv4 or IPv6 address; accepts an ``ipaddress`` object, its text, or its packed bytes."""
-
-Port = Annotated[int, Strict(), Field(ge=0, le=65535)]
-"""A TCP, UDP or SCTP port number."""
-
-_RFC3339_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
-
-
-def _to_utc_datetime(value: object, parse: ValidatorFunctionWrapHandler) -> datetime:
-    # One validator around pydantic's parser, not one before and one after: this runs for every
-    # time of every record.
-    if type(value) is datetime:
-        parsed = value
-    elif isinstance(value, datetime) or (isinstance(value, str) and _RFC3339_START.match(value)):
-        parsed = parse(value)
-    else:
-        # Pydantic would also read numbers and digit strings as Unix seconds and dates as
-        # midnight; a retained timestamp must say plainly what instant it means.
-        raise ValueError(
-            "a time must be a datetime or an RFC 3339 string, e.g. 2026-01-01T00:00:00Z"
-        )
-    return _to_utc(parsed)
-
-
-def _to_utc(value: datetime) -> datetime:
-    if value.tzinfo is UTC:
-        return value
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("naive datetime: give a timezone-aware time, e.g. with tzinfo=UTC")
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the time is out of range once converted to UTC") from None
-
-
-UtcDateTime = Annotated[datetime, WrapValidator(_to_utc_datetime)]
-"""A timezone-aware instant, stored in UTC so that equal instants give equal records."""
-
-
-def _check_content_size(value: str) -> str:
-    size = len(value.encode("utf-8"))
-    if size > MAX_CONTENT_BYTES:
-        raise ValueError(f"content is {size} bytes in UTF-8; at most {MAX_CONTENT_BYTES} allowed")
-    return value
-
-
-# Every string is bounded; the bounds are listed in docs/records.md. Absent values are None,
-# never empty strings, so one fact has one encoding. Pydantic-core refuses strings that are not
-# valid Unicode (lone surrogates), so every accepted string encodes to UTF-8.
-_Account = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
-_Identifier = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
-_Code = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128)]
-_UserAgent = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=1024)]
-_LegalName = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
-_DocumentNumber = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=64)]
-_Query = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=8192)]
-_Phone = Annotated[str, Strict(), StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")]
-# Media types and hashes are case-insensitive; storing them in lowercase keeps equal values equal.
-_MediaType = Annotated[
-    str,
-    Strict(),
-    StringConstraints(
-        max_length=255,
-        to_lower=True,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$",
-    ),
-]
-_Sha256 = Annotated[str, Strict(), StringConstraints(to_lower=True, pattern=r"^[0-9A-Fa-f]{64}$")]
-_Count = Annotated[int, Strict(), Field(ge=0, le=_MAX_INT64)]
-
-# The character bound rejects oversize text before it is encoded; the byte bound is the rule.
-_Content = Annotated[
-    str,
-    Strict(),
-    StringConstraints(min_length=1, max_length=MAX_CONTENT_BYTES),
-    AfterValidator(_check_content_size),
-]
-
-
-# --- Enumerations ----------------------------------------------------------------------------
-
-
-class RecordKind(enum.StrEnum):
-    """The kinds of record; the value is the ``kind`` field of the record."""
-
-    CHAT = "chat"
-    CALL = "call"
-    NETWORK = "network"
-    IDENTITY = "identity"
-    ACTIVITY = "activity"
-    ACCESS = "access"
-    LOG = "log"
-
-
-class LogEventType(enum.StrEnum):
-    """What the log did to itself; later issues add shredding, tombstones, holds, policies."""
-
-    REPAIR = "repair"
-    SWEEP = "sweep"
-    POLICY = "policy"
-    HOLD_ADD = "hold-add"
-    HOLD_EXTEND = "hold-extend"
-    HOLD_RELEASE = "hold-release"
-    KEY_ROTATION = "key-rotation"
-    REDACTION = "redaction"
-
-
-class ChatOperation(enum.StrEnum):
-    """What was done to a chat message."""
-
-    SEND = "send"
-    EDIT = "edit"
-    RECALL = "recall"
-    DELETE = "delete"
-    FORWARD = "forward"
-
-
-class PartyRole(enum.StrEnum):
-    """The role of a party in a call."""
-
-    CALLER = "caller"
-    CALLEE = "callee"
-    FORWARDED_TO = "forwarded-to"
-    TRANSFERRED_TO = "transferred-to"
-    CONFERENCE_MEMBER = "conference-member"
-
-
-class CallMedia(enum.StrEnum):
-    """The media of a call."""
-
-    VOICE = "voice"
-    VIDEO = "video"
-
-
-class CallEndReason(enum.StrEnum):
-    """Why a call ended, or why it never started."""
-
-    COMPLETED = "completed"
-    BUSY = "busy"
-    NO_ANSWER = "no-answer"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-
-class NetworkEvent(enum.StrEnum):
-    """The event that put a network address on record."""
-
-    REGISTER = "register"
-    LOGIN = "login"
-    LOGOUT = "logout"
-    SESSION_START = "session-start"
-    SESSION_END = "session-end"
-    API = "api"
-
-
-class Transport(enum.StrEnum):
-    """The transport protocol of a connection (RFC 6302 asks for it next to the port)."""
-
-    TCP = "tcp"
-    UDP = "udp"
-    SCTP = "sctp"
-
-
-class NetworkStatus(enum.StrEnum):
-    """The outcome of a network event."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"
-    UNKNOWN_ACCOUNT = "unknown-account"
-
-
-class IdentityMethod(enum.StrEnum):
-    """How an identity was checked."""
-
-    PHONE = "phone"
-    ID_DOCUMENT = "id-document"
-    FACE = "face"
-    BANK_CARD = "bank-card"
-    EID = "eid"
-
-
-class IdentityResult(enum.StrEnum):
-    """The outcome of an identity check."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    INCONCLUSIVE = "inconclusive"
-
-
-class DocumentType(enum.StrEnum):
-    """The kind of identity document that was checked."""
-
-    NATIONAL_ID = "national-id"
-    PASSPORT = "passport"
-    DRIVING_LICENCE = "driving-licence"
-    RESIDENCE_PERMIT = "residence-permit"
-    OTHER = "other"
-
-
-class ActivityOutcome(enum.StrEnum):
-    """The outcome of a user activity."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"
-    DENIED = "denied"
-
-
-# --- Models ----------------------------------------------------------------------------------
 
 
 def _require_kind_in_schema(schema: dict[str, Any]) -> None:
@@ -674,56 +403,3 @@ RECORD_TYPES: Mapping[RecordKind, type[BaseModel]] = MappingProxyType(
     }
 )
 """The model of each kind of record."""
-
-_RECORD_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
-
-# Field names are safe to show; a key that does not look like one may be user data.
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_KINDS_TEXT: Final = ", ".join(repr(str(kind)) for kind in RecordKind)
-
-
-def _describe(error: ErrorDetails) -> str:
-    loc = list(error["loc"])
-    # A tagged union puts the tag first in the location; the path reads better without it.
-    if loc and loc[0] in RECORD_TYPES:
-        loc = loc[1:]
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        # Pydantic's own message quotes the tag it was given, which is input.
-        return f"kind: must be one of {_KINDS_TEXT}"
-    parts = [
-        str(part) if isinstance(part, int) or _FIELD_NAME.fullmatch(part) else "<field>"
-        for part in loc
-    ]
-    path = ".".join(parts) if parts else "(record)"
-    return f"{path}: {error['msg']}"
-
-
-def parse_record(data: Mapping[str, Any] | str | bytes) -> Record:
-    """Validate ``data`` (a mapping, or a JSON document as text or bytes) into a record.
-
-    Raises ``RecordValidationError`` listing each problem as ``field.path: message``. The
-    message never contains the offending values, which may be a user's identifiers or content.
-    """
-    try:
-        if isinstance(data, str | bytes):
-            return _RECORD_ADAPTER.validate_json(data)
-        if not isinstance(data, Mapping):
-            raise RecordValidationError(
-                f"a record must be a mapping or a JSON document, not {type(data).__name__}"
-            )
-        # Pydantic takes a dict as it is; other mappings (read-only views, ...) are copied.
-        return _RECORD_ADAPTER.validate_python(data if type(data) is dict else dict(data))
-    except ValidationError as exc:
-        problems = exc.errors(include_input=False, include_url=False, include_context=False)
-        lines = "\n".join(f"  {_describe(problem)}" for problem in problems)
-        noun = "problem" if len(problems) == 1 else "problems"
-        raise RecordValidationError(f"invalid record, {len(problems)} {noun}:\n{lines}") from None
-
-
-def record_json_schema(kind: RecordKind | str) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of one kind of record, for validation outside Python."""
-    try:
-        model = RECORD_TYPES[RecordKind(kind)]
-    except ValueError:
-        raise ConfigurationError(f"unknown record kind; expected one of {_KINDS_TEXT}") from None
-    return model.model_json_schema()
