@@ -22,16 +22,30 @@ from auditlog.errors import (
     RecordValidationError,
     RetentionError,
     RollbackError,
+    StateFileError,
 )
 from auditlog.log import (
     AppendResult,
     AuditLog,
+    ChainKeys,
+    ChainStats,
     GroupCommit,
+    Keys,
+    KeyStatus,
     LogConfig,
     LogStats,
+    Proofs,
     Receipt,
     RepairReport,
+    Retention,
     VerifyReport,
+)
+from auditlog.proofs import (
+    ConsistencyProof,
+    InclusionProof,
+    TrustedState,
+    verify_consistency_proof,
+    verify_inclusion_proof,
 )
 from auditlog.records import (
     AccessRecord,
@@ -44,7 +58,9 @@ from auditlog.records import (
     RecordKind,
     parse_record,
 )
-from auditlog.retention import LegalHold, RetentionPolicy, SweepPlan
+from auditlog.retention import ChainSweepPlan, LegalHold, RetentionPolicy, SweepPlan
+from auditlog.segment.reader import ChainReport
+from auditlog.segment.recovery import RecoveryReport
 
 __version__ = "0.1.0"
 
@@ -55,17 +71,25 @@ __all__ = [
     "AuditLog",
     "AuditLogError",
     "CallRecord",
+    "ChainKeys",
+    "ChainReport",
+    "ChainStats",
+    "ChainSweepPlan",
     "ChatMessage",
     "Clock",
     "ConfigurationError",
+    "ConsistencyProof",
     "EnvKeyProvider",
     "ForkError",
     "GroupCommit",
     "IdentityVerification",
+    "InclusionProof",
     "IntegrityError",
     "KeyMaterialError",
     "KeyProvider",
     "KeyShreddedError",
+    "KeyStatus",
+    "Keys",
     "LateRecordError",
     "LegalHold",
     "LogConfig",
@@ -76,18 +100,25 @@ __all__ = [
     "PassphraseError",
     "PassphraseKeyProvider",
     "ProofError",
+    "Proofs",
     "Receipt",
     "Record",
     "RecordKind",
     "RecordRedactedError",
     "RecordValidationError",
+    "RecoveryReport",
     "RepairReport",
+    "Retention",
     "RetentionError",
     "RetentionPolicy",
     "RollbackError",
+    "StateFileError",
     "SweepPlan",
     "SystemClock",
+    "TrustedState",
     "VerifyReport",
     "__version__",
     "parse_record",
+    "verify_consistency_proof",
+    "verify_inclusion_proof",
 ]

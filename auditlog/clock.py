@@ -1,11 +1,17 @@
-"""Time as an argument: a ``Clock`` protocol so that policy can be tested without sleeping."""
+"""Time as an argument, and time as stored.
+
+A ``Clock`` protocol lets policy be tested without sleeping. Stored times (block headers, seals,
+tombstones, journals, keyrings) are integer UTC microseconds since the Unix epoch.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "datetime_to_micros", "micros_to_datetime"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @runtime_checkable
@@ -20,3 +26,22 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+def datetime_to_micros(moment: datetime) -> int:
+    """An aware datetime as integer UTC microseconds since the Unix epoch."""
+    return utc_micros(moment.astimezone(UTC))
+
+
+def utc_micros(moment: datetime) -> int:
+    """``datetime_to_micros`` of a datetime already in UTC, exactly (no float on the way)."""
+    return (
+        (moment.toordinal() - 719_163) * 86_400_000_000
+        + (moment.hour * 3600 + moment.minute * 60 + moment.second) * 1_000_000
+        + moment.microsecond
+    )
+
+
+def micros_to_datetime(micros: int) -> datetime:
+    """The aware UTC datetime of integer UTC microseconds since the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=micros)

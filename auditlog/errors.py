@@ -7,6 +7,7 @@ identifier or content: they name chains, segments, blocks, indexes and periods o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 __all__ = [
     "AuditLogError",
@@ -25,6 +26,7 @@ __all__ = [
     "RecordValidationError",
     "RetentionError",
     "RollbackError",
+    "StateFileError",
 ]
 
 
@@ -69,6 +71,18 @@ class IntegrityError(AuditLogError):
     def diagnostics(self) -> str:
         where = ", ".join(f"{k}={v}" for k, v in self.location.items())
         return f"{self}" + (f" [{where}]" if where else "")
+
+
+class StateFileError(IntegrityError):
+    """A state file (manifest, holds, keyring, key file, journal, ...) is missing or unreadable.
+
+    The message names the file and says what to do; ``path`` is the file. Nothing in the file
+    was acted on.
+    """
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message, location={"file": path.name})
+        self.path = path
 
 
 class RollbackError(IntegrityError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -41,7 +42,6 @@ __all__ = [
     "cosign",
     "generate_key",
     "generate_witness_key",
-    "open",
     "open_note",
     "open_with_signatures",
     "parse_signer_key",
@@ -311,16 +311,23 @@ def open_with_signatures(note: str | bytes, verifier_keys: Iterable[str]) -> tup
     return text, [name for name, _ in verified]
 
 
-def open(note: str | bytes, verifier_keys: Iterable[str]) -> str:
-    """Open a signed note and return its text; see :func:`open_with_signatures`.
-
-    The name follows Go's ``note.Open``. It shadows the builtin only inside this module and for
-    ``from auditlog.note import *``; prefer ``note.open(...)`` or :func:`open_note`.
-    """
+def open_note(note: str | bytes, verifier_keys: Iterable[str]) -> str:
+    """Open a signed note and return its text (Go's ``note.Open``); see
+    :func:`open_with_signatures`."""
     return open_with_signatures(note, verifier_keys)[0]
 
 
-open_note = open
+def __getattr__(name: str) -> object:
+    # ``note.open`` was this function's first name; it shadowed the builtin. Kept for one
+    # release (docs/architecture.md, "Renamed"), then removed.
+    if name == "open":
+        warnings.warn(
+            "auditlog.note.open is deprecated: use auditlog.note.open_note",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return open_note
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cosign(checkpoint_text: str, signer_key: str, timestamp: int) -> str:

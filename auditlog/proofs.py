@@ -1,26 +1,40 @@
-"""Inclusion and consistency proofs as portable documents, verifiable offline with a public key.
+"""What an outsider checks a log with: signed checkpoints, proofs, and a trusted state.
 
-A proof document is JSON (``format`` and ``version`` first) holding the proof hashes and the
-signed checkpoint they lead to; ``verify_*`` needs only the log's verifier key. docs/proofs.md
-specifies the documents.
+- A checkpoint is a C2SP tlog-checkpoint (origin ``<log origin>/<chain>``, tree size, root hash)
+  signed as a C2SP signed note with the log's Ed25519 key (``sign_checkpoint``,
+  ``open_checkpoint``).
+- Inclusion and consistency proofs are portable JSON documents (``format`` and ``version``
+  first) holding the proof hashes and the signed checkpoints they lead to; ``verify_*`` needs
+  only the log's verifier key.
+- ``TrustedState`` is what a client or auditor last trusted, so that a log cut back or forked
+  since is refused.
+
+docs/proofs.md specifies the documents and the state file.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, ClassVar, Final, Literal
 
-from auditlog import merkle
-from auditlog.checkpoints import open_checkpoint
-from auditlog.errors import ProofError
+from auditlog import merkle, note
+from auditlog._fs import atomic_replace, make_private_dir
+from auditlog._statefile import StateFile, read_state, state_bytes
+from auditlog.errors import NoteError, ProofError, RollbackError
 from auditlog.note import Checkpoint
 
 __all__ = [
     "ConsistencyProof",
     "InclusionProof",
+    "TrustedState",
+    "open_checkpoint",
+    "require_not_rolled_back",
+    "sign_checkpoint",
     "verify_consistency_proof",
     "verify_inclusion_proof",
 ]
@@ -185,3 +199,78 @@ def verify_consistency_proof(
         proof.size1, proof.size2, proof.proof, first.root_hash, second.root_hash
     )
     return first, second
+
+
+def sign_checkpoint(signer_key: str, origin: str, size: int, root: bytes) -> str:
+    """The signed note of the checkpoint (origin, size, root)."""
+    return note.sign(note.Checkpoint(origin, size, root).to_text(), signer_key)
+
+
+def open_checkpoint(signed: str, verifier_key: str, origin: str | None = None) -> note.Checkpoint:
+    """Check a signed checkpoint's signature (and origin); raises ``NoteError``."""
+    checkpoint = note.Checkpoint.from_text(note.open_note(signed, [verifier_key]))
+    if origin is not None and checkpoint.origin != origin:
+        raise NoteError(f"checkpoint is for origin {checkpoint.origin!r}, expected {origin!r}")
+    return checkpoint
+
+
+class TrustedStateFile(StateFile):
+    """The file of a ``TrustedState``: the newest verified checkpoint per origin."""
+
+    FORMAT: ClassVar[str] = "auditlog-trusted-checkpoints"
+    VERSION: ClassVar[int] = 1
+    ENCODING: ClassVar[Literal["json", "msgpack"]] = "json"
+    WHAT: ClassVar[str] = "the trusted-checkpoint state"
+    REMEDY: ClassVar[str] = (
+        "restore it from a backup; it is your only protection against a log that was cut back"
+    )
+
+    checkpoints: dict[str, str]
+
+
+class TrustedState:
+    """What a client or auditor last trusted: the newest verified checkpoint per origin.
+
+    A JSON file, replaced atomically. ``check`` refuses a log shorter than, or inconsistent
+    with, what was trusted; forks are kept as evidence next to the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """The state kept at ``path``; a missing file is a state that trusts nothing yet."""
+        self.path = Path(path)
+        self.checkpoints: dict[str, str] = {}
+        if self.path.exists():
+            self.checkpoints = dict(read_state(self.path, TrustedStateFile).checkpoints)
+
+    def trusted(self, origin: str, verifier_key: str) -> note.Checkpoint | None:
+        """The trusted checkpoint of ``origin``, its signature checked, or None."""
+        signed = self.checkpoints.get(origin)
+        return None if signed is None else open_checkpoint(signed, verifier_key, origin)
+
+    def record_fork(self, origin: str, theirs: str) -> Path:
+        """Keep the trusted checkpoint and a contradicting one side by side, as evidence."""
+        digest = hashlib.sha256(origin.encode()).hexdigest()[:12]
+        evidence = self.path.with_name(f"{self.path.name}.fork-{digest}.txt")
+        body = (
+            f"origin {origin}\n\n-- trusted --\n{self.checkpoints[origin]}\n-- presented --\n"
+            f"{theirs}"
+        )
+        make_private_dir(evidence.parent)
+        atomic_replace(evidence, body.encode("utf-8"))
+        return evidence
+
+    def update(self, origin: str, signed: str) -> None:
+        """Trust ``signed`` (already verified) as the newest checkpoint of ``origin``."""
+        self.checkpoints[origin] = signed
+        make_private_dir(self.path.parent)
+        atomic_replace(self.path, state_bytes(TrustedStateFile(checkpoints=self.checkpoints)))
+
+
+def require_not_rolled_back(origin: str, trusted: note.Checkpoint, size: int) -> None:
+    """``RollbackError`` if a chain of ``size`` records is shorter than it was trusted to be."""
+    if size < trusted.size:
+        raise RollbackError(
+            f"chain {origin} has {size} records but a trusted checkpoint says it had "
+            f"{trusted.size}: records were cut off the log (sizes {size} < {trusted.size})",
+            location={"origin": origin, "size": size, "trusted_size": trusted.size},
+        )

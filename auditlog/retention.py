@@ -1,4 +1,7 @@
-"""Retention: policies with a floor and a ceiling, legal holds, and the plan of a sweep.
+"""The rules of retention, as values: policies, legal holds and the plan of a sweep.
+
+Applying them to a log is ``auditlog.log.retention`` (``log.retention``); this module holds only
+the values, so that the manifest, the command line and users' code can share them.
 
 - A ``RetentionPolicy`` per chain: records must be kept ``keep_at_least`` (the floor: deleting
   sooner is refused, even when asked for by hand) and are deleted once ``delete_after`` has
@@ -6,41 +9,24 @@
   so a whole period — and its data key — expires at once.
 - A ``LegalHold`` suspends the ceiling for the chains, time range and (optionally) subjects
   it covers, until it is released or expires. Subjects are kept only as keyed tokens.
-- ``SweepPlan`` is what a sweep would do; ``AuditLog.sweep(dry_run=True)`` returns it.
-
-Policies live in the manifest, holds in ``holds.json``; every change is also appended to the
-log as a ``log`` record, so the history of retention decisions is itself tamper-evident.
+- ``SweepPlan`` is what a sweep does (or, as a dry run, would do).
 """
 
 from __future__ import annotations
 
-import hmac
-import json
-import secrets
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Final, Self
+from typing import Self
 
-import msgpack
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from auditlog._fs import atomic_replace, create_exclusive, exclusive_lock, make_private_dir
-from auditlog.crypto.providers import KeyProvider
-from auditlog.errors import IntegrityError, KeyMaterialError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ChainSweepPlan",
     "LegalHold",
     "RetentionPolicy",
     "SweepPlan",
-    "subject_token",
+    "period_bounds",
 ]
-
-_HOLDS_FORMAT: Final = "auditlog-holds"
-_HOLDS_VERSION: Final = 1
-_HOLD_KEY_FORMAT: Final = "auditlog-hold-key"
 
 
 def period_bounds(period: int, period_seconds: int) -> tuple[datetime, datetime]:
@@ -114,90 +100,6 @@ class LegalHold(BaseModel):
     def covers(self, chain: str, start: datetime, end: datetime) -> bool:
         """Whether the hold covers records of ``chain`` in [start, end) (all subjects or some)."""
         return chain in self.chains and self.start < end and start < self.end
-
-
-def subject_token(key: bytes, subject: str) -> str:
-    """The keyed token that stands for a subject in a hold: HMAC-SHA256, 128 bits, hex."""
-    return hmac.new(
-        key, b"auditlog/v1 hold-subject\0" + subject.encode("utf-8"), "sha256"
-    ).hexdigest()[:32]
-
-
-def create_hold_key(path: Path, provider: KeyProvider, origin: str) -> None:
-    """Make the log's hold-token key and store it wrapped by the root key."""
-    make_private_dir(path.parent)
-    create_exclusive(path, _hold_key_file(secrets.token_bytes(32), provider, origin))
-
-
-def _hold_context(origin: str) -> bytes:
-    return b"auditlog/v1 hold-key\0" + origin.encode("utf-8")
-
-
-def _hold_key_file(key: bytes, provider: KeyProvider, origin: str) -> bytes:
-    """The bytes of ``keys/hold.key``: ``key`` wrapped by ``provider``'s current root key."""
-    doc = {
-        "format": _HOLD_KEY_FORMAT,
-        "version": 1,
-        "root_key_id": provider.key_id,
-        "wrapped": provider.wrap(key, _hold_context(origin)),
-    }
-    packed: bytes = msgpack.packb(doc)
-    return packed
-
-
-def load_hold_key(path: Path, provider: KeyProvider, origin: str) -> bytes:
-    try:
-        doc = msgpack.unpackb(path.read_bytes())
-    except FileNotFoundError:
-        raise KeyMaterialError(f"no hold key at {path}; restore it from a backup") from None
-    if not isinstance(doc, dict) or doc.get("format") != _HOLD_KEY_FORMAT:
-        raise KeyMaterialError(f"{path} is not an auditlog hold key file")
-    if doc.get("version") != 1:
-        raise KeyMaterialError(f"{path} has hold key version {doc.get('version')!r}; upgrade")
-    key: bytes = provider.unwrap(bytes(doc["wrapped"]), _hold_context(origin))
-    return key
-
-
-def rewrap_hold_key(path: Path, old: KeyProvider, new: KeyProvider, origin: str) -> None:
-    atomic_replace(path, _hold_key_file(load_hold_key(path, old, origin), new, origin))
-
-
-def log_lock(root: Path) -> AbstractContextManager[None]:
-    """The log-wide lock for changes to shared files (manifest, holds); waits for it."""
-    return exclusive_lock(root / "LOCK")
-
-
-class HoldStore:
-    """``holds.json``: every hold ever placed, released ones included (they are history)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> list[LegalHold]:
-        try:
-            doc = json.loads(self.path.read_text("utf-8"))
-        except FileNotFoundError:
-            return []
-        except ValueError:
-            raise IntegrityError(f"{self.path} is not readable JSON; restore it") from None
-        if doc.get("format") != _HOLDS_FORMAT or doc.get("version") != _HOLDS_VERSION:
-            raise IntegrityError(f"{self.path} is not a holds file of a known version")
-        try:
-            return [LegalHold.model_validate(item) for item in doc["holds"]]
-        except ValidationError as exc:
-            raise IntegrityError(f"{self.path} holds an invalid legal hold: {exc}") from None
-
-    def save(self, holds: list[LegalHold]) -> None:
-        doc = {
-            "format": _HOLDS_FORMAT,
-            "version": _HOLDS_VERSION,
-            "holds": [h.model_dump(mode="json") for h in holds],
-        }
-        atomic_replace(self.path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
-
-
-def new_hold_id() -> str:
-    return "hold-" + secrets.token_hex(6)
 
 
 @dataclass

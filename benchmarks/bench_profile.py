@@ -41,7 +41,8 @@ from auditlog._fs import write_all
 from auditlog.codec import ZSTD_LEVEL, FrameCodec, encode_record, encode_records, train_dictionary
 from auditlog.crypto.keys import PeriodKeys
 from auditlog.merkle import CompactRange
-from auditlog.segment.format import BlockHeader, frame_nonces, pack_block
+from auditlog.segment.blocks import pack_block
+from auditlog.segment.format import BlockHeader, frame_nonces
 from auditlog.segment.frames import origin_prefix
 from auditlog.segment.writer import _U64, _micros_of
 from benchmarks._harness import (

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from auditlog import AuditLog, merkle, note
-from auditlog.checkpoints import CheckpointStore, sign_checkpoint
-from auditlog.proofs import verify_inclusion_proof
+from auditlog.proofs import sign_checkpoint, verify_inclusion_proof
+from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.tiles import STRIDE, TileStore
 from benchmarks._harness import (
     JsonDict,
@@ -70,7 +70,7 @@ def build_record_chain(log_path: Path, records: int, seed: int) -> None:
     with create_bench_log(log_path, fsync=False) as log:
         for chunk in workload_chunks(records, seed, _RECORD_CHUNK):
             log.append_many(chunk, chain=CHAIN)
-        log.checkpoint(CHAIN)
+        log.proofs.sign_checkpoints(CHAIN)
 
 
 def build_leaf_chain(log_path: Path, leaves: int, seed: int) -> None:
@@ -136,7 +136,7 @@ def _series(log: AuditLog, indexes: Sequence[int], evict: Sequence[Path]) -> lis
         if evict:
             _evict(evict)
         start = time.perf_counter()
-        log.prove(CHAIN, index)
+        log.proofs.prove_inclusion(CHAIN, index)
         seconds.append(time.perf_counter() - start)
     return seconds
 
@@ -162,12 +162,14 @@ def measure(
     cold: list[list[float]] = []
     with AuditLog.open(log_path, mode="read") as log:
         key = log.verifier_key
-        log.prove(CHAIN, 0)  # one untimed call, so that no timed one pays for first use
+        log.proofs.prove_inclusion(
+            CHAIN, 0
+        )  # one untimed call, so that no timed one pays for first use
         for _ in range(repeat):
             warm.append(_series(log, [rng.randrange(size) for _ in range(proofs)], []))
             cold.append(_series(log, [rng.randrange(size) for _ in range(cold_proofs)], files))
         indexes = [rng.randrange(size) for _ in range(proofs)]
-        served = [log.prove(CHAIN, index) for index in indexes]
+        served = [log.proofs.prove_inclusion(CHAIN, index) for index in indexes]
     verify: list[list[float]] = []
     for _ in range(repeat):
         gc.collect()

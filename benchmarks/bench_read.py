@@ -25,7 +25,8 @@ from typing import Final
 
 from auditlog import AuditLog, Record, _fast
 from auditlog.merkle import CompactRange
-from auditlog.segment.scan import ChainCheck, SegmentScan, list_segments, scan_segment
+from auditlog.segment.check import ChainCheck
+from auditlog.segment.scan import SegmentScan, list_segments, scan_segment
 from benchmarks._harness import (
     JsonDict,
     common_parser,

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from auditlog.retention import RetentionPolicy
-from auditlog.testing import workload
-from auditlog.testing._helpers import FixedClock
+from auditlog.testing import FixedClock, workload
 from benchmarks._harness import (
     JsonDict,
     common_parser,
@@ -89,14 +88,14 @@ def build_log(path: Path, case: Case, per_day: int, seed: int) -> None:
     clock = FixedClock(START)
     with create_bench_log(path, fsync=False, clock=clock) as log:
         policy = RetentionPolicy(keep_at_least=DAY, delete_after=case.kept * DAY)
-        log.set_retention(CHAIN, policy, actor="bench", now=START)
+        log.retention.set_policy(CHAIN, policy, actor="bench", now=START)
         span = DAY - timedelta(minutes=1)
         for number in range(case.days):
             if case.kept < number <= case.kept + case.history:
                 # Each such morning, the day that just went past the ceiling is swept.
                 morning = _day(number) + timedelta(hours=1)
                 clock.set(morning)
-                log.sweep(now=morning, dry_run=False, actor="bench")
+                log.retention.sweep(now=morning, dry_run=False, actor="bench")
             records = list(workload(per_day, seed=seed + number, start=_day(number), span=span))
             clock.set(_day(number) + span)
             log.append_many(records, chain=CHAIN)
@@ -110,9 +109,9 @@ def sweep_once(template: Path, case: Case, scratch: Path) -> tuple[float, float,
         with open_bench_log(copy, clock=FixedClock(case.now)) as log:
             gc.collect()
             with timed() as planning:
-                plan = log.sweep(now=case.now)
+                plan = log.retention.sweep(now=case.now)
             with timed() as applying:
-                applied = log.sweep(now=case.now, dry_run=False)
+                applied = log.retention.sweep(now=case.now, dry_run=False)
         chain = applied.chains[CHAIN]
         expired = int(_day(case.history).timestamp()) // 86_400
         if chain.shred_periods != [expired] or plan.empty or len(chain.delete_segments) != 1:

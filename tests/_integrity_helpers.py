@@ -15,9 +15,10 @@ from pathlib import Path
 
 from auditlog import AuditLog, LogConfig
 from auditlog.records import ChatMessage, NetworkAddressRecord, Record
-from auditlog.segment.format import BLOCK_HEADER, ENTRY_PREFIX, HASH_BYTES, LEAF_BYTES, ParsedBlock
+from auditlog.segment.blocks import ParsedBlock
+from auditlog.segment.format import BLOCK_HEADER, ENTRY_PREFIX, HASH_BYTES, LEAF_BYTES
 from auditlog.segment.scan import SegmentScan, list_segments, scan_segment, segment_path
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N
 
 __all__ = [
     "BASE_TIME",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from auditlog import AuditLog, LogConfig
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N
 
 
 @pytest.fixture

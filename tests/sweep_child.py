@@ -12,13 +12,13 @@ import sys
 from datetime import datetime
 
 from auditlog import AuditLog
-from auditlog.testing._helpers import TEST_PASSPHRASE, FixedClock
+from auditlog.testing import TEST_PASSPHRASE, FixedClock
 
 
 def main() -> int:
     path, now = sys.argv[1], datetime.fromisoformat(sys.argv[2])
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE, clock=FixedClock(now)) as log:
-        plan = log.sweep(now=now, dry_run=False, actor="sweep-child")
+        plan = log.retention.sweep(now=now, dry_run=False, actor="sweep-child")
     shredded = " ".join(
         f"{chain}:{','.join(map(str, p.shred_periods))}" for chain, p in plan.chains.items()
     )

@@ -20,11 +20,11 @@ import pytest
 from _integrity_helpers import SMALL_CONFIG, scan_chain
 
 from auditlog import AuditLog, note
-from auditlog.checkpoints import CheckpointStore, TrustedState, open_checkpoint, sign_checkpoint
 from auditlog.errors import ForkError, IntegrityError, RollbackError
+from auditlog.proofs import TrustedState, open_checkpoint, sign_checkpoint
 from auditlog.records import Record
-from auditlog.testing import workload
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N
+from auditlog.segment.checkpoints import CheckpointStore
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, tamper, workload
 
 CHAIN = "main"
 
@@ -42,7 +42,7 @@ def write_log(create_log: LogFactory, n: int, *, checkpoint: bool = True) -> Aud
     log = create_log(SMALL_CONFIG, fsync=False)
     log.append_many(records(n), chain=CHAIN)
     if checkpoint:
-        log.checkpoint()
+        log.proofs.sign_checkpoints()
     return log
 
 
@@ -84,7 +84,7 @@ def fork_chain(log_path: Path, chain: str, keep: int, replacement: Iterable[Reco
     drop_checkpoints_above(log_path, chain, keep)
     with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, fsync=False) as log:
         log.append_many(replacement, chain=chain)
-        return log.checkpoint(chain)[chain]
+        return log.proofs.sign_checkpoints(chain)[chain]
 
 
 def verify_read_only(
@@ -106,17 +106,17 @@ def test_a_checkpoint_is_stored_at_every_seal_and_on_demand(
     sealed = [scan.end_index for scan in scan_chain(log_path, CHAIN) if scan.seal is not None]
     assert len(sealed) >= 3
     assert checkpoint_sizes(log_path) == sealed
-    notes = log.checkpoint()
+    notes = log.proofs.sign_checkpoints()
     assert checkpoint_sizes(log_path) == [*sealed, 100]
     assert notes == {CHAIN: CheckpointStore(checkpoint_dir(log_path)).get(100)}
-    assert log.checkpoints(CHAIN)[-1] == notes[CHAIN]
+    assert log.proofs.stored_checkpoints(CHAIN)[-1] == notes[CHAIN]
 
 
 def test_checkpoint_signs_the_head_of_every_chain(create_log: LogFactory, log_path: Path) -> None:
     """``checkpoint()`` without a chain signs one checkpoint per chain, at its record count."""
     log = create_log(SMALL_CONFIG, fsync=False)
     log.append_many(records(200))
-    notes = log.checkpoint()
+    notes = log.proofs.sign_checkpoints()
     assert sorted(notes) == log.chains()
     report = log.verify(keyless=True)
     for chain, signed in notes.items():
@@ -132,7 +132,7 @@ def test_every_stored_checkpoint_opens_and_matches_the_verified_root(
     log = write_log(create_log, 150)
     report = log.verify()
     roots = report.chains[CHAIN].roots
-    signed_notes = log.checkpoints(CHAIN)
+    signed_notes = log.proofs.stored_checkpoints(CHAIN)
     assert len(signed_notes) >= 5
     for signed in signed_notes:
         checkpoint = open_checkpoint(signed, log.verifier_key, log.chain_origin(CHAIN))
@@ -179,7 +179,7 @@ def test_a_checkpoint_signed_for_another_root_is_a_fork(
     path = CheckpointStore(checkpoint_dir(log_path)).path(64)
     other_root = bytes(32)
     path.write_text(
-        sign_checkpoint(log._signer(), log.chain_origin(CHAIN), 64, other_root), "utf-8"
+        sign_checkpoint(tamper.signer_key(log), log.chain_origin(CHAIN), 64, other_root), "utf-8"
     )
     with pytest.raises(ForkError) as info:
         log.verify(keyless=True)
@@ -254,7 +254,7 @@ def test_a_chain_that_disappeared_after_being_trusted_is_a_rollback(
     log = create_log(SMALL_CONFIG, fsync=False)
     log.append_many(records(100), chain=CHAIN)
     log.append_many(records(20, seed=2), chain="other")
-    log.checkpoint()
+    log.proofs.sign_checkpoints()
     log.close()
     state = tmp_path / "trusted.json"
     verify_read_only(log_path, trusted=TrustedState(state))
@@ -322,8 +322,8 @@ def test_checkpointing_a_rewritten_tail_over_a_stored_note_keeps_both(log_path: 
         log_path, passphrase=TEST_PASSPHRASE, scrypt_n=TEST_SCRYPT_N, config=SMALL_CONFIG
     ) as log:
         log.append_many(records(100), chain=CHAIN)
-        original = log.checkpoint(CHAIN)[CHAIN]
-        signer = log._signer()
+        original = log.proofs.sign_checkpoints(CHAIN)[CHAIN]
+        signer = tamper.signer_key(log)
         origin = log.chain_origin(CHAIN)
     cut_chain(log_path, CHAIN, 96)
     with pytest.raises(RollbackError, match="96 < 100"):
@@ -359,7 +359,7 @@ def test_trusted_state_advances_only_forward(
     log.verify(trusted=TrustedState(state_path))
     assert trusted_size() == 100
     log.append_many(records(140)[100:], chain=CHAIN)
-    log.checkpoint()
+    log.proofs.sign_checkpoints()
     log.close()
     verify_read_only(log_path, trusted=TrustedState(state_path))
     assert trusted_size() == 140
@@ -390,7 +390,7 @@ def test_the_signing_key_is_never_on_disk_in_clear(
     """No file of the log or of a trusted state holds the checkpoint signer key in any encoding."""
     log = write_log(create_log, 100)
     log.verify(trusted=TrustedState(tmp_path / "trusted.json"))
-    signer = log._signer()
+    signer = tamper.signer_key(log)
     log.close()
     encoded = signer.split("+", 4)[4]  # PRIVATE+KEY+<name>+<hash>+<base64, may hold '+'>
     key_bytes = base64.b64decode(encoded)

@@ -13,8 +13,7 @@ from typer.testing import CliRunner
 
 from auditlog import AuditLog
 from auditlog.cli import app
-from auditlog.testing import workload
-from auditlog.testing._helpers import TEST_PASSPHRASE
+from auditlog.testing import TEST_PASSPHRASE, workload
 
 ENV = {"AUDITLOG_PASSPHRASE": TEST_PASSPHRASE}
 

@@ -34,9 +34,8 @@ from _integrity_helpers import (
 )
 
 import auditlog
-from auditlog import AuditLog, LogConfig
+from auditlog import AuditLog, LogConfig, RecoveryReport
 from auditlog.segment.scan import list_segments
-from auditlog.segment.writer import RecoveryReport
 
 CHILD = Path(__file__).with_name("crash_child.py")
 LIBRARY_ROOT = Path(auditlog.__file__).resolve().parent.parent

@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from auditlog import AuditLog, KeyShreddedError, RecordRedactedError
-from auditlog.checkpoints import TrustedState
+from auditlog import AuditLog, KeyShreddedError, RecordRedactedError, TrustedState
 from auditlog.codec import encode_record
 from auditlog.testing import workload
 
@@ -116,13 +115,13 @@ def test_old_log_opens_for_writing_sweeps_and_grows(version: str, tmp_path: Path
             k: v for k, v in _digests(log_dir).items() if k.endswith(".seg") or k.endswith(".tomb")
         }
         assert segments_now == segments_before, "opening for writing changed a segment"
-        plan = log.sweep(later, dry_run=False)
+        plan = log.retention.sweep(later, dry_run=False)
         assert plan.applied
         assert plan.chains["chat"].delete_segments, "the rest of chat is past its ceiling"
         result = log.append_many(workload(50, seed=99, start=later, span=timedelta(hours=1)))
         assert result.durable
-        log.checkpoint()
-        proof = log.prove("chat", log.stats().chains["chat"].records - 1)
+        log.proofs.sign_checkpoints()
+        proof = log.proofs.prove_inclusion("chat", log.stats().chains["chat"].records - 1)
         assert proof.size == log.stats().chains["chat"].records
         report = log.verify(verifier_key=expected["verifier_key"])
         assert report.chains["chat"].size > expected["chains"]["chat"]["size"]

@@ -65,7 +65,7 @@ from auditlog.crypto import ChainKeyring
 from auditlog.errors import ForkError, RecordRedactedError, RollbackError
 from auditlog.records import RECORD_TYPES, Attachment, CallParty, LogEventType
 from auditlog.retention import RetentionPolicy, SweepPlan
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock
 
 FORMAT_MD = Path(__file__).resolve().parent.parent / "docs" / "format.md"
 
@@ -1095,7 +1095,7 @@ def write_unswept_log(log_path: Path) -> None:
     with AuditLog.create(
         log_path, passphrase=TEST_PASSPHRASE, config=config, scrypt_n=TEST_SCRYPT_N, clock=clock
     ) as log:
-        log.set_retention("network", POLICY, actor="dpo")
+        log.retention.set_policy("network", POLICY, actor="dpo")
         for hour in range(6):
             clock.set(T0 + hour * HOUR)
             for pair in range(2):
@@ -1103,17 +1103,19 @@ def write_unswept_log(log_path: Path) -> None:
                 first = 4 * hour + 2 * pair
                 log.append_many([network(first + i, start + timedelta(minutes=i)) for i in (0, 1)])
             if hour == 1:
-                log.checkpoint()
+                log.proofs.sign_checkpoints()
         log.append(network(99, T0 + 4 * HOUR + timedelta(minutes=50)))
         log.flush()
         end = T0 + 3 * HOUR
-        log.add_hold("case-7", ["network"], T0 + 2 * HOUR, end, actor="court", subjects=["user1"])
+        log.retention.add_hold(
+            "case-7", ["network"], T0 + 2 * HOUR, end, actor="court", subjects=["user1"]
+        )
 
 
 def sweep(log_path: Path) -> SweepPlan:
     """Apply the sweep at ``SWEEP_AT``: it deletes segments 0 to 3 and 6 to 9."""
     with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, clock=FixedClock(SWEEP_AT)) as log:
-        return log.sweep(SWEEP_AT, dry_run=False)
+        return log.retention.sweep(SWEEP_AT, dry_run=False)
 
 
 def write_swept_log(log_path: Path) -> SweepPlan:
@@ -1424,7 +1426,7 @@ def test_truncation_behind_a_checkpoint_is_detected(
     """Cutting records a stored checkpoint covers fails both verifiers, until the note goes too."""
     write_sample_log(create_log)
     with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as log:
-        log.checkpoint("network")
+        log.proofs.sign_checkpoints("network")
     path = last_segment(log_path, "network")
     segment = parse_segment(path.read_bytes(), 0, last=True)
     path.write_bytes(path.read_bytes()[: segment.blocks[-1].offset])
@@ -1686,9 +1688,9 @@ def test_interrupted_sweep(log_path: Path, point: str, tombstones_stored: int) -
         "import sys\n"
         "from datetime import datetime\n"
         "from auditlog import AuditLog\n"
-        "from auditlog.testing._helpers import TEST_PASSPHRASE\n"
+        "from auditlog.testing import TEST_PASSPHRASE\n"
         "with AuditLog.open(sys.argv[1], passphrase=TEST_PASSPHRASE) as log:\n"
-        "    log.sweep(datetime.fromisoformat(sys.argv[2]), dry_run=False)\n"
+        "    log.retention.sweep(datetime.fromisoformat(sys.argv[2]), dry_run=False)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", child, str(log_path), SWEEP_AT.isoformat()],
@@ -1731,7 +1733,7 @@ def test_redactions_need_a_note_signed_by_the_log(log_path: Path) -> None:
         log_path, passphrase=TEST_PASSPHRASE, config=CONFIG, scrypt_n=TEST_SCRYPT_N, clock=clock
     ) as log:
         log.append_many([network(i, T0 + timedelta(minutes=i)) for i in range(10)])
-        redacted = log.redact("user2", reason="erasure request", actor="dpo")
+        redacted = log.retention.redact("user2", reason="erasure request", actor="dpo")
     assert redacted == {"network": [2, 7]}
     keyed = verify_log(log_path, TEST_PASSPHRASE)
     assert_agree(keyed, library_report(log_path, keyless=False))
@@ -1769,8 +1771,8 @@ def test_holds_policies_and_subject_tokens(log_path: Path) -> None:
         long = RetentionPolicy(
             keep_at_least=timedelta(days=400), delete_after=timedelta(days=3 * 365, seconds=90.5)
         )
-        log.set_retention("mixed", long, actor="dpo")
-        token = log.subject_token("user1")
+        log.retention.set_policy("mixed", long, actor="dpo")
+        token = log.retention.subject_token("user1")
     manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
     assert manifest["retention"] == {
         "mixed": {"delete_after": "P3YT1M30.5S", "keep_at_least": "P1Y35D"},
@@ -1840,7 +1842,7 @@ def test_root_key_rotation(log_path: Path) -> None:
     assert_agree(verify_log(log_path, TEST_PASSPHRASE), library_report(log_path, keyless=False))
     # Running the rotation again finishes it: one root key, named everywhere, and a log record.
     with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as log:
-        new_id = log.rotate_root_key(actor="ops")
+        new_id = log.keys.rotate_root_key(actor="ops")
     assert new_id == staged.key_id
     assert not (log_path / "keys/root.key.next").exists()
     assert set(unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)) == {new_id}

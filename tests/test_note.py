@@ -173,7 +173,7 @@ def test_sign_reproduces_go_published_note() -> None:
 
 def test_open_returns_text_of_go_published_note() -> None:
     """Opening Go's published note with Go's verifier key returns the text."""
-    assert note.open(PETER_NOTE, [PETER_VERIFIER]) == NEUMANN_TEXT
+    assert note.open_note(PETER_NOTE, [PETER_VERIFIER]) == NEUMANN_TEXT
     assert note.open_note(PETER_NOTE.encode(), [PETER_VERIFIER]) == NEUMANN_TEXT
 
 
@@ -206,25 +206,25 @@ def test_doubly_signed_go_note_reports_only_known_signers() -> None:
 def test_open_rejects_note_signed_only_by_unknown_keys() -> None:
     """A note none of whose signatures is from a known key is refused."""
     with pytest.raises(NoteError, match="no signature from a known key"):
-        note.open(NEUMANN_TEXT + "\n" + PETER_SIG + ENOCH_SIG, [])
+        note.open_note(NEUMANN_TEXT + "\n" + PETER_SIG + ENOCH_SIG, [])
     _, other_verifier = note.generate_key("PeterNeumann")
     with pytest.raises(NoteError, match="no signature from a known key"):
-        note.open(PETER_NOTE, [other_verifier])
+        note.open_note(PETER_NOTE, [other_verifier])
 
 
 def test_open_accepts_100_signatures_and_rejects_101() -> None:
     """A note may carry 100 signature lines, as in Go, and not 101, known keys or not."""
-    assert note.open(NEUMANN_TEXT + "\n" + PETER_SIG * 100, [PETER_VERIFIER]) == NEUMANN_TEXT
+    assert note.open_note(NEUMANN_TEXT + "\n" + PETER_SIG * 100, [PETER_VERIFIER]) == NEUMANN_TEXT
     for known in ([PETER_VERIFIER], []):
         with pytest.raises(NoteError, match="more than 100 signatures"):
-            note.open(NEUMANN_TEXT + "\n" + PETER_SIG * 101, known)
+            note.open_note(NEUMANN_TEXT + "\n" + PETER_SIG * 101, known)
 
 
 def test_open_rejects_go_invalid_signature() -> None:
     """Go's corrupted signature line from a known key makes the whole note fail."""
     corrupt = PETER_SIG[:60] + "ABCD" + PETER_SIG[60:]
     with pytest.raises(NoteError, match="invalid signature for key PeterNeumann\\+c74f20a3"):
-        note.open(NEUMANN_TEXT + "\n" + corrupt, [PETER_VERIFIER])
+        note.open_note(NEUMANN_TEXT + "\n" + corrupt, [PETER_VERIFIER])
 
 
 def test_open_ignores_repeated_and_unknown_signatures_as_go_does() -> None:
@@ -238,7 +238,7 @@ def test_open_rejects_a_bad_second_signature_from_a_known_key() -> None:
     """Every signature of a known key must verify, even after a good one (Go skips repeats)."""
     corrupt = PETER_SIG[:60] + "ABCD" + PETER_SIG[60:]
     with pytest.raises(NoteError, match="invalid signature"):
-        note.open(NEUMANN_TEXT + "\n" + PETER_SIG + corrupt, [PETER_VERIFIER])
+        note.open_note(NEUMANN_TEXT + "\n" + PETER_SIG + corrupt, [PETER_VERIFIER])
 
 
 @pytest.mark.parametrize(
@@ -265,7 +265,7 @@ def test_open_rejects_a_bad_second_signature_from_a_known_key() -> None:
 def test_open_rejects_go_malformed_notes(message: str | bytes) -> None:
     """Each malformed note of Go's TestOpen is refused with NoteError."""
     with pytest.raises(NoteError, match="malformed note"):
-        note.open(message, [PETER_VERIFIER])
+        note.open_note(message, [PETER_VERIFIER])
 
 
 def test_sign_rejects_go_short_text() -> None:
@@ -319,7 +319,7 @@ def test_verifier_list_semantics_follow_go() -> None:
     assert note.parse_verifier_key(ENOCH_VERIFIER).key_hash == 0xAF0CFE78
     off_by_one = PETER_SIG.replace("PeterNeumann", "PeterNeuman")
     with pytest.raises(NoteError, match="no signature from a known key"):
-        note.open(NEUMANN_TEXT + "\n" + off_by_one, [PETER_VERIFIER])
+        note.open_note(NEUMANN_TEXT + "\n" + off_by_one, [PETER_VERIFIER])
 
 
 def _colliding_public_keys(name: str) -> tuple[bytes, bytes]:
@@ -351,14 +351,14 @@ def test_open_rejects_ambiguous_keys_only_when_used(
     key_hash = note.parse_verifier_key(first).key_hash
     line = "— collide " + base64.b64encode(key_hash.to_bytes(4, "big") + bytes(64)).decode()
     with pytest.raises(NoteError, match="ambiguous key collide"):
-        note.open(NEUMANN_TEXT + "\n" + line + "\n", [first, second, PETER_VERIFIER])
-    assert note.open(PETER_NOTE, [first, second, PETER_VERIFIER]) == NEUMANN_TEXT
+        note.open_note(NEUMANN_TEXT + "\n" + line + "\n", [first, second, PETER_VERIFIER])
+    assert note.open_note(PETER_NOTE, [first, second, PETER_VERIFIER]) == NEUMANN_TEXT
 
 
 def test_open_accepts_one_key_listed_twice() -> None:
     """The same verifier key given twice is one key, not an ambiguity (Go would refuse it)."""
     upper = PETER_VERIFIER.replace("c74f20a3", "C74F20A3")
-    assert note.open(PETER_NOTE, [PETER_VERIFIER, upper, PETER_VERIFIER]) == NEUMANN_TEXT
+    assert note.open_note(PETER_NOTE, [PETER_VERIFIER, upper, PETER_VERIFIER]) == NEUMANN_TEXT
 
 
 # --- Key strings ---------------------------------------------------------------------------------
@@ -452,7 +452,7 @@ def test_generate_key_makes_go_format_keys_that_sign_and_open() -> None:
     assert note.verifier_from_signer(signer) == verifier
     public = public_key_of(verifier)
     assert verifier.split("+")[1] == c2sp_key_id("auditlog.example/log", 0x01, public).hex()
-    assert note.open(note.sign("hello\n", signer), [verifier]) == "hello\n"
+    assert note.open_note(note.sign("hello\n", signer), [verifier]) == "hello\n"
 
 
 def test_generate_witness_key_uses_type_0x04_in_strings_and_hash() -> None:
@@ -513,14 +513,14 @@ def test_sign_requires_a_note_signer_key() -> None:
 def test_text_may_contain_and_end_with_blank_lines() -> None:
     """Blank lines inside the text, and a text ending in one, survive signing and opening."""
     for text in ["\n", "a\n\nb\n", "Note\n\n", "\n\n\n", "— looks like a signature\n\n"]:
-        assert note.open(note.sign(text, PETER_SIGNER), [PETER_VERIFIER]) == text
+        assert note.open_note(note.sign(text, PETER_SIGNER), [PETER_VERIFIER]) == text
 
 
 def test_open_rejects_tampered_text() -> None:
     """Changing one character of a signed text makes the note fail."""
     tampered = PETER_NOTE.replace("problem,", "problem;")
     with pytest.raises(NoteError, match="invalid signature"):
-        note.open(tampered, [PETER_VERIFIER])
+        note.open_note(tampered, [PETER_VERIFIER])
 
 
 def test_open_rejects_tampered_signature() -> None:
@@ -532,26 +532,26 @@ def test_open_rejects_tampered_signature() -> None:
         changed = payload[:i] + bytes([payload[i] ^ 0x01]) + payload[i + 1 :]
         msg = NEUMANN_TEXT + "\n" + prefix + " " + base64.b64encode(changed).decode() + "\n"
         with pytest.raises(NoteError, match="invalid signature"):
-            note.open(msg, [PETER_VERIFIER])
+            note.open_note(msg, [PETER_VERIFIER])
 
 
 def test_open_rejects_short_signature_from_known_key() -> None:
     """A known key's signature that is too short to be Ed25519 is invalid, not ignored."""
     short = "— PeterNeumann " + base64.b64encode(bytes.fromhex("c74f20a3") + b"x").decode()
     with pytest.raises(NoteError, match="invalid signature"):
-        note.open(NEUMANN_TEXT + "\n" + short + "\n", [PETER_VERIFIER])
+        note.open_note(NEUMANN_TEXT + "\n" + short + "\n", [PETER_VERIFIER])
 
 
 def test_open_rejects_one_string_as_the_key_list() -> None:
     """Passing one key string instead of a list of them is a clear error."""
     with pytest.raises(NoteError, match="not one string"):
-        note.open(PETER_NOTE, PETER_VERIFIER)
+        note.open_note(PETER_NOTE, PETER_VERIFIER)
 
 
 def test_open_rejects_malformed_verifier_keys() -> None:
     """A malformed key in the verifier list raises NoteError before the note is read."""
     with pytest.raises(NoteError, match="verifier key"):
-        note.open(PETER_NOTE, [PETER_VERIFIER, "nonsense"])
+        note.open_note(PETER_NOTE, [PETER_VERIFIER, "nonsense"])
 
 
 @pytest.mark.parametrize(
@@ -571,7 +571,7 @@ def test_open_rejects_malformed_verifier_keys() -> None:
 def test_open_rejects_malformed_signature_lines(suffix: str) -> None:
     """Signature lines that do not read '— <name> <base64>' make the note malformed."""
     with pytest.raises(NoteError, match="malformed note"):
-        note.open(NEUMANN_TEXT + "\n" + suffix, [PETER_VERIFIER])
+        note.open_note(NEUMANN_TEXT + "\n" + suffix, [PETER_VERIFIER])
 
 
 note_chars = st.characters(
@@ -595,7 +595,7 @@ key_names = st.text(
 @given(text=note_texts)
 def test_sign_then_open_round_trips_any_valid_text(text: str) -> None:
     """Any valid text signed with a key opens to the same text with that key."""
-    assert note.open(note.sign(text, PETER_SIGNER), [PETER_VERIFIER]) == text
+    assert note.open_note(note.sign(text, PETER_SIGNER), [PETER_VERIFIER]) == text
 
 
 @settings(deadline=None, max_examples=50)
@@ -608,7 +608,7 @@ def test_independent_verifier_accepts_what_the_library_signs(
     signer = go_signer_key(name, private)
     signed = note.sign(text, signer)
     assert c2sp_open(signed, name, private.public_key().public_bytes_raw()) == 1
-    assert note.open(signed, [note.verifier_from_signer(signer)]) == text
+    assert note.open_note(signed, [note.verifier_from_signer(signer)]) == text
 
 
 # --- Checkpoints ---------------------------------------------------------------------------------
@@ -802,7 +802,7 @@ def test_log_signature_and_cosignatures_open_together() -> None:
         "auditlog.example/log/chat-1",
         "witness.example/w1",
     ]
-    assert note.open(signed, [WITNESS_KEYS[1]]) == text
+    assert note.open_note(signed, [WITNESS_KEYS[1]]) == text
 
 
 def _replace_payload(line: str, change: int, mask: int = 0x01) -> str:
@@ -829,7 +829,7 @@ def test_verify_cosignature_rejects_tampering() -> None:
     with pytest.raises(NoteError, match="not from witness key"):
         note.verify_cosignature(SOFA_CHECKPOINT, line, other_verifier)
     with pytest.raises(NoteError, match="invalid signature"):
-        note.open(SOFA_CHECKPOINT + "\n" + _replace_payload(line, 11), [verifier])
+        note.open_note(SOFA_CHECKPOINT + "\n" + _replace_payload(line, 11), [verifier])
 
 
 def test_cosignature_timestamp_is_signed_and_bounded() -> None:
@@ -908,7 +908,7 @@ def test_open_fails_only_with_note_error(data: bytes) -> None:
     """A damaged signed note either opens or raises NoteError, as bytes and as str."""
     for form in (data, _as_text(data)):
         try:
-            text = note.open(form, [PETER_VERIFIER, ENOCH_VERIFIER])
+            text = note.open_note(form, [PETER_VERIFIER, ENOCH_VERIFIER])
         except NoteError:
             continue
         assert text.endswith("\n")
@@ -977,7 +977,7 @@ def test_docs_example_is_current() -> None:
     assert note.verifier_from_signer(DOCS_LOG_SIGNER) == DOCS_LOG_VERIFIER
     assert note.verifier_from_signer(DOCS_WITNESS_SIGNER) == DOCS_WITNESS_VERIFIER
     signed = DOCS_CHECKPOINT + "\n" + DOCS_LOG_LINE + DOCS_WITNESS_LINE
-    text = note.open(signed, [DOCS_LOG_VERIFIER, DOCS_WITNESS_VERIFIER])
+    text = note.open_note(signed, [DOCS_LOG_VERIFIER, DOCS_WITNESS_VERIFIER])
     assert note.Checkpoint.from_text(text).size == 3
 
 

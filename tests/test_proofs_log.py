@@ -29,18 +29,20 @@ from test_checkpoints import CHAIN, cut_chain, records
 from typer.testing import CliRunner, Result
 
 from auditlog import AuditLog, merkle, note
-from auditlog.checkpoints import CheckpointStore, TrustedState, open_checkpoint
 from auditlog.cli import app
 from auditlog.errors import ConfigurationError, IntegrityError, NoteError, ProofError
 from auditlog.proofs import (
     ConsistencyProof,
     InclusionProof,
+    TrustedState,
+    open_checkpoint,
     verify_consistency_proof,
     verify_inclusion_proof,
 )
+from auditlog.segment.checkpoints import CheckpointStore
+from auditlog.segment.recovery import leaf_blocks
 from auditlog.segment.tiles import TileStore
-from auditlog.segment.writer import leaf_blocks
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_RECORDS = 600
@@ -67,7 +69,7 @@ def build_log(path: Path, n: int) -> None:
         path, passphrase=TEST_PASSPHRASE, scrypt_n=TEST_SCRYPT_N, config=SMALL_CONFIG, fsync=False
     ) as log:
         log.append_many(records(MAX_RECORDS)[:n], chain=CHAIN)
-        log.checkpoint()
+        log.proofs.sign_checkpoints()
 
 
 def segment_leaves(path: Path) -> list[bytes]:
@@ -124,7 +126,7 @@ def test_prove_gives_the_rfc_6962_proof_of_any_index(
     chain = chains(data.draw(st.integers(1, MAX_RECORDS), label="records"))
     size = data.draw(st.sampled_from(chain.sizes), label="checkpoint size")
     index = data.draw(st.integers(0, size - 1), label="index")
-    proof = chain.log.prove(CHAIN, index, size)
+    proof = chain.log.proofs.prove_inclusion(CHAIN, index, size)
     assert (proof.origin, proof.index, proof.size) == (chain.origin, index, size)
     assert proof.leaf_hash == chain.leaves[index]
     assert list(proof.proof) == merkle.inclusion_proof(index, size, chain.leaves)
@@ -140,11 +142,14 @@ def test_prove_defaults_to_the_newest_checkpoint_and_refuses_what_it_cannot_prov
     """Without a size the newest checkpoint is used; an index beyond it, or a size with no
     stored checkpoint, is a ConfigurationError rather than a wrong proof."""
     chain = chains(100)
-    assert chain.log.prove(CHAIN, 99).size == 100
-    assert chain.log.prove(CHAIN, 3).checkpoint == chain.log.checkpoints(CHAIN)[-1]
+    assert chain.log.proofs.prove_inclusion(CHAIN, 99).size == 100
+    assert (
+        chain.log.proofs.prove_inclusion(CHAIN, 3).checkpoint
+        == chain.log.proofs.stored_checkpoints(CHAIN)[-1]
+    )
     for index, size in [(100, None), (40, 32), (-1, None), (0, 50)]:
         with pytest.raises(ConfigurationError):
-            chain.log.prove(CHAIN, index, size)
+            chain.log.proofs.prove_inclusion(CHAIN, index, size)
 
 
 # -- consistency proofs -------------------------------------------------------------------------
@@ -159,14 +164,14 @@ def test_consistency_between_every_pair_of_stored_checkpoints_verifies(
     assert len(chain.sizes) >= 19
     for position, size1 in enumerate(chain.sizes):
         for size2 in chain.sizes[position:]:
-            proof = chain.log.prove_consistency(CHAIN, size1, size2)
+            proof = chain.log.proofs.prove_consistency(CHAIN, size1, size2)
             assert list(proof.proof) == merkle.consistency_proof(size1, size2, chain.leaves)
             first, second = verify_consistency_proof(proof, chain.key)
             assert (first.size, second.size) == (size1, size2)
-    assert chain.log.prove_consistency(CHAIN, 32).size2 == BIG
+    assert chain.log.proofs.prove_consistency(CHAIN, 32).size2 == BIG
     for size1, size2 in [(0, 32), (64, 32), (50, 64), (32, 50)]:
         with pytest.raises(ConfigurationError):
-            chain.log.prove_consistency(CHAIN, size1, size2)
+            chain.log.proofs.prove_consistency(CHAIN, size1, size2)
 
 
 # -- tampering ----------------------------------------------------------------------------------
@@ -211,7 +216,7 @@ def test_any_flipped_bit_of_an_inclusion_proof_fails(
     signature makes verification fail with ProofError or NoteError."""
     chain = chains(BIG)
     size = data.draw(st.sampled_from(chain.sizes))
-    proof = chain.log.prove(CHAIN, data.draw(st.integers(0, size - 1)), size)
+    proof = chain.log.proofs.prove_inclusion(CHAIN, data.draw(st.integers(0, size - 1)), size)
     part = data.draw(st.sampled_from(INCLUSION_PARTS))
 
     def bit_of(bits: int) -> int:
@@ -241,7 +246,7 @@ def test_any_flipped_bit_of_a_consistency_proof_fails(
     chain = chains(BIG)
     size1 = data.draw(st.sampled_from(chain.sizes[:-1]))
     size2 = data.draw(st.sampled_from([s for s in chain.sizes if s > size1]))
-    proof = chain.log.prove_consistency(CHAIN, size1, size2)
+    proof = chain.log.proofs.prove_consistency(CHAIN, size1, size2)
     part = data.draw(st.sampled_from(("proof", "checkpoint1", "checkpoint2")))
 
     def bit_of(bits: int) -> int:
@@ -282,9 +287,11 @@ def test_a_flipped_bit_anywhere_in_a_proof_document_is_refused_or_changes_nothin
     chain = chains(BIG)
     original: InclusionProof | ConsistencyProof
     if data.draw(st.booleans(), label="inclusion"):
-        original = chain.log.prove(CHAIN, data.draw(st.integers(0, BIG - 1)))
+        original = chain.log.proofs.prove_inclusion(CHAIN, data.draw(st.integers(0, BIG - 1)))
     else:
-        original = chain.log.prove_consistency(CHAIN, data.draw(st.sampled_from(chain.sizes)))
+        original = chain.log.proofs.prove_consistency(
+            CHAIN, data.draw(st.sampled_from(chain.sizes))
+        )
     raw = original.to_json().encode("utf-8")
     tampered = flip(raw, data.draw(st.integers(0, len(raw) * 8 - 1)))
     try:
@@ -298,7 +305,7 @@ def test_a_proof_for_another_index_or_size_or_key_fails(chains: Callable[[int], 
     """The same hashes with another index, another tree size (with or without that size's own
     checkpoint), or checked with another key, never verify."""
     chain = chains(BIG)
-    proof = chain.log.prove(CHAIN, 300, 512)
+    proof = chain.log.proofs.prove_inclusion(CHAIN, 300, 512)
     for index in range(512):
         if index != 300:
             with pytest.raises(ProofError):
@@ -310,7 +317,7 @@ def test_a_proof_for_another_index_or_size_or_key_fails(chains: Callable[[int], 
             with pytest.raises(ProofError):
                 verify_inclusion_proof(dataclasses.replace(proof, size=size), chain.key)
             if size > 300:
-                other = chain.log.prove(CHAIN, 300, size).checkpoint
+                other = chain.log.proofs.prove_inclusion(CHAIN, 300, size).checkpoint
                 with pytest.raises(ProofError):
                     verify_inclusion_proof(
                         dataclasses.replace(proof, size=size, checkpoint=other), chain.key
@@ -321,7 +328,7 @@ def test_a_proof_for_another_index_or_size_or_key_fails(chains: Callable[[int], 
         with pytest.raises(NoteError):
             verify_inclusion_proof(proof, key)
         with pytest.raises(NoteError):
-            verify_consistency_proof(chain.log.prove_consistency(CHAIN, 64, 512), key)
+            verify_consistency_proof(chain.log.proofs.prove_consistency(CHAIN, 64, 512), key)
     with pytest.raises(NoteError):
         verify_inclusion_proof(dataclasses.replace(proof, origin=chain.origin + "x"), chain.key)
 
@@ -331,7 +338,7 @@ def test_a_consistency_proof_with_swapped_or_other_sizes_fails(
 ) -> None:
     """A consistency proof checked between other sizes, or with its checkpoints swapped, fails."""
     chain = chains(BIG)
-    proof = chain.log.prove_consistency(CHAIN, 96, 416)
+    proof = chain.log.proofs.prove_consistency(CHAIN, 96, 416)
     swapped = dataclasses.replace(
         proof,
         size1=416,
@@ -342,7 +349,7 @@ def test_a_consistency_proof_with_swapped_or_other_sizes_fails(
     with pytest.raises(ProofError):
         verify_consistency_proof(swapped, chain.key)
     for size1 in (32, 64, 128, 160):
-        other = chain.log.prove_consistency(CHAIN, size1, 416).checkpoint1
+        other = chain.log.proofs.prove_consistency(CHAIN, size1, 416).checkpoint1
         with pytest.raises(ProofError):
             verify_consistency_proof(
                 dataclasses.replace(proof, size1=size1, checkpoint1=other), chain.key
@@ -361,9 +368,9 @@ def test_proofs_are_served_without_the_segments_and_without_keys(tmp_path: Path)
     with AuditLog.open(path, mode="read") as log:
         key = log.verifier_key
         for index in (0, 1, 31, 32, 255, 256, 299):
-            verify_inclusion_proof(log.prove(CHAIN, index), key)
+            verify_inclusion_proof(log.proofs.prove_inclusion(CHAIN, index), key)
         for size1 in CheckpointStore(path / "chains" / CHAIN / "checkpoints").sizes():
-            verify_consistency_proof(log.prove_consistency(CHAIN, size1), key)
+            verify_consistency_proof(log.proofs.prove_consistency(CHAIN, size1), key)
     assert not segments.exists()
 
 
@@ -392,15 +399,15 @@ def test_lost_tiles_are_rebuilt_on_the_next_write_open(tmp_path: Path, damage: s
     tiles = path / "chains" / CHAIN / "tiles"
     indexes = (0, 5, 255, 256, 300, 511, 599)
     with AuditLog.open(path, mode="read") as log:
-        before = [log.prove(CHAIN, i) for i in indexes]
+        before = [log.proofs.prove_inclusion(CHAIN, i) for i in indexes]
         key = log.verifier_key
     TILE_DAMAGE[damage](tiles)
     with AuditLog.open(path, mode="read") as log, pytest.raises(IntegrityError):
-        log.prove(CHAIN, BIG - 1)  # its proof needs every damaged level
+        log.proofs.prove_inclusion(CHAIN, BIG - 1)  # its proof needs every damaged level
     AuditLog.open(path, passphrase=TEST_PASSPHRASE).close()
     assert TileStore(tiles).matches(BIG)
     with AuditLog.open(path, mode="read") as log:
-        after = [log.prove(CHAIN, i) for i in indexes]
+        after = [log.proofs.prove_inclusion(CHAIN, i) for i in indexes]
     assert after == before
     for proof in after:
         verify_inclusion_proof(proof, key)
@@ -412,7 +419,7 @@ def test_the_error_for_lost_tiles_names_a_remedy_that_exists(tmp_path: Path) -> 
     build_log(path, BIG)
     (path / "chains" / CHAIN / "tiles" / "level-08").unlink()
     with AuditLog.open(path, mode="read") as log, pytest.raises(IntegrityError) as info:
-        log.prove(CHAIN, 5)
+        log.proofs.prove_inclusion(CHAIN, 5)
     commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
     assert {"prove", "verify", "checkpoint"} <= commands
     for named in re.findall(r"`auditlog ([a-z-]+)", str(info.value)):
@@ -429,7 +436,7 @@ def test_damaged_tiles_are_never_served_as_a_proof(tmp_path: Path) -> None:
         original = (tiles / level).read_bytes()
         (tiles / level).write_bytes(flip(original, offset * 8 + 3))
         with AuditLog.open(path, mode="read") as log, pytest.raises((ProofError, IntegrityError)):
-            log.prove(CHAIN, index)
+            log.proofs.prove_inclusion(CHAIN, index)
         (tiles / level).write_bytes(original)
 
 
@@ -440,10 +447,10 @@ def test_proof_documents_round_trip_through_json(chains: Callable[[int], Chain])
     """Both documents read back equal to what was written, and write back byte for byte."""
     chain = chains(BIG)
     documents: list[InclusionProof | ConsistencyProof] = [
-        chain.log.prove(CHAIN, 0, 32),
-        chain.log.prove(CHAIN, 599),
-        chain.log.prove_consistency(CHAIN, 32, 600),
-        chain.log.prove_consistency(CHAIN, 64, 64),
+        chain.log.proofs.prove_inclusion(CHAIN, 0, 32),
+        chain.log.proofs.prove_inclusion(CHAIN, 599),
+        chain.log.proofs.prove_consistency(CHAIN, 32, 600),
+        chain.log.proofs.prove_consistency(CHAIN, 64, 64),
     ]
     for document in documents:
         text = document.to_json()
@@ -577,12 +584,12 @@ def test_the_verifier_pasted_from_the_docs_checks_a_real_proof(
     for index, size in [(0, 32), (5, BIG), (299, 512), (BIG - 1, BIG), (0, 1)]:
         if size not in chain.sizes:
             continue
-        proof = chain.log.prove(CHAIN, index, size)
+        proof = chain.log.proofs.prove_inclusion(CHAIN, index, size)
         result = run(proof.to_json(), chain.key)
         assert result.returncode == 0, result.stderr
         assert f"index {index}" in result.stdout
         assert f"size {size}" in result.stdout
-    proof = chain.log.prove(CHAIN, 5)
+    proof = chain.log.proofs.prove_inclusion(CHAIN, 5)
     tampered = dataclasses.replace(proof, leaf_hash=flip(proof.leaf_hash, 9))
     other_leaf = dataclasses.replace(proof, leaf_hash=chain.leaves[6])
     wrong_index = dataclasses.replace(proof, index=4)

@@ -30,8 +30,7 @@ from _integrity_helpers import (
 )
 
 import auditlog
-from auditlog import AuditLog, IntegrityError, LogLockedError, RepairReport
-from auditlog.segment.writer import RecoveryReport
+from auditlog import AuditLog, IntegrityError, LogLockedError, RecoveryReport, RepairReport
 
 CHAIN = "chat"
 RECORDS = 110

@@ -25,14 +25,14 @@ from auditlog import (
     KeyShreddedError,
     LogConfig,
     RecordRedactedError,
+    TrustedState,
 )
-from auditlog.checkpoints import TrustedState
 from auditlog.cli import app
 from auditlog.errors import RetentionError
 from auditlog.records import ChatMessage, LogEvent, LogEventType
 from auditlog.retention import RetentionPolicy
 from auditlog.segment.scan import list_segments, scan_segment
-from auditlog.testing._helpers import TEST_PASSPHRASE, FixedClock
+from auditlog.testing import TEST_PASSPHRASE, FixedClock
 
 START = datetime(2026, 2, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -83,7 +83,7 @@ def build(create_log: MakeLog, *, policy: RetentionPolicy | None = POLICY) -> Au
     clock = FixedClock(START)
     log = create_log(CONFIG, clock=clock)
     if policy is not None:
-        log.set_retention("chat", policy, actor="dpo", now=START)
+        log.retention.set_policy("chat", policy, actor="dpo", now=START)
     for number in range(DAYS):
         clock.set(day(number, 23))
         log.append_many(day_records(number))
@@ -149,11 +149,11 @@ def test_policy_changes_are_stored_in_the_manifest_and_appended_to_the_chain(
     log record with the actor; a reopened log has the latest policy."""
     log = build(create_log)
     stricter = RetentionPolicy(keep_at_least=3 * DAY, delete_after=10 * DAY)
-    log.set_retention("chat", stricter, actor="auditor", now=day(6, 2))
+    log.retention.set_policy("chat", stricter, actor="auditor", now=day(6, 2))
     manifest = json.loads((log_path / "manifest.json").read_text())
     assert RetentionPolicy.model_validate(manifest["retention"]["chat"]) == stricter
-    assert log.retention("chat") == stricter
-    assert log.retention("network") is None
+    assert log.retention.policy("chat") == stricter
+    assert log.retention.policy("network") is None
     policies = [e for e in events(log) if e.event == LogEventType.POLICY]
     assert [(e.actor, e.occurred_at) for e in policies] == [
         ("dpo", START),
@@ -161,26 +161,26 @@ def test_policy_changes_are_stored_in_the_manifest_and_appended_to_the_chain(
     ]
     assert "10 days" in policies[-1].detail
     log.close()
-    assert open_log().retention("chat") == stricter
+    assert open_log().retention.policy("chat") == stricter
 
 
 def test_a_chain_without_policy_is_never_swept(create_log: MakeLog) -> None:
     """Without a policy a sweep deletes nothing of the chain, and asking for periods by hand is
     refused with RetentionError."""
     log = build(create_log, policy=None)
-    plan = log.sweep(now=day(400), dry_run=False)
+    plan = log.retention.sweep(now=day(400), dry_run=False)
     assert plan.chains["chat"].policy is None
     assert plan.empty
     with pytest.raises(RetentionError, match="no retention policy"):
-        log.sweep(now=day(400), periods={"chat": [P]}, dry_run=False)
-    assert P in log._keyring("chat").periods
+        log.retention.sweep(now=day(400), periods={"chat": [P]}, dry_run=False)
+    assert P in log.keys.status().chains["chat"].live
 
 
 def test_sweeping_an_unknown_chain_is_a_configuration_error(create_log: MakeLog) -> None:
     """Naming a chain that does not exist is refused before anything is planned."""
     log = build(create_log)
     with pytest.raises(ConfigurationError, match="no such chains"):
-        log.sweep(now=NOW, chains=["nope"])
+        log.retention.sweep(now=NOW, chains=["nope"])
 
 
 # -- floor and ceiling --------------------------------------------------------------------
@@ -190,12 +190,12 @@ def test_the_sweep_deletes_past_the_ceiling_and_keeps_the_rest(create_log: MakeL
     """Past the ceiling is shredded and deleted; between floor and ceiling is kept; inside the
     floor is kept and reported as such."""
     log = build(create_log)
-    plan = log.sweep(now=NOW, dry_run=False).chains["chat"]
+    plan = log.retention.sweep(now=NOW, dry_run=False).chains["chat"]
     assert plan.shred_periods == [P, P + 1]
     assert plan.delete_segments == [0, 1]
     assert plan.kept_periods == [P + 2, P + 3]
     assert plan.floor_periods == [P + 4, P + 5]
-    assert sorted(log._keyring("chat").shredded) == [P, P + 1]
+    assert sorted(log.keys.status().chains["chat"].shredded) == [P, P + 1]
     assert sorted(os.listdir(log.path / "chains" / "chat" / "segments"))[:2] == [
         "0000000002.seg",
         "0000000003.seg",
@@ -206,8 +206,8 @@ def test_the_ceiling_counts_from_the_end_of_the_period(create_log: MakeLog) -> N
     """A period goes exactly when its end plus the ceiling is reached, not a microsecond before."""
     log = build(create_log)
     deadline = day(1) + CEILING  # the end of P+0 plus the ceiling
-    assert log.sweep(now=deadline - timedelta(microseconds=1)).chains["chat"].empty
-    assert log.sweep(now=deadline).chains["chat"].shred_periods == [P]
+    assert log.retention.sweep(now=deadline - timedelta(microseconds=1)).chains["chat"].empty
+    assert log.retention.sweep(now=deadline).chains["chat"].shred_periods == [P]
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
@@ -219,28 +219,28 @@ def test_deleting_inside_the_floor_is_refused_even_by_hand(
     log = build(create_log)
     before = snapshot(log.path)
     with pytest.raises(RetentionError, match=rf"period {P + 4} .* inside the retention floor"):
-        log.sweep(now=NOW, periods={"chat": [P, P + 4]}, dry_run=dry_run)
+        log.retention.sweep(now=NOW, periods={"chat": [P, P + 4]}, dry_run=dry_run)
     # The floor ends exactly at the end of the period plus the floor.
     floor_end = day(5) + FLOOR
     with pytest.raises(RetentionError):
-        log.sweep(now=floor_end - timedelta(microseconds=1), periods={"chat": [P + 4]})
+        log.retention.sweep(now=floor_end - timedelta(microseconds=1), periods={"chat": [P + 4]})
     assert snapshot(log.path) == before
-    assert log.sweep(now=floor_end, periods={"chat": [P + 4]}).chains["chat"].shred_periods == [
-        P + 4
-    ]
+    assert log.retention.sweep(now=floor_end, periods={"chat": [P + 4]}).chains[
+        "chat"
+    ].shred_periods == [P + 4]
 
 
 def test_between_floor_and_ceiling_only_an_explicit_request_deletes(create_log: MakeLog) -> None:
     """A scheduled sweep keeps a period past the floor but before the ceiling; asking for it by
     hand shreds it and deletes its segment, and only it."""
     log = build(create_log)
-    assert P + 2 in log.sweep(now=NOW, dry_run=False).chains["chat"].kept_periods
-    assert P + 2 in log._keyring("chat").periods
-    plan = log.sweep(now=NOW, periods={"chat": [P + 2]}, dry_run=False).chains["chat"]
+    assert P + 2 in log.retention.sweep(now=NOW, dry_run=False).chains["chat"].kept_periods
+    assert P + 2 in log.keys.status().chains["chat"].live
+    plan = log.retention.sweep(now=NOW, periods={"chat": [P + 2]}, dry_run=False).chains["chat"]
     assert plan.shred_periods == [P + 2]
     assert plan.delete_segments == [2]
-    assert sorted(log._keyring("chat").shredded) == [P, P + 1, P + 2]
-    assert P + 3 in log._keyring("chat").periods
+    assert sorted(log.keys.status().chains["chat"].shredded) == [P, P + 1, P + 2]
+    assert P + 3 in log.keys.status().chains["chat"].live
     report = log.verify().chains["chat"]
     # One tombstone per sweep: segments 0-1, then segment 2 right after them.
     assert report.tombstoned == ((0, 1 + 2 * PER_DAY), (1 + 2 * PER_DAY, 1 + 3 * PER_DAY))
@@ -253,52 +253,56 @@ def test_a_hold_keeps_past_the_ceiling_until_released(create_log: MakeLog) -> No
     """A hold on P+1 keeps it (the plan names the case) while P+0 goes; extended to P+2 it keeps
     that too after its ceiling; once released, the next sweep deletes both."""
     log = build(create_log)
-    hold = log.add_hold("case-7", ["chat"], day(1), day(2), actor="counsel", now=day(5, 12))
-    assert log.holds() == [hold]
-    plan = log.sweep(now=NOW, dry_run=False).chains["chat"]
+    hold = log.retention.add_hold(
+        "case-7", ["chat"], day(1), day(2), actor="counsel", now=day(5, 12)
+    )
+    assert log.retention.holds() == [hold]
+    plan = log.retention.sweep(now=NOW, dry_run=False).chains["chat"]
     assert plan.shred_periods == [P]
     assert plan.held_periods == {P + 1: ["case-7"]}
-    extended = log.extend_hold(hold.hold_id, end=day(3), actor="counsel", now=day(6, 2))
+    extended = log.retention.extend_hold(hold.hold_id, end=day(3), actor="counsel", now=day(6, 2))
     assert extended.end == day(3)
     assert extended.start == hold.start
     later = day(7, 1)  # P+2 is now past the ceiling as well
-    plan = log.sweep(now=later, dry_run=False).chains["chat"]
+    plan = log.retention.sweep(now=later, dry_run=False).chains["chat"]
     assert plan.shred_periods == []
     assert plan.held_periods == {P + 1: ["case-7"], P + 2: ["case-7"]}
-    released = log.release_hold(hold.hold_id, actor="counsel", now=day(7, 2))
+    released = log.retention.release_hold(hold.hold_id, actor="counsel", now=day(7, 2))
     assert released.released_at == day(7, 2)
-    plan = log.sweep(now=day(7, 3), dry_run=False).chains["chat"]
+    plan = log.retention.sweep(now=day(7, 3), dry_run=False).chains["chat"]
     assert plan.shred_periods == [P + 1, P + 2]
     assert plan.held_periods == {}
-    assert sorted(log._keyring("chat").shredded) == [P, P + 1, P + 2]
-    assert [h.released_at for h in log.holds()] == [day(7, 2)]  # released holds stay listed
+    assert sorted(log.keys.status().chains["chat"].shredded) == [P, P + 1, P + 2]
+    assert [h.released_at for h in log.retention.holds()] == [
+        day(7, 2)
+    ]  # released holds stay listed
 
 
 def test_a_hold_can_only_be_widened(create_log: MakeLog) -> None:
     """Extending a hold to an earlier end or an earlier expiry is refused with RetentionError."""
     log = build(create_log)
-    hold = log.add_hold(
+    hold = log.retention.add_hold(
         "case-8", ["chat"], day(1), day(3), actor="counsel", expires_at=day(30), now=NOW
     )
     with pytest.raises(RetentionError):
-        log.extend_hold(hold.hold_id, end=day(2), actor="counsel", now=NOW)
+        log.retention.extend_hold(hold.hold_id, end=day(2), actor="counsel", now=NOW)
     with pytest.raises(RetentionError):
-        log.extend_hold(hold.hold_id, expires_at=day(20), actor="counsel", now=NOW)
+        log.retention.extend_hold(hold.hold_id, expires_at=day(20), actor="counsel", now=NOW)
     with pytest.raises(ConfigurationError, match="no legal hold"):
-        log.release_hold("hold-000000000000", actor="counsel", now=NOW)
-    assert log.holds() == [hold]
+        log.retention.release_hold("hold-000000000000", actor="counsel", now=NOW)
+    assert log.retention.holds() == [hold]
 
 
 def test_a_hold_stops_binding_when_it_expires(create_log: MakeLog) -> None:
     """A hold with an expiry keeps its periods before it and lets them go from it on."""
     log = build(create_log)
-    log.add_hold(
+    log.retention.add_hold(
         "case-9", ["chat"], day(0), day(2), actor="counsel", expires_at=day(8), now=day(5, 12)
     )
-    plan = log.sweep(now=day(8) - timedelta(microseconds=1), dry_run=False).chains["chat"]
+    plan = log.retention.sweep(now=day(8) - timedelta(microseconds=1), dry_run=False).chains["chat"]
     assert plan.shred_periods == [P + 2]
     assert set(plan.held_periods) == {P, P + 1}
-    plan = log.sweep(now=day(8), dry_run=False).chains["chat"]
+    plan = log.retention.sweep(now=day(8), dry_run=False).chains["chat"]
     assert plan.shred_periods == [P, P + 1, P + 3]  # P+3 reaches its ceiling at day 8 too
     assert plan.held_periods == {}
 
@@ -307,13 +311,13 @@ def test_a_hold_on_some_subjects_keeps_only_periods_holding_them(create_log: Mak
     """A hold on "carol" over days 0 to 4 keeps only the periods with a carol record (days 1
     and 3) past the ceiling; the others in its range go as usual."""
     log = build(create_log)
-    log.add_hold(
+    log.retention.add_hold(
         "case-10", ["chat"], day(0), day(5), subjects=["carol"], actor="court", now=day(5, 12)
     )
-    plan = log.sweep(now=day(9, 1), dry_run=False).chains["chat"]
+    plan = log.retention.sweep(now=day(9, 1), dry_run=False).chains["chat"]
     assert set(plan.held_periods) == {P + day for day in CAROL_DAYS}
     assert plan.shred_periods == [P, P + 2, P + 4]
-    assert sorted(log._keyring("chat").periods)[:2] == [P + 1, P + 3]
+    assert sorted(log.keys.status().chains["chat"].live)[:2] == [P + 1, P + 3]
     log.verify()
 
 
@@ -321,13 +325,13 @@ def test_holds_store_subjects_only_as_keyed_tokens(create_log: MakeLog, log_path
     """A subject-scoped hold stores a keyed token, never the subject: holds.json and the hold's
     log record name neither; the token is stable within a log and differs from the subject."""
     log = build(create_log)
-    hold = log.add_hold(
+    hold = log.retention.add_hold(
         "case-11", ["chat"], day(0), day(5), subjects=["carol"], actor="court", now=NOW
     )
-    token = log.subject_token("carol")
+    token = log.retention.subject_token("carol")
     assert hold.subject_tokens == (token,)
     assert token != "carol"
-    assert token == log.subject_token("carol") != log.subject_token("dave")
+    assert token == log.retention.subject_token("carol") != log.retention.subject_token("dave")
     assert b"carol" not in (log_path / "holds.json").read_bytes()
     added = [e for e in events(log) if e.event == LogEventType.HOLD_ADD]
     assert "carol" not in added[0].detail
@@ -338,10 +342,12 @@ def test_holds_and_policy_changes_are_log_records_in_the_chain(create_log: MakeL
     """Setting the policy, adding, extending and releasing a hold and sweeping each append a
     ``log`` record to the chain, with who did it and when, in order."""
     log = build(create_log)
-    hold = log.add_hold("case-12", ["chat"], day(1), day(2), actor="counsel", now=day(6, 1))
-    log.extend_hold(hold.hold_id, end=day(3), actor="counsel", now=day(6, 2))
-    log.release_hold(hold.hold_id, actor="judge", now=day(6, 3))
-    log.sweep(now=day(6, 4), dry_run=False, actor="nightly")
+    hold = log.retention.add_hold(
+        "case-12", ["chat"], day(1), day(2), actor="counsel", now=day(6, 1)
+    )
+    log.retention.extend_hold(hold.hold_id, end=day(3), actor="counsel", now=day(6, 2))
+    log.retention.release_hold(hold.hold_id, actor="judge", now=day(6, 3))
+    log.retention.sweep(now=day(6, 4), dry_run=False, actor="nightly")
     found = [(e.event, e.actor, e.occurred_at) for e in events(log, start=first_live_index(log))]
     assert found == [
         (LogEventType.HOLD_ADD, "counsel", day(6, 1)),
@@ -356,11 +362,11 @@ def test_holds_and_policy_changes_are_log_records_in_the_chain(create_log: MakeL
 def test_an_explicit_request_does_not_delete_a_held_period(create_log: MakeLog) -> None:
     """Asking by hand for a period under a hold does not delete it: the plan reports it held."""
     log = build(create_log)
-    log.add_hold("case-13", ["chat"], day(2), day(3), actor="counsel", now=day(5, 12))
-    plan = log.sweep(now=NOW, periods={"chat": [P + 2]}, dry_run=False).chains["chat"]
+    log.retention.add_hold("case-13", ["chat"], day(2), day(3), actor="counsel", now=day(5, 12))
+    plan = log.retention.sweep(now=NOW, periods={"chat": [P + 2]}, dry_run=False).chains["chat"]
     assert plan.shred_periods == []
     assert plan.held_periods == {P + 2: ["case-13"]}
-    assert P + 2 in log._keyring("chat").periods
+    assert P + 2 in log.keys.status().chains["chat"].live
 
 
 # -- sweeps --------------------------------------------------------------------------------
@@ -370,9 +376,11 @@ def test_a_dry_run_changes_no_byte(create_log: MakeLog, log_path: Path) -> None:
     """A dry run (the default) returns the plan and leaves every file byte for byte as it was,
     subject-scoped holds (which decrypt records to decide) included."""
     log = build(create_log)
-    log.add_hold("case-14", ["chat"], day(0), day(5), subjects=["carol"], actor="c", now=day(5))
+    log.retention.add_hold(
+        "case-14", ["chat"], day(0), day(5), subjects=["carol"], actor="c", now=day(5)
+    )
     before = snapshot(log_path)
-    plan = log.sweep(now=day(9, 1))
+    plan = log.retention.sweep(now=day(9, 1))
     assert not plan.applied
     assert plan.chains["chat"].shred_periods == [P, P + 2, P + 4]
     assert snapshot(log_path) == before
@@ -382,14 +390,14 @@ def test_applying_twice_is_a_no_op_the_second_time(create_log: MakeLog, log_path
     """A second sweep at the same time (or later, before anything new expires) plans nothing
     and changes no byte: no second sweep record, tombstone or keyring rewrite."""
     log = build(create_log)
-    first = log.sweep(now=NOW, dry_run=False)
+    first = log.retention.sweep(now=NOW, dry_run=False)
     assert not first.empty
     assert first.applied
     after = snapshot(log_path)
-    again = log.sweep(now=NOW, dry_run=False)
+    again = log.retention.sweep(now=NOW, dry_run=False)
     assert again.empty
     assert again.chains["chat"].already_shredded == [P, P + 1]
-    assert log.sweep(now=NOW + timedelta(hours=20), dry_run=False).empty
+    assert log.retention.sweep(now=NOW + timedelta(hours=20), dry_run=False).empty
     assert snapshot(log_path) == after
     sweeps = [e for e in events(log, start=first_live_index(log)) if e.event == LogEventType.SWEEP]
     assert len(sweeps) == 1
@@ -399,9 +407,9 @@ def test_verify_reports_the_deleted_ranges(create_log: MakeLog) -> None:
     """After a sweep both verifications pass and report the deleted index range, the tree size
     (deleted records included) and the records still present."""
     log = build(create_log)
-    size = log._writer("chat").size
+    size = log.stats().chains["chat"].records
     deleted_end = 1 + 2 * PER_DAY  # the policy record, then two days of records
-    log.sweep(now=NOW, dry_run=False)
+    log.retention.sweep(now=NOW, dry_run=False)
     for keyless in (True, False):
         report = log.verify(keyless=keyless).chains["chat"]
         assert report.tombstoned == ((0, deleted_end),)
@@ -418,23 +426,23 @@ def test_old_checkpoints_inside_deleted_ranges_do_not_fail_verify(
     client, still lets verify pass both ways, and stays provably consistent with the new head."""
     clock = FixedClock(START)
     log = create_log(CONFIG, clock=clock)
-    log.set_retention("chat", POLICY, actor="dpo", now=START)
+    log.retention.set_policy("chat", POLICY, actor="dpo", now=START)
     records = day_records(0)
     log.append_many(records[:3])
-    old = log.checkpoint()["chat"]
+    old = log.proofs.sign_checkpoints()["chat"]
     old_size = int(old.split("\n")[1])
     trusted = TrustedState(tmp_path / "trusted.json")
     log.verify(trusted=trusted)
     log.append_many(records[3:])
     for number in range(1, DAYS):
         log.append_many(day_records(number))
-    log.sweep(now=NOW, dry_run=False)
-    head = log.checkpoint()["chat"]
+    log.retention.sweep(now=NOW, dry_run=False)
+    head = log.proofs.sign_checkpoints()["chat"]
     for keyless in (True, False):
         report = log.verify(keyless=keyless, trusted=trusted).chains["chat"]
         start, end = report.tombstoned[0]
         assert start < old_size < end
-    proof = log.prove_consistency("chat", old_size)
+    proof = log.proofs.prove_consistency("chat", old_size)
     assert proof.checkpoint1 == old
     assert proof.checkpoint2 == head
 
@@ -444,14 +452,14 @@ def test_a_late_record_of_a_shredded_period_is_refused(create_log: MakeLog) -> N
     and writes nothing; the chain goes on accepting records of live periods."""
     clock = FixedClock(START)
     log = create_log(CONFIG.model_copy(update={"late_bound_seconds": 10 * 86_400}), clock=clock)
-    log.set_retention("chat", POLICY, actor="dpo", now=START)
+    log.retention.set_policy("chat", POLICY, actor="dpo", now=START)
     for number in range(DAYS):
         log.append_many(day_records(number))
-    log.sweep(now=NOW, dry_run=False)
-    size = log._writer("chat").size
+    log.retention.sweep(now=NOW, dry_run=False)
+    size = log.stats().chains["chat"].records
     with pytest.raises(KeyShreddedError, match=f"period {P}"):
         log.append(chat(0, 7, "dave"))
-    assert log._writer("chat").size == size
+    assert log.stats().chains["chat"].records == size
     log.append(chat(5, 7, "dave"))
     log.flush()
     assert log.verify().chains["chat"].size == size + 1
@@ -462,7 +470,7 @@ def test_the_sweep_record_names_what_went(create_log: MakeLog) -> None:
     """The sweep's log record names the deleted segments, their index range and the shredded
     periods, and no subject or content."""
     log = build(create_log)
-    log.sweep(now=NOW, dry_run=False, actor="nightly")
+    log.retention.sweep(now=NOW, dry_run=False, actor="nightly")
     (sweep,) = [e for e in events(log, start=first_live_index(log)) if e.event == "sweep"]
     assert "[0, 1]" in sweep.detail
     assert f"[0, {1 + 2 * PER_DAY})" in sweep.detail
@@ -476,12 +484,12 @@ def test_opening_a_log_after_a_sweep_finds_it_whole(
 ) -> None:
     """A log swept and closed reopens for writing and reading, verifies, and keeps its state."""
     log = build(create_log)
-    log.sweep(now=NOW, dry_run=False)
-    size = log._writer("chat").size
+    log.retention.sweep(now=NOW, dry_run=False)
+    size = log.stats().chains["chat"].records
     log.close()
     reopened = open_log(clock=FixedClock(NOW))
     assert reopened.recovery == []
-    assert sorted(reopened._keyring("chat").shredded) == [P, P + 1]
+    assert sorted(reopened.keys.status().chains["chat"].shredded) == [P, P + 1]
     reopened.append(chat(6, 0, "dave"))
     reopened.flush()
     assert reopened.verify().chains["chat"].size == size + 1
@@ -496,9 +504,9 @@ def test_a_read_only_handle_plans_but_does_not_apply(
     build(create_log).close()
     before = snapshot(log_path)
     reader = open_log(mode="read")
-    assert reader.sweep(now=NOW).chains["chat"].shred_periods == [P, P + 1]
+    assert reader.retention.sweep(now=NOW).chains["chat"].shred_periods == [P, P + 1]
     with pytest.raises(ConfigurationError, match="mode='read'"):
-        reader.sweep(now=NOW, dry_run=False)
+        reader.retention.sweep(now=NOW, dry_run=False)
     assert snapshot(log_path) == before
 
 
@@ -509,7 +517,7 @@ def test_an_idle_chain_is_swept_again_and_again(
     the last sweep's own record opened, and the log still opens and verifies afterwards."""
     clock = FixedClock(START)
     log = create_log(CONFIG, clock=clock)
-    log.set_retention(
+    log.retention.set_policy(
         "chat",
         RetentionPolicy(keep_at_least=timedelta(0), delete_after=DAY),
         actor="dpo",
@@ -517,11 +525,11 @@ def test_an_idle_chain_is_swept_again_and_again(
     )
     log.append_many(day_records(0))
     for number in (2, 4, 6):
-        plan = log.sweep(now=day(number), dry_run=False).chains["chat"]
+        plan = log.retention.sweep(now=day(number), dry_run=False).chains["chat"]
         assert plan.shred_periods == [P + number - 2]
         assert plan.seal_open_segment
         assert not (log.path / "chains" / "chat" / "sweep.journal").exists()
-    size = log._writer("chat").size
+    size = log.stats().chains["chat"].records
     log.close()
     reopened = open_log(clock=FixedClock(day(6)))
     for keyless in (True, False):
@@ -556,19 +564,19 @@ def test_redaction_erases_a_subjects_frames_and_keeps_every_root(
     every root and checkpoint valid, logs who, when and why without naming her, and reading
     one of her records raises RecordRedactedError while the others still read."""
     log = build(create_log)
-    size_before = log._writer("chat").size
-    old = log.checkpoint()["chat"]
+    size_before = log.stats().chains["chat"].records
+    old = log.proofs.sign_checkpoints()["chat"]
     trusted = TrustedState(tmp_path / "trusted.json")
     roots_before = log.verify(trusted=trusted).chains["chat"].roots
     carol = _indexes_of(log, "carol")
     frames = _frames_of(log, carol)
     assert len(carol) == len(frames) == len(CAROL_DAYS)
-    done = log.redact("carol", reason="erasure request 17", actor="dpo", now=NOW)
+    done = log.retention.redact("carol", reason="erasure request 17", actor="dpo", now=NOW)
     assert done == {"chat": sorted(carol)}
     for keyless in (True, False):
         report = log.verify(keyless=keyless, trusted=trusted).chains["chat"]
         assert {s: r for s, r in report.roots.items() if s <= size_before} == roots_before
-    assert log.prove_consistency("chat", size_before).checkpoint1 == old
+    assert log.proofs.prove_consistency("chat", size_before).checkpoint1 == old
     for index in carol:
         with pytest.raises(RecordRedactedError):
             list(log.read("chat", index, index + 1))
@@ -611,9 +619,9 @@ def test_redaction_inside_the_floor_needs_a_legal_basis(create_log: MakeLog) -> 
     log.flush()
     before = snapshot(log.path)
     with pytest.raises(RetentionError, match="legal_basis"):
-        log.redact("frank", reason="erasure request 18", actor="dpo", now=NOW)
+        log.retention.redact("frank", reason="erasure request 18", actor="dpo", now=NOW)
     assert snapshot(log.path) == before
-    done = log.redact(
+    done = log.retention.redact(
         "frank", reason="erasure request 18", actor="dpo", now=NOW, legal_basis="court order 5"
     )
     (index,) = done["chat"]
@@ -624,14 +632,14 @@ def test_redaction_inside_the_floor_needs_a_legal_basis(create_log: MakeLog) -> 
     log.append(chat(5, 8, "dave"))
     log.flush()
     for keyless in (True, False):
-        assert log.verify(keyless=keyless).chains["chat"].size == log._writer("chat").size
+        assert log.verify(keyless=keyless).chains["chat"].size == log.stats().chains["chat"].records
 
 
 def test_redacting_a_subject_without_records_changes_nothing(create_log: MakeLog) -> None:
     """Redacting a subject with no records returns nothing, logs nothing, changes no byte."""
     log = build(create_log)
     before = snapshot(log.path)
-    assert log.redact("nobody", reason="request 19", actor="dpo", now=NOW) == {}
+    assert log.retention.redact("nobody", reason="request 19", actor="dpo", now=NOW) == {}
     assert snapshot(log.path) == before
 
 
@@ -639,8 +647,8 @@ def test_a_redacted_period_is_swept_like_any_other(create_log: MakeLog) -> None:
     """Segments with redacted frames are deleted by a sweep from their kept leaves: the
     tombstone joins the chain and both verifications pass."""
     log = build(create_log)
-    log.redact("carol", reason="request 20", actor="dpo", now=NOW)
-    plan = log.sweep(now=day(8, 1), dry_run=False).chains["chat"]
+    log.retention.redact("carol", reason="request 20", actor="dpo", now=NOW)
+    plan = log.retention.sweep(now=day(8, 1), dry_run=False).chains["chat"]
     assert plan.shred_periods == [P, P + 1, P + 2, P + 3]
     for keyless in (True, False):
         report = log.verify(keyless=keyless).chains["chat"]
@@ -655,8 +663,10 @@ def test_a_sweep_right_after_a_redaction_succeeds(
     log = build(create_log)
     log.append(chat(5, 7, "frank"))
     log.flush()
-    log.redact("frank", reason="request 22", actor="dpo", now=NOW, legal_basis="court order 6")
-    assert log.sweep(now=NOW, dry_run=False).chains["chat"].shred_periods == [P, P + 1]
+    log.retention.redact(
+        "frank", reason="request 22", actor="dpo", now=NOW, legal_basis="court order 6"
+    )
+    assert log.retention.sweep(now=NOW, dry_run=False).chains["chat"].shred_periods == [P, P + 1]
     log.close()
     reopened = open_log()
     for keyless in (True, False):
@@ -725,12 +735,12 @@ def test_cli_sets_policy_places_and_releases_holds_and_sweeps(
     assert "sweep applied" in _cli(runner, "sweep", path, "--apply", "--now", NOW.isoformat())
     _cli(runner, "hold", "release", path, hold_id, "--now", day(6, 2).isoformat())
     _cli(runner, "sweep", path, "--apply", "--now", day(6, 3).isoformat())
-    with AuditLog.open(log_path, mode="read") as reader:
-        assert reader.retention("chat") == POLICY
-        assert [h.released_at for h in reader.holds()] == [day(6, 2)]
-        keyring = reader._periods_on_disk("chat")
-        assert P not in keyring
-        assert P + 1 not in keyring
+    with AuditLog.open(log_path, mode="read", passphrase=TEST_PASSPHRASE) as reader:
+        assert reader.retention.policy("chat") == POLICY
+        assert [h.released_at for h in reader.retention.holds()] == [day(6, 2)]
+        live = reader.keys.status().chains["chat"].live
+        assert P not in live
+        assert P + 1 not in live
         reader.verify(keyless=True)
 
 

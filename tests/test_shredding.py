@@ -3,13 +3,13 @@
 One log, swept once: ``chat`` holds a day of marker-laden records (period P0, enough for a
 dictionary), then a day of others (P1) with one late record of P0 among them, so that after the
 sweep P0's own segment is deleted while the late record's ciphertext survives in P1's segment.
-Before the sweep the test takes P0's raw data key (through the private ``ChainKeyring``), its
+Before the sweep the test takes P0's raw data key (``auditlog.testing.tamper``), its
 derived subkeys and its wrapped form, and opens a second, read-only handle that reads P0. After
 the sweep every byte of every file of the log directory (the keyring and root key included) is
 searched for the markers and the key material, and every way of reading P0 must fail with
 ``KeyShreddedError`` naming the period.
 
-The second handle's keyring gets ``cache_seconds = 0``: unwrapped keys are cached for
+The second handle is opened with ``key_cache_seconds=0``: unwrapped keys are cached for
 ``DEFAULT_CACHE_SECONDS`` (300 s, on the monotonic clock, which a test cannot advance without
 sleeping), so with the default a handle opened before a sweep can decrypt a shredded period for
 up to five minutes after it.
@@ -48,7 +48,7 @@ from auditlog.codec import encode_record
 from auditlog.crypto.keys import ChainKeyring, derive_subkey
 from auditlog.records import ChatMessage, LogEvent, LogEventType
 from auditlog.retention import RetentionPolicy
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, tamper
 
 START = datetime(2026, 5, 4, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -111,21 +111,20 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swept]:
     log = AuditLog.create(
         path, passphrase=TEST_PASSPHRASE, config=CONFIG, clock=clock, scrypt_n=TEST_SCRYPT_N
     )
-    log.set_retention("chat", POLICY, actor="dpo", now=START)
+    log.retention.set_policy("chat", POLICY, actor="dpo", now=START)
     shred = [_chat("Shred", i, START + i * timedelta(minutes=30)) for i in range(RECORDS_PER_DAY)]
     keep = [_chat("Keep", i, START + DAY + i * timedelta(minutes=30)) for i in range(24)]
     late = _chat("Late", 0, START + DAY - timedelta(minutes=5))
     clock.set(START + DAY - timedelta(minutes=1))
     log.append_many(shred)
-    p0_end = log._writer("chat").size
+    p0_end = log.stats().chains["chat"].records
     clock.set(START + 2 * DAY - timedelta(minutes=1))
     log.append_many(keep[:12])
     late_index = log.append(late).index  # late, so it joins P1's segment under P0's key
     log.append_many(keep[12:])
     log.flush()
-    keyring = log._keyring("chat")
-    data_key = keyring.get(P0)._data_key
-    wrapped = keyring._wrapped[P0][1]
+    data_key = tamper.period_data_key(log, "chat", P0)
+    wrapped = bytes(_keyring_doc(path)["keys"][P0][1])
     key_material = {
         "data key": data_key,
         "data key (hex)": data_key.hex().encode(),
@@ -136,11 +135,11 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swept]:
     }
     wrapped_seen_before = wrapped in (path / "chains" / "chat" / "keyring").read_bytes()
     dictionary_existed = (path / "chains" / "chat" / "dicts" / f"{P0:010d}.zdict").exists()
-    early = AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read")
+    # See the module docstring for key_cache_seconds=0.
+    early = AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read", key_cache_seconds=0)
     assert list(early.read("chat", late_index, late_index + 1)) == [late]
     assert next(iter(early.read("chat", 0, 1))) == next(iter(log.read("chat", 0, 1)))
-    early._keyring("chat").cache_seconds = 0  # see the module docstring
-    plan = log.sweep(now=SWEEP_AT, dry_run=False)
+    plan = log.retention.sweep(now=SWEEP_AT, dry_run=False)
     assert plan.chains["chat"].shred_periods == [P0]
     # Every marker of every record, each checked to be in the bytes that were encrypted.
     written = b"".join(encode_record(r) for r in [*shred, *keep, late])
@@ -199,8 +198,7 @@ def test_reading_a_shredded_period_raises_naming_it(swept: Swept) -> None:
     with pytest.raises(KeyShreddedError, match=str(P0)):
         list(log.read("chat", 0, swept.p0_end))
     with pytest.raises(KeyShreddedError, match=f"period {P0}"):
-        log._keyring("chat").get(P0)
-    assert P0 not in log._keyring("chat")._cache
+        tamper.period_data_key(log, "chat", P0)
     records = list(log.read("chat", swept.late_index + 1))
     assert [r.message_id for r in records if isinstance(r, ChatMessage)][:1] == [
         _marker("KeepMessage", 12)
@@ -224,7 +222,7 @@ def test_a_handle_opened_before_the_sweep_cannot_read_the_shredded_period(swept:
         list(early.read("chat", swept.late_index, swept.late_index + 1))
     with pytest.raises(KeyShreddedError, match=str(P0)):
         list(early.read("chat", 0, 1))
-    assert P0 in early._keyring("chat").shredded
+    assert P0 in early.keys.status().chains["chat"].shredded
 
 
 def test_a_shred_is_recorded_in_the_chain(swept: Swept) -> None:
@@ -258,11 +256,11 @@ def _small_log(path: Path, **kwargs: Any) -> AuditLog:
         scrypt_n=TEST_SCRYPT_N,
         **kwargs,
     )
-    log.set_retention("chat", POLICY, actor="dpo", now=START)
+    log.retention.set_policy("chat", POLICY, actor="dpo", now=START)
     for number in range(3):
         clock.set(START + number * DAY + timedelta(hours=23))
         log.append_many(_chat("Day", i, START + number * DAY + i * MINUTE) for i in range(20))
-    log.sweep(now=SWEEP_AT, dry_run=False)
+    log.retention.sweep(now=SWEEP_AT, dry_run=False)
     return log
 
 
@@ -282,15 +280,17 @@ def test_root_key_rotation_rewraps_every_key_and_rewrites_no_segment(tmp_path: P
     root key file behind, and is logged on every chain."""
     path = tmp_path / "log"
     log = _small_log(path)
-    old_id = log.key_status().root_key_id
-    keys = {p: log._keyring("chat").get(p)._data_key for p in log._keyring("chat").periods}
+    old_id = log.keys.status().root_key_id
+    keys = {
+        p: tamper.period_data_key(log, "chat", p) for p in log.keys.status().chains["chat"].live
+    }
     old_wrapped = [bytes(e[1]) for e in _keyring_doc(path)["keys"].values()]
     old_root_file = (path / "keys" / "root.key").read_bytes()
     segments = {p.name: p.read_bytes() for p in (path / "chains/chat/segments").iterdir()}
-    size = log._writer("chat").size
-    new_id = log.rotate_root_key(actor="ops", now=SWEEP_AT + MINUTE)
+    size = log.stats().chains["chat"].records
+    new_id = log.keys.rotate_root_key(actor="ops", now=SWEEP_AT + MINUTE)
     assert new_id != old_id
-    status = log.key_status()
+    status = log.keys.status()
     assert (status.root_key_id, status.provider, status.rotation_pending) == (
         new_id,
         "passphrase",
@@ -314,12 +314,14 @@ def test_root_key_rotation_rewraps_every_key_and_rewrites_no_segment(tmp_path: P
     assert new_id in event.detail
     log.close()
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read") as reopened:
-        assert {p: reopened._keyring("chat").get(p)._data_key for p in keys} == keys
+        assert {p: tamper.period_data_key(reopened, "chat", p) for p in keys} == keys
         reopened.verify()
-        reopened.checkpoints("chat")  # the checkpoint key was rewrapped too: it still signs
+        reopened.proofs.stored_checkpoints(
+            "chat"
+        )  # the checkpoint key was rewrapped too: it still signs
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE) as writer:
-        writer.checkpoint()
-        writer.add_hold("case-r", ["chat"], START, START + DAY, subjects=["x"], actor="c")
+        writer.proofs.sign_checkpoints()
+        writer.retention.add_hold("case-r", ["chat"], START, START + DAY, subjects=["x"], actor="c")
 
 
 def test_an_interrupted_rotation_is_finished_by_running_it_again(
@@ -329,27 +331,27 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(
     keys unwrap), key_status says a rotation is pending, and rotating again completes it."""
     path = tmp_path / "log"
     log = _small_log(path)
-    old_id = log.key_status().root_key_id
+    old_id = log.keys.status().root_key_id
 
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr("auditlog.log.rewrap_hold_key", fail)
+    monkeypatch.setattr("auditlog.log.key_material.KeyMaterial.rewrap_log_keys", fail)
     with pytest.raises(RuntimeError, match="power cut"):
-        log.rotate_root_key(actor="ops", now=SWEEP_AT + MINUTE)
+        log.keys.rotate_root_key(actor="ops", now=SWEEP_AT + MINUTE)
     monkeypatch.undo()
     log.close()
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read") as reader:
-        assert reader.key_status().rotation_pending
+        assert reader.keys.status().rotation_pending
         reader.verify()
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE) as writer:
-        new_id = writer.rotate_root_key(actor="ops", now=SWEEP_AT + 2 * MINUTE)
+        new_id = writer.keys.rotate_root_key(actor="ops", now=SWEEP_AT + 2 * MINUTE)
         assert new_id != old_id
-        assert not writer.key_status().rotation_pending
+        assert not writer.keys.status().rotation_pending
         assert {e[0] for e in _keyring_doc(path)["keys"].values()} == {new_id}
-        writer.add_hold("case-r", ["chat"], START, START + DAY, subjects=["x"], actor="c")
+        writer.retention.add_hold("case-r", ["chat"], START, START + DAY, subjects=["x"], actor="c")
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read") as reader:
-        assert reader.key_status().root_key_id == new_id
+        assert reader.keys.status().root_key_id == new_id
         reader.verify()
 
 
@@ -359,17 +361,17 @@ def test_changing_the_passphrase_rewraps_only_the_root_key(tmp_path: Path) -> No
     are gone."""
     path = tmp_path / "log"
     log = _small_log(path)
-    root_id = log.key_status().root_key_id
+    root_id = log.keys.status().root_key_id
     keyring = (path / "chains/chat/keyring").read_bytes()
     old_root_file = (path / "keys" / "root.key").read_bytes()
-    log.change_passphrase("a new passphrase, long enough")
+    log.keys.change_passphrase("a new passphrase, long enough")
     log.close()
     assert (path / "chains/chat/keyring").read_bytes() == keyring
     assert all(old_root_file not in data for _, data in _every_file(path))
     with pytest.raises(PassphraseError):
-        AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read").key_status()
+        AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read").keys.status()
     with AuditLog.open(path, passphrase="a new passphrase, long enough", mode="read") as reader:
-        assert reader.key_status().root_key_id == root_id
+        assert reader.keys.status().root_key_id == root_id
         reader.verify()
 
 
@@ -383,20 +385,22 @@ def test_rotation_between_external_key_providers(
     old, new = EnvKeyProvider("AUDITLOG_TEST_KEY_A"), EnvKeyProvider("AUDITLOG_TEST_KEY_B")
     path = tmp_path / "log"
     log = _small_log(path, key_provider=old)
-    keys = {p: log._keyring("chat").get(p)._data_key for p in log._keyring("chat").periods}
-    assert log.rotate_root_key(actor="ops", new_provider=new, now=SWEEP_AT) == new.key_id
+    keys = {
+        p: tamper.period_data_key(log, "chat", p) for p in log.keys.status().chains["chat"].live
+    }
+    assert log.keys.rotate_root_key(actor="ops", new_provider=new, now=SWEEP_AT) == new.key_id
     log.close()
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["key_provider"] == {"type": "external", "key_id": new.key_id}
     monkeypatch.delenv("AUDITLOG_TEST_KEY_A")  # the old key is destroyed in the "KMS"
     with AuditLog.open(path, key_provider=new, mode="read") as reader:
-        assert {p: reader._keyring("chat").get(p)._data_key for p in keys} == keys
+        assert {p: tamper.period_data_key(reader, "chat", p) for p in keys} == keys
         reader.verify()
     with (
         pytest.raises(KeyMaterialError),
         AuditLog.open(path, key_provider=old, mode="read") as stale,
     ):
-        stale._keyring("chat").get(min(keys))
+        tamper.period_data_key(stale, "chat", min(keys))
 
 
 def test_an_old_keyring_copy_with_its_root_key_undoes_a_shred(tmp_path: Path) -> None:
@@ -408,16 +412,16 @@ def test_an_old_keyring_copy_with_its_root_key_undoes_a_shred(tmp_path: Path) ->
     log = AuditLog.create(
         path, passphrase=TEST_PASSPHRASE, config=CONFIG, clock=clock, scrypt_n=TEST_SCRYPT_N
     )
-    log.set_retention("chat", POLICY, actor="dpo", now=START)
+    log.retention.set_policy("chat", POLICY, actor="dpo", now=START)
     log.append_many(_chat("Backup", i, START + i * MINUTE) for i in range(10))
-    data_key = log._keyring("chat").get(P0)._data_key
+    data_key = tamper.period_data_key(log, "chat", P0)
     backup = tmp_path / "backup"
     backup.mkdir()
     shutil.copy(path / "chains/chat/keyring", backup / "keyring")
     shutil.copy(path / "keys/root.key", backup / "root.key")
-    log.sweep(now=SWEEP_AT, dry_run=False)
+    log.retention.sweep(now=SWEEP_AT, dry_run=False)
     with pytest.raises(KeyShreddedError):
-        log._keyring("chat").get(P0)
+        tamper.period_data_key(log, "chat", P0)
     provider = PassphraseKeyProvider.open(backup / "root.key", TEST_PASSPHRASE)
     restored = ChainKeyring(backup / "keyring", provider, log.chain_origin("chat"))
     assert restored.get(P0)._data_key == data_key
@@ -434,14 +438,14 @@ def test_cli_shows_key_status_and_rotates(tmp_path: Path) -> None:
     status = runner.invoke(app, ["keys", "status", str(path)], env=env)
     assert status.exit_code == 0, status.output
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read") as reader:
-        old_id = reader.key_status().root_key_id
-        live = len(reader.key_status().chains["chat"][0])
+        old_id = reader.keys.status().root_key_id
+        live = len(reader.keys.status().chains["chat"][0])
     assert old_id in status.output
     (row,) = [line for line in status.output.splitlines() if " chat " in line]
     assert re.findall(r"\d+", row) == [str(live), "1"]  # live and shredded periods
     rotated = runner.invoke(app, ["keys", "rotate", str(path)], env=env)
     assert rotated.exit_code == 0, rotated.output
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read") as reader:
-        new_id = reader.key_status().root_key_id
+        new_id = reader.keys.status().root_key_id
     assert new_id != old_id
     assert new_id in rotated.output

@@ -37,8 +37,7 @@ from auditlog.records import LogEvent, LogEventType
 from auditlog.retention import RetentionPolicy
 from auditlog.segment.scan import list_segments, scan_segment
 from auditlog.segment.tombstone import TombstoneStore
-from auditlog.testing import workload
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, workload
 
 CHILD = Path(__file__).with_name("sweep_child.py")
 LIBRARY_ROOT = Path(auditlog.__file__).resolve().parent.parent
@@ -87,8 +86,8 @@ def _build_template(path: Path) -> None:
         path, passphrase=TEST_PASSPHRASE, config=CONFIG, clock=clock, scrypt_n=TEST_SCRYPT_N
     ) as log:
         for chain in CHAINS:
-            log.set_retention(chain, POLICY, actor="dpo", now=START)
-        log.add_hold(
+            log.retention.set_policy(chain, POLICY, actor="dpo", now=START)
+        log.retention.add_hold(
             "case-crash", ["chat"], _day(HELD_DAY), _day(HELD_DAY + 1), actor="court", now=START
         )
         for number in range(DAYS):
@@ -297,7 +296,7 @@ def test_sweep_of_a_chains_newest_segment_killed_midway_is_finished(
     with AuditLog.create(
         template, passphrase=TEST_PASSPHRASE, config=CONFIG, clock=clock, scrypt_n=TEST_SCRYPT_N
     ) as log:
-        log.set_retention(
+        log.retention.set_policy(
             "chat", RetentionPolicy(keep_at_least=timedelta(0), delete_after=DAY), actor="dpo"
         )
         clock.set(START + timedelta(hours=20))

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from auditlog import merkle, note
-from auditlog._cli_witness import witness_app
+from auditlog.cli.witness_commands import witness_app
 from auditlog.errors import (
     ConfigurationError,
     ForkError,
@@ -37,7 +37,7 @@ from auditlog.errors import (
     ProofError,
     RollbackError,
 )
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N
 from auditlog.witness import (
     MAX_PROOF_LINES,
     STATE_FORMAT,
@@ -146,7 +146,7 @@ def test_growth_with_a_valid_proof_is_cosigned(witness: Witness, log: FakeLog) -
     assert line.startswith(f"\u2014 {WITNESS_NAME} ")
     assert line.endswith("\n")
     assert note.verify_cosignature(log.checkpoint_text(13), line, witness.verifier_key) == TIME + 1
-    assert note.open(log.checkpoint(13) + line, [log.verifier, witness.verifier_key])
+    assert note.open_note(log.checkpoint(13) + line, [log.verifier, witness.verifier_key])
     latest = witness.latest_checkpoint(ORIGIN)
     assert latest is not None
     assert latest.size == 13

@@ -22,10 +22,9 @@ from test_checkpoints import (
     verify_read_only,
 )
 
-from auditlog import AuditLog, merkle, note
-from auditlog.checkpoints import TrustedState
+from auditlog import AuditLog, TrustedState, merkle, note
 from auditlog.errors import ForkError, NoteError, RollbackError
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N
 from auditlog.witness import Witness, verify_witnessed
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z: cosignature timestamps are passed in
@@ -56,7 +55,7 @@ def setup(tmp_path: Path, log_path: Path) -> Setup:
         fsync=False,
     ) as log:
         log.append_many(records(100), chain=CHAIN)
-        log.checkpoint()
+        log.proofs.sign_checkpoints()
         origin, key = log.chain_origin(CHAIN), log.verifier_key
     witnesses = [
         Witness.init(
@@ -71,19 +70,19 @@ def setup(tmp_path: Path, log_path: Path) -> Setup:
 
 def newest_checkpoint(path: Path) -> str:
     with AuditLog.open(path, mode="read") as log:
-        return log.checkpoints(CHAIN)[-1]
+        return log.proofs.stored_checkpoints(CHAIN)[-1]
 
 
 def submit(setup: Setup, witness: Witness, signed: str) -> str:
     """Send ``signed`` to ``witness`` with a proof from the size it knows, as the log would;
     return the cosignature line."""
     known = witness.latest_checkpoint(setup.origin)
-    size = note.Checkpoint.from_text(note.open(signed, [setup.key])).size
+    size = note.Checkpoint.from_text(note.open_note(signed, [setup.key])).size
     proof: list[bytes] = []
     old_size = 0 if known is None else known.size
     if 0 < old_size < size:
         with AuditLog.open(setup.path, mode="read") as log:
-            proof = list(log.prove_consistency(CHAIN, old_size, size).proof)
+            proof = list(log.proofs.prove_consistency(CHAIN, old_size, size).proof)
     return witness.add_checkpoint(signed, old_size=old_size, proof=proof, timestamp=NOW)
 
 
@@ -99,7 +98,7 @@ def test_a_log_checkpoint_is_cosigned_by_two_witnesses(setup: Setup) -> None:
     witnessed = cosign(setup, signed, setup.witnesses[:2])
     checkpoint = verify_witnessed(witnessed, setup.key, setup.witness_keys, 2)
     assert (checkpoint.origin, checkpoint.size) == (setup.origin, 100)
-    assert note.open(witnessed, [setup.key]) == note.open(signed, [setup.key])
+    assert note.open_note(witnessed, [setup.key]) == note.open_note(signed, [setup.key])
     for witness in setup.witnesses[:2]:
         assert witness.latest_checkpoint(setup.origin) == checkpoint
     verify_read_only(setup.path)
@@ -112,7 +111,7 @@ def test_witnesses_follow_the_log_as_it_grows(setup: Setup) -> None:
     for start, end in [(100, 140), (140, 200), (200, 260)]:
         with AuditLog.open(setup.path, passphrase=TEST_PASSPHRASE, fsync=False) as log:
             log.append_many(records(end)[start:], chain=CHAIN)
-            signed = log.checkpoint(CHAIN)[CHAIN]
+            signed = log.proofs.sign_checkpoints(CHAIN)[CHAIN]
         line = submit(setup, witness, signed)
         latest = witness.latest_checkpoint(setup.origin)
         assert latest is not None
@@ -135,7 +134,7 @@ def test_a_block_cut_after_a_witnessed_checkpoint_is_detected(setup: Setup, tmp_
         verify_read_only(setup.path, trusted=TrustedState(tmp_path / "trusted.json"))
     assert (info.value.location["size"], info.value.location["trusted_size"]) == (cut, 100)
     with AuditLog.open(setup.path, passphrase=TEST_PASSPHRASE, fsync=False) as log:
-        shorter = log.checkpoint(CHAIN)[CHAIN]
+        shorter = log.proofs.sign_checkpoints(CHAIN)[CHAIN]
     for witness in setup.witnesses[:2]:
         with pytest.raises(RollbackError):
             witness.add_checkpoint(shorter, old_size=100, proof=[], timestamp=NOW)
@@ -167,8 +166,8 @@ def test_a_forked_history_that_grew_past_the_witness_is_refused(setup: Setup) ->
     submit(setup, witness, newest_checkpoint(setup.path))
     forked = fork_chain(setup.path, CHAIN, 96, records(40, seed=99))
     with AuditLog.open(setup.path, mode="read") as log:
-        assert log.checkpoints(CHAIN)[-1] == forked
-        leaves = [log.prove(CHAIN, i, 136).leaf_hash for i in range(136)]
+        assert log.proofs.stored_checkpoints(CHAIN)[-1] == forked
+        leaves = [log.proofs.prove_inclusion(CHAIN, i, 136).leaf_hash for i in range(136)]
     proof = merkle.consistency_proof(100, 136, leaves)
     with pytest.raises(ForkError):
         witness.add_checkpoint(forked, old_size=100, proof=proof, timestamp=NOW)
@@ -180,7 +179,7 @@ def test_a_forked_history_that_grew_past_the_witness_is_refused(setup: Setup) ->
 def test_a_witness_refuses_a_rollback_even_with_an_old_genuine_checkpoint(setup: Setup) -> None:
     """Replaying an older checkpoint the log really signed is still a rollback to a witness."""
     with AuditLog.open(setup.path, mode="read") as log:
-        older = log.checkpoints(CHAIN)[0]
+        older = log.proofs.stored_checkpoints(CHAIN)[0]
     witness = setup.witnesses[0]
     submit(setup, witness, newest_checkpoint(setup.path))
     with pytest.raises(RollbackError):
@@ -218,7 +217,7 @@ def test_a_witness_policy_is_not_fooled_by_reused_or_foreign_cosignatures(setup:
     """Cosignatures on another checkpoint, one witness listed twice, or a witness the policy does
     not name, do not count towards the threshold."""
     with AuditLog.open(setup.path, mode="read") as log:
-        older, newest = log.checkpoints(CHAIN)[-2:]
+        older, newest = log.proofs.stored_checkpoints(CHAIN)[-2:]
     first, second, outsider = setup.witnesses
     older_line = first.add_checkpoint(older, old_size=0, proof=[], timestamp=NOW)
     # The line from the older checkpoint, pasted under the newest one, is a bad signature.
@@ -226,7 +225,7 @@ def test_a_witness_policy_is_not_fooled_by_reused_or_foreign_cosignatures(setup:
         verify_witnessed(newest + older_line, setup.key, [first.verifier_key], 1)
     older_size = int(older.split("\n")[1])
     with AuditLog.open(setup.path, mode="read") as log:
-        proof = log.prove_consistency(CHAIN, older_size, 100).proof
+        proof = log.proofs.prove_consistency(CHAIN, older_size, 100).proof
     line = first.add_checkpoint(newest, old_size=older_size, proof=proof, timestamp=NOW)
     twice = newest + line + line
     with pytest.raises(NoteError):

@@ -36,13 +36,11 @@ from typing import TypeVar
 import msgpack
 import pytest
 
-from auditlog import AuditLog, LogConfig, Record
-from auditlog.checkpoints import TrustedState
+from auditlog import AuditLog, LogConfig, Record, TrustedState
 from auditlog.proofs import verify_consistency_proof
 from auditlog.retention import RetentionPolicy
 from auditlog.segment.tombstone import TombstoneStore
-from auditlog.testing import workload
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, tamper, workload
 
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
 DAYS = 365
@@ -204,7 +202,7 @@ class Year:
         expected = self.expected_sweep(now)
         before = {chain: self.segment_files(chain) for chain in CHAINS}
         self.clock.set(now)
-        plan = self.log.sweep(now=now, dry_run=False)
+        plan = self.log.retention.sweep(now=now, dry_run=False)
         assert plan.applied
         unusual = False
         held_before = self.held_now
@@ -258,7 +256,7 @@ class Year:
         for report in (keyless, keyed):
             for chain, model in self.models.items():
                 found = report.chains[chain]
-                assert found.size == self.log._writer(chain).size
+                assert found.size == self.log.stats().chains[chain].records
                 assert found.segments == len(model.segments())
                 assert found.shredded_records == 0
                 ranges = list(found.tombstoned)
@@ -316,7 +314,7 @@ def test_a_year_of_daily_sweeps_keeps_exactly_what_policy_and_holds_say(tmp_path
         year.track(
             (chain,),
             YEAR_START,
-            functools.partial(log.set_retention, chain, policy, actor="dpo", now=YEAR_START),
+            functools.partial(log.retention.set_policy, chain, policy, actor="dpo", now=YEAR_START),
         )
     hold_a = hold_b = ""
     rotated: tuple[str, str, int, bytes] | None = None
@@ -329,18 +327,28 @@ def test_a_year_of_daily_sweeps_keeps_exactly_what_policy_and_holds_say(tmp_path
             hold_a = year.track(
                 CHAINS,
                 at,
-                partial(log.add_hold, "case-A", CHAINS, day(31), day(45), actor="counsel", now=at),
+                partial(
+                    log.retention.add_hold,
+                    "case-A",
+                    CHAINS,
+                    day(31),
+                    day(45),
+                    actor="counsel",
+                    now=at,
+                ),
             ).hold_id
         elif number == HOLD_A_EXTENDED:
             year.holds[0].ends.append((at, day(50)))
             year.track(
                 CHAINS,
                 at,
-                partial(log.extend_hold, hold_a, end=day(50), actor="counsel", now=at),
+                partial(log.retention.extend_hold, hold_a, end=day(50), actor="counsel", now=at),
             )
         elif number == HOLD_A_RELEASED:
             year.holds[0].released = at
-            year.track(CHAINS, at, partial(log.release_hold, hold_a, actor="counsel", now=at))
+            year.track(
+                CHAINS, at, partial(log.retention.release_hold, hold_a, actor="counsel", now=at)
+            )
         elif number == HOLD_B_PLACED:
             expires = day(HOLD_B_EXPIRES)
             year.holds.append(
@@ -350,7 +358,7 @@ def test_a_year_of_daily_sweeps_keeps_exactly_what_policy_and_holds_say(tmp_path
                 ("chat",),
                 at,
                 partial(
-                    log.add_hold,
+                    log.retention.add_hold,
                     "case-B",
                     ["chat"],
                     day(59),
@@ -365,7 +373,7 @@ def test_a_year_of_daily_sweeps_keeps_exactly_what_policy_and_holds_say(tmp_path
             rotated = _rotate(year, at)
         year.clock.set(day(number) + timedelta(hours=23, minutes=59))
         year.append_day(number, days[number])
-        for chain, signed in log.checkpoint().items():
+        for chain, signed in log.proofs.sign_checkpoints().items():
             year.notes.append((chain, int(signed.split("\n")[1]), signed))
         unusual = year.sweep(day(number + 1))
         year.check_files()
@@ -391,22 +399,24 @@ def test_a_year_of_daily_sweeps_keeps_exactly_what_policy_and_holds_say(tmp_path
     assert 0 < len(subject_periods) < 21
     assert year.held_seen["chat"] == set(range(first + 31, first + 50)) | subject_periods
     assert chat.dictionaries_seen & chat.shredded, "no swept period ever had a dictionary"
-    assert {h.hold_id for h in log.holds()} == {hold_a, hold_b}
+    assert {h.hold_id for h in log.retention.holds()} == {hold_a, hold_b}
     assert rotated is not None
     assert year.verified >= 24  # the verification schedule of the module docstring ran
 
     # Every checkpoint of the year, the daily ones and those written at seals, is consistent
     # with the final tree, by proof and by verify's checkpoint checks, also from a new handle.
-    final = {chain: int(note.split("\n")[1]) for chain, note in log.checkpoint().items()}
+    final = {
+        chain: int(note.split("\n")[1]) for chain, note in log.proofs.sign_checkpoints().items()
+    }
     for chain in CHAINS:
-        stored = {int(note.split("\n")[1]): note for note in log.checkpoints(chain)}
+        stored = {int(note.split("\n")[1]): note for note in log.proofs.stored_checkpoints(chain)}
         daily = [(size, note) for c, size, note in year.notes if c == chain]
         assert len(daily) == DAYS
         for size, note in daily:
             assert stored[size] == note  # a checkpoint, once taken, is never rewritten
         for size, note in stored.items():
             if 0 < size < final[chain]:
-                proof = log.prove_consistency(chain, size, final[chain])
+                proof = log.proofs.prove_consistency(chain, size, final[chain])
                 verify_consistency_proof(proof, log.verifier_key)
                 assert proof.checkpoint1 == note
     log.close()
@@ -415,21 +425,21 @@ def test_a_year_of_daily_sweeps_keeps_exactly_what_policy_and_holds_say(tmp_path
         report = reopened.verify(trusted=trusted)
         assert {c: r.size for c, r in report.chains.items()} == final
         _, new_root, period, data_key = rotated
-        assert reopened.key_status().root_key_id == new_root
+        assert reopened.keys.status().root_key_id == new_root
         if period not in chat.shredded:
-            assert reopened._keyring("chat").get(period)._data_key == data_key
+            assert tamper.period_data_key(reopened, "chat", period) == data_key
 
 
 def _rotate(year: Year, at: datetime) -> tuple[str, str, int, bytes]:
     """Rotate the root key mid-year and check that only the wrapping changed."""
     log = year.log
     period = max(year.models["chat"].live())
-    data_key = log._keyring("chat").get(period)._data_key
-    old_root = log.key_status().root_key_id
+    data_key = tamper.period_data_key(log, "chat", period)
+    old_root = log.keys.status().root_key_id
     segments = {path: path.read_bytes() for path in year.path.glob("chains/*/segments/*.seg")}
-    new_root = year.track(CHAINS, at, lambda: log.rotate_root_key(actor="ops", now=at))
+    new_root = year.track(CHAINS, at, lambda: log.keys.rotate_root_key(actor="ops", now=at))
     assert new_root != old_root
-    assert log.key_status().root_key_id == new_root
+    assert log.keys.status().root_key_id == new_root
     for path, data in segments.items():  # no segment is rewritten (the open ones grow)
         assert path.read_bytes()[: len(data)] == data
     for chain in CHAINS:
@@ -439,5 +449,5 @@ def _rotate(year: Year, at: datetime) -> tuple[str, str, int, bytes]:
         assert {entry[0] for entry in keyring["keys"].values()} == {new_root}
     assert not (year.path / "keys" / "root.key.next").exists()
     with AuditLog.open(year.path, passphrase=TEST_PASSPHRASE, mode="read") as fresh:
-        assert fresh._keyring("chat").get(period)._data_key == data_key
+        assert tamper.period_data_key(fresh, "chat", period) == data_key
     return old_root, new_root, period, data_key

@@ -18,9 +18,8 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final, Literal
 
-import msgpack
 from cryptography.hazmat.primitives.ciphers import Cipher
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.ciphers.algorithms import AES
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.modes import ECB
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from auditlog._fs import atomic_replace
+from auditlog._statefile import StateFile, read_state, write_state
 from auditlog.crypto.providers import KeyProvider
 from auditlog.errors import KeyMaterialError, KeyShreddedError
 
@@ -36,8 +35,6 @@ __all__ = ["ChainKeyring", "PeriodKeys", "derive_subkey"]
 
 KEY_BYTES: Final = 32
 LEAF_SALT_BYTES: Final = 16
-_KEYRING_FORMAT: Final = "auditlog-keyring"
-_KEYRING_VERSION: Final = 1
 DEFAULT_CACHE_SECONDS: Final = 300.0
 
 
@@ -83,6 +80,23 @@ class PeriodKeys:
 _SALT_INPUT: Final = struct.Struct(">8xQ")
 
 
+class KeyringFile(StateFile):
+    """``chains/<chain>/keyring``: the chain's data keys, wrapped, and its shredded periods."""
+
+    FORMAT: ClassVar[str] = "auditlog-keyring"
+    VERSION: ClassVar[int] = 1
+    ENCODING: ClassVar[Literal["json", "msgpack"]] = "msgpack"
+    WHAT: ClassVar[str] = "a chain's keyring"
+    REMEDY: ClassVar[str] = (
+        "restore it from a backup; without it the chain's records cannot be read"
+    )
+
+    keys: dict[int, tuple[str, bytes]]
+    """Period -> (id of the root key that wrapped it, the wrapped data key)."""
+    shredded: dict[int, int]
+    """Period -> when its key was destroyed (UTC microseconds)."""
+
+
 def _wrap_context(origin: str, period: int) -> bytes:
     return b"auditlog/v1 data-key\0" + origin.encode("utf-8") + b"\0" + period.to_bytes(4, "big")
 
@@ -116,36 +130,19 @@ class ChainKeyring:
         return dict(self._shredded)
 
     def _load(self) -> None:
-        try:
-            raw = self._path.read_bytes()
-        except FileNotFoundError:
+        if not self._path.exists():
             self._wrapped, self._shredded = {}, {}
             return
-        try:
-            doc = msgpack.unpackb(raw, strict_map_key=False)
-        except (ValueError, msgpack.ExtraData):
-            doc = None
-        if not isinstance(doc, dict) or doc.get("format") != _KEYRING_FORMAT:
-            raise KeyMaterialError(
-                f"{self._path} is not a readable auditlog keyring; restore it from a backup"
-            )
-        if doc.get("version") != _KEYRING_VERSION:
-            raise KeyMaterialError(
-                f"{self._path} has keyring version {doc.get('version')!r}; this auditlog reads "
-                f"version {_KEYRING_VERSION}: upgrade auditlog"
-            )
-        self._wrapped = {int(p): (str(e[0]), bytes(e[1])) for p, e in doc["keys"].items()}
-        self._shredded = {int(p): int(t) for p, t in doc["shredded"].items()}
+        doc = read_state(self._path, KeyringFile)
+        self._wrapped = dict(doc.keys)
+        self._shredded = dict(doc.shredded)
 
     def _store(self, *, scrub_old: bool = True) -> None:
-        doc = {
-            "format": _KEYRING_FORMAT,
-            "version": _KEYRING_VERSION,
-            "keys": {p: [root, blob] for p, (root, blob) in sorted(self._wrapped.items())},
-            "shredded": dict(sorted(self._shredded.items())),
-        }
-        # atomic_replace first destroys what an interrupted earlier replacement left behind.
-        atomic_replace(self._path, msgpack.packb(doc), scrub_old=scrub_old)
+        doc = KeyringFile(
+            keys=dict(sorted(self._wrapped.items())), shredded=dict(sorted(self._shredded.items()))
+        )
+        # write_state first destroys what an interrupted earlier replacement left behind.
+        write_state(self._path, doc, scrub_old=scrub_old)
 
     def get(self, period: int) -> PeriodKeys:
         """The keys of ``period``; raises ``KeyShreddedError`` if it was shredded."""

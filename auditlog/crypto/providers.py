@@ -12,16 +12,15 @@ import base64
 import os
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol, runtime_checkable
+from typing import ClassVar, Final, Literal, Protocol, runtime_checkable
 
-import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from auditlog._fs import atomic_replace, create_exclusive, secure_delete
+from auditlog._statefile import StateFile, read_state, state_bytes
 from auditlog.errors import ConfigurationError, KeyMaterialError, PassphraseError
 
 __all__ = [
@@ -33,8 +32,6 @@ __all__ = [
 ]
 
 PASSPHRASE_ENV: Final = "AUDITLOG_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
-_ROOT_FORMAT: Final = "auditlog-root-key"
-_ROOT_VERSION: Final = 1
 _NONCE_BYTES: Final = 12
 _KEY_BYTES: Final = 32
 # OWASP's recommendation for scrypt (2025): N=2^17, r=8, p=1, about 128 MiB and 0.3 s here.
@@ -168,7 +165,7 @@ class PassphraseKeyProvider(_AeadRootKey):
 
     def _load_staged(self, secret: str, previous: Sequence[KeyProvider]) -> PassphraseKeyProvider:
         key_id, root_key = _unseal_root(
-            _load_root_doc(self.staged_path.read_bytes(), self.staged_path),
+            read_state(self.staged_path, RootKeyFile),
             secret,
             "the staged root key of an interrupted rotation does not open with this "
             "passphrase; finish the rotation with the passphrase it was started with",
@@ -203,7 +200,7 @@ class PassphraseKeyProvider(_AeadRootKey):
 
     def change_passphrase(self, new_passphrase: str, *, scrypt_n: int | None = None) -> None:
         """Rewrap the root key under a new passphrase; the data keys are untouched."""
-        doc = _load_root_doc(self.path.read_bytes(), self.path)
+        doc = read_state(self.path, RootKeyFile)
         n = scrypt_n if scrypt_n is not None else doc.n
         atomic_replace(self.path, _seal_root(self._root_key, self.key_id, new_passphrase, n))
 
@@ -234,30 +231,19 @@ def _root_aad(key_id: str) -> bytes:
     return b"auditlog/v1 root-key\0" + key_id.encode("ascii")
 
 
-def _seal_root(root_key: bytes, key_id: str, secret: str, n: int) -> bytes:
-    salt = os.urandom(16)
-    nonce = os.urandom(_NONCE_BYTES)
-    kek = _scrypt(secret, salt, n, 8, 1)
-    wrapped = AESGCM(kek).encrypt(nonce, root_key, _root_aad(key_id))
-    doc = {
-        "format": _ROOT_FORMAT,
-        "version": _ROOT_VERSION,
-        "key_id": key_id,
-        "kdf": "scrypt",
-        "n": n,
-        "r": 8,
-        "p": 1,
-        "salt": salt,
-        "nonce": nonce,
-        "wrapped": wrapped,
-    }
-    packed: bytes = msgpack.packb(doc)
-    return packed
+class RootKeyFile(StateFile):
+    """``keys/root.key``: the root key, wrapped by a key stretched from the passphrase."""
 
+    FORMAT: ClassVar[str] = "auditlog-root-key"
+    VERSION: ClassVar[int] = 1
+    ENCODING: ClassVar[Literal["json", "msgpack"]] = "msgpack"
+    WHAT: ClassVar[str] = "the root key file"
+    REMEDY: ClassVar[str] = (
+        "restore it from a backup; without it no key of the log can be unwrapped"
+    )
 
-@dataclass(frozen=True)
-class _RootDoc:
     key_id: str
+    kdf: Literal["scrypt"]
     n: int
     r: int
     p: int
@@ -266,7 +252,18 @@ class _RootDoc:
     wrapped: bytes
 
 
-def _unseal_root(doc: _RootDoc, secret: str, refusal: str) -> tuple[str, bytes]:
+def _seal_root(root_key: bytes, key_id: str, secret: str, n: int) -> bytes:
+    salt = os.urandom(16)
+    nonce = os.urandom(_NONCE_BYTES)
+    kek = _scrypt(secret, salt, n, 8, 1)
+    wrapped = AESGCM(kek).encrypt(nonce, root_key, _root_aad(key_id))
+    doc = RootKeyFile(
+        key_id=key_id, kdf="scrypt", n=n, r=8, p=1, salt=salt, nonce=nonce, wrapped=wrapped
+    )
+    return state_bytes(doc)
+
+
+def _unseal_root(doc: RootKeyFile, secret: str, refusal: str) -> tuple[str, bytes]:
     """(key id, root key) of a root key file, or ``PassphraseError(refusal)``."""
     kek = _scrypt(secret, doc.salt, doc.n, doc.r, doc.p)
     try:
@@ -275,44 +272,14 @@ def _unseal_root(doc: _RootDoc, secret: str, refusal: str) -> tuple[str, bytes]:
         raise PassphraseError(refusal) from None
 
 
-def _read_root_doc(path: Path) -> _RootDoc:
+def _read_root_doc(path: Path) -> RootKeyFile:
     """The root key file at ``path``, parsed; a missing file is a misconfigured log."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists():
         raise ConfigurationError(
             f"no root key file at {path}: pass the log directory that `auditlog init` "
             "created, or the key provider the log was created with"
-        ) from None
-    return _load_root_doc(raw, path)
-
-
-def _load_root_doc(raw: bytes, path: Path) -> _RootDoc:
-    try:
-        doc = msgpack.unpackb(raw)
-    except (ValueError, msgpack.ExtraData) as exc:
-        raise KeyMaterialError(f"{path} is not a readable root key file ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != _ROOT_FORMAT:
-        raise KeyMaterialError(f"{path} is not an auditlog root key file")
-    if doc.get("kdf") != "scrypt":
-        raise KeyMaterialError(f"{path} names an unknown key derivation {doc.get('kdf')!r}")
-    if doc.get("version") != _ROOT_VERSION:
-        raise KeyMaterialError(
-            f"{path} has root key format version {doc.get('version')!r}; this auditlog reads "
-            f"version {_ROOT_VERSION}: upgrade auditlog"
         )
-    try:
-        return _RootDoc(
-            key_id=str(doc["key_id"]),
-            n=int(doc["n"]),
-            r=int(doc["r"]),
-            p=int(doc["p"]),
-            salt=bytes(doc["salt"]),
-            nonce=bytes(doc["nonce"]),
-            wrapped=bytes(doc["wrapped"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise KeyMaterialError(f"{path} is a damaged root key file") from None
+    return read_state(path, RootKeyFile)
 
 
 class CombinedKeyProvider:

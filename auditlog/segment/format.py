@@ -1,25 +1,32 @@
-"""Segment format v1: the exact bytes of segment files, blocks and seals (docs/format.md).
+"""Format v1 of a chain's files: every header's layout, how to build it and how to parse it.
 
-Integers are big-endian. A segment file is a 32-byte file header followed by entries; an entry
-is a 4-byte body length, the CRC-32 of those 4 bytes, and the body. A body is a block (type 1)
-or the seal (type 2) that closes the segment. Every body ends with the SHA-256 of the bytes
-before it, so any change to any byte of a complete entry is detected without keys.
+This module is the one place that knows the bytes of (docs/format.md):
+
+- segment files: a 32-byte file header followed by entries; an entry is a 4-byte body length,
+  the CRC-32 of those 4 bytes, and the body. A body is a block (type 1) or the seal (type 2)
+  that closes the segment. Every body ends with the SHA-256 of the bytes before it, so any
+  change to any byte of a complete entry is detected without keys. Block headers, seals, and
+  the peeks that read a few bytes of a file (its header, an entry's head) are here; the rest
+  of a block body (leaves, frames, block hash) is built and checked in ``blocks``;
+- tombstones: the signed text standing for segments a sweep deleted;
+- redaction notes: the signed text naming the records a redaction removed.
+
+Integers are big-endian.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import struct
 import threading
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Final
 
-from auditlog._fast import digests as frame_digests_of
-from auditlog._fast import frame_digests
 from auditlog.errors import IntegrityError
+from auditlog.merkle import CompactRange
 
 __all__ = [
     "BLOCK_HEADER",
@@ -28,10 +35,15 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "BlockHeader",
+    "EntryHead",
+    "FileHeader",
+    "RedactionNote",
     "Seal",
+    "Tombstone",
     "entry_prefix",
     "frame_nonce",
     "genesis_hash",
+    "peek_entry",
 ]
 
 MAGIC: Final = b"\x89ALSEG\r\n"
@@ -99,7 +111,79 @@ def entry_prefix(body_length: int) -> bytes:
 
 
 def file_header(sequence: int, first_index: int) -> bytes:
+    """The 32 bytes that begin segment ``sequence``, whose first record is ``first_index``."""
     return FILE_HEADER.pack(MAGIC, FORMAT_VERSION, 0, 0, sequence, first_index)
+
+
+@dataclass(frozen=True, slots=True)
+class FileHeader:
+    """The unpacked 32-byte header of a segment file (not yet checked against anything)."""
+
+    magic: bytes
+    version: int
+    flags: int
+    reserved: int
+    sequence: int
+    first_index: int
+
+    @classmethod
+    def unpack(cls, data: bytes | memoryview) -> FileHeader | None:
+        """The header at the start of ``data``; None if ``data`` is shorter than a header."""
+        if len(data) < FILE_HEADER.size:
+            return None
+        return cls(*FILE_HEADER.unpack_from(data))
+
+
+# What ``peek_entry`` reads of an entry: its prefix and the first 16 bytes of its body, which
+# hold (for a block) type, version, flags, count and first index.
+ENTRY_HEAD_BYTES: Final = ENTRY_PREFIX.size + 16
+# What ``first_block_period`` reads of a segment: its header, the first entry's prefix and the
+# first block's header.
+FIRST_BLOCK_HEAD_BYTES: Final = FILE_HEADER.size + ENTRY_PREFIX.size + BLOCK_HEADER.size
+
+
+@dataclass(frozen=True, slots=True)
+class EntryHead:
+    """Where an entry is, and what its first bytes say (type, first index, count)."""
+
+    offset: int
+    size: int
+    kind: int
+    first_index: int
+    count: int
+
+
+def peek_entry(head: bytes, offset: int, file_size: int) -> EntryHead | None:
+    """The entry whose first ``ENTRY_HEAD_BYTES`` are ``head``, at ``offset`` in a file.
+
+    None when the prefix is not one the writer makes (a torn or damaged tail) or the entry runs
+    past the end of the file. Nothing of the body is checked: what is then read of a block is
+    checked in full (its hash) before use.
+    """
+    if len(head) < ENTRY_HEAD_BYTES:
+        return None
+    length, _ = ENTRY_PREFIX.unpack_from(head)
+    if head[: ENTRY_PREFIX.size] != entry_prefix(length) or offset + ENTRY_PREFIX.size + length > (
+        file_size
+    ):
+        return None
+    body = ENTRY_PREFIX.size
+    kind = head[body]
+    count = int.from_bytes(head[body + 4 : body + 8], "big")
+    first = int.from_bytes(head[body + 8 : body + 16], "big")
+    return EntryHead(offset, ENTRY_PREFIX.size + length, kind, first, count)
+
+
+def first_block_period(head: bytes) -> int | None:
+    """The period of a segment's first block, from its first ``FIRST_BLOCK_HEAD_BYTES``.
+
+    None when the segment holds no complete block header yet. Segments roll when a newer
+    period arrives, so no block of a segment is of a newer period than its first one.
+    """
+    if len(head) < FIRST_BLOCK_HEAD_BYTES:
+        return None
+    period: int = BLOCK_HEADER.unpack_from(head, FILE_HEADER.size + ENTRY_PREFIX.size)[6]
+    return period
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,167 +263,6 @@ def block_entry_size(count: int, frame_bytes: int) -> int:
     return (
         ENTRY_PREFIX.size + BLOCK_HEADER.size + count * (LEAF_BYTES + 4) + frame_bytes + HASH_BYTES
     )
-
-
-def block_hash_of(
-    header: bytes | memoryview,
-    leaves: bytes | memoryview,
-    lengths: bytes | memoryview,
-    digests: bytes,
-) -> bytes:
-    """block hash = SHA-256(header || leaves || frame lengths || SHA-256 of each frame).
-
-    Frames enter through their digests so that a redacted frame, replaced by its digest in the
-    file, leaves the block hash, and so the hash chain and every later block, unchanged.
-    """
-    return hashlib.sha256(b"".join((header, leaves, lengths, digests))).digest()
-
-
-def pack_block(header: BlockHeader, leaves: bytes, frames: list[bytes]) -> tuple[bytes, bytes]:
-    """The whole entry of a block (prefix included) and the block's hash."""
-    lengths = struct.pack(f">{len(frames)}I", *map(len, frames))
-    digests = frame_digests_of(frames)
-    packed_header = header.pack()
-    block_hash = block_hash_of(packed_header, leaves, lengths, digests)
-    body_length = block_entry_size(len(frames), sum(map(len, frames))) - ENTRY_PREFIX.size
-    entry = b"".join(
-        (entry_prefix(body_length), packed_header, leaves, lengths, *frames, block_hash)
-    )
-    return entry, block_hash
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedBlock:
-    """A block whose structure and self-hash were checked; frames are views into the entry.
-
-    Frame ``i`` is ``body[frame_starts[i]:frame_stops[i]]``, sliced only when asked for
-    (keyless verification never asks). A redacted record's frame is an empty view, and its
-    position is in ``redacted``.
-    """
-
-    header: BlockHeader
-    block_hash: bytes
-    leaves: memoryview
-    body: memoryview
-    frame_starts: Sequence[int]
-    frame_stops: Sequence[int]
-    offset: int
-    size: int
-    redacted: frozenset[int] = frozenset()
-
-    def leaf(self, position: int) -> bytes:
-        start = position * LEAF_BYTES
-        return bytes(self.leaves[start : start + LEAF_BYTES])
-
-    def frame(self, position: int) -> memoryview:
-        """The stored frame of the record at ``position`` in the block (empty if redacted)."""
-        return self.body[self.frame_starts[position] : self.frame_stops[position]]
-
-    @property
-    def frames(self) -> list[memoryview]:
-        """Every frame, in order (sliced anew on each access)."""
-        spans = map(slice, self.frame_starts, self.frame_stops)
-        return list(map(self.body.__getitem__, spans))
-
-
-def parse_block(body: memoryview, offset: int) -> ParsedBlock:
-    """Check and split a block body; raises ``IntegrityError`` (without location) when malformed."""
-    if len(body) < BLOCK_HEADER.size + HASH_BYTES:
-        raise IntegrityError("block is shorter than its header")
-    (count,) = _U32.unpack_from(body, 4)
-    leaves_start = BLOCK_HEADER.size
-    lengths_start = leaves_start + count * LEAF_BYTES
-    frames_start = lengths_start + count * 4
-    end = len(body) - HASH_BYTES
-    if count < 1 or frames_start > end:
-        raise IntegrityError("block record count does not fit the block")
-    stored = struct.unpack_from(f">{count}I", body, lengths_start)
-    redacted: frozenset[int] = frozenset()
-    if max(stored) < REDACTED:
-        # The common case, the loops in C: the frames are hashed in one call and the stored
-        # lengths enter the block hash as they are. Keyless verification spends its time here.
-        starts = list(accumulate(stored, initial=frames_start))
-        stops: Sequence[int] = starts[1:]
-        if starts[-1] != end:
-            raise IntegrityError("block frame lengths do not add up to the block's size")
-        lengths: bytes | memoryview = body[lengths_start:frames_start]
-        digests = frame_digests(body, frames_start, stored)
-    else:
-        starts, stops, digests, redacted = _redacted_frames(body, stored, frames_start, end)
-        lengths = struct.pack(f">{count}I", *(value & ~REDACTED for value in stored))
-    stored_hash = bytes(body[end:])
-    computed = block_hash_of(
-        body[:leaves_start], body[leaves_start:lengths_start], lengths, digests
-    )
-    if computed != stored_hash:
-        raise IntegrityError("block bytes do not match the block's hash")
-    return ParsedBlock(
-        header=BlockHeader.unpack(body),
-        block_hash=stored_hash,
-        leaves=body[leaves_start:lengths_start],
-        body=body,
-        frame_starts=starts,
-        frame_stops=stops,
-        offset=offset,
-        size=ENTRY_PREFIX.size + len(body),
-        redacted=redacted,
-    )
-
-
-def _redacted_frames(
-    body: memoryview, stored: tuple[int, ...], frames_start: int, end: int
-) -> tuple[list[int], list[int], bytes, frozenset[int]]:
-    """Frame bounds, joined frame digests and redacted positions of a block with redactions.
-
-    A redacted frame's slot holds the SHA-256 of the frame that was removed: that is its digest,
-    and its frame is empty.
-    """
-    starts: list[int] = []
-    stops: list[int] = []
-    digests: list[bytes] = []
-    redacted: list[int] = []
-    position = frames_start
-    sha256 = hashlib.sha256
-    for slot, value in enumerate(stored):
-        starts.append(position)
-        if value & REDACTED:
-            digests.append(bytes(body[position : position + HASH_BYTES]))
-            stops.append(position)
-            redacted.append(slot)
-            position += HASH_BYTES
-        else:
-            digests.append(sha256(body[position : position + value]).digest())
-            stops.append(position + value)
-            position += value
-    if position != end:
-        raise IntegrityError("block frame lengths do not add up to the block's size")
-    return starts, stops, b"".join(digests), frozenset(redacted)
-
-
-def redact_block(block: ParsedBlock, positions: set[int]) -> bytes:
-    """The block's entry with the frames at ``positions`` replaced by their SHA-256.
-
-    Leaves, header and block hash stay as they are: the tree, the hash chain and every
-    checkpoint still verify; only the redacted records can no longer be decrypted.
-    """
-    body = block.body
-    count = block.header.count
-    lengths_start = BLOCK_HEADER.size + count * LEAF_BYTES
-    stored = list(struct.unpack_from(f">{count}I", body, lengths_start))
-    frames: list[bytes] = []
-    for position, frame in enumerate(block.frames):
-        if position in block.redacted:
-            # An earlier redaction's slot (its frame is empty) keeps the digest it holds.
-            start = block.frame_starts[position]
-            frames.append(bytes(body[start : start + HASH_BYTES]))
-        elif position in positions:
-            frames.append(hashlib.sha256(frame).digest())
-            stored[position] = len(frame) | REDACTED
-        else:
-            frames.append(bytes(frame))
-    unhashed = b"".join((bytes(body[:lengths_start]), struct.pack(f">{count}I", *stored), *frames))
-    new_body = unhashed + block.block_hash
-    return entry_prefix(len(new_body)) + new_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,3 +355,140 @@ class Seal:
             periods=tuple(periods),
             block_index=block_index,
         )
+
+
+# --- Tombstones ------------------------------------------------------------------------------
+# A tombstone is a C2SP signed note, signed with the log's checkpoint key, whose text names the
+# deleted segments and indexes, the hash chain around them (the hash the first deleted block
+# named, and the last deleted block's hash), the compact range of the deleted leaves (O(log n)
+# hashes: with them the tree of what remains recomputes to the same roots) and the frontier of
+# the tree at the end of the range (so a writer can go on after it). Text, one field a line::
+#
+#     auditlog-tombstone/v1
+#     origin <chain origin>
+#     segments <first sequence> <last sequence>
+#     indexes <first index> <end index>
+#     prev <base64>
+#     last <base64>
+#     range <base64> ...
+#     frontier <base64> ...
+#     periods <period> ...
+#     deleted <UTC microseconds>
+
+_TOMBSTONE_MAGIC: Final = "auditlog-tombstone/v1"
+
+
+def _b64(items: tuple[bytes, ...]) -> str:
+    return " ".join(base64.b64encode(h).decode("ascii") for h in items)
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """The signed stand-in for segments ``first_sequence..last_sequence`` of a chain."""
+
+    origin: str
+    first_sequence: int
+    last_sequence: int
+    first_index: int
+    end_index: int
+    prev_hash: bytes
+    last_block_hash: bytes
+    range_hashes: tuple[bytes, ...]
+    frontier: tuple[bytes, ...]
+    periods: tuple[int, ...]
+    deleted_at: int
+
+    def __post_init__(self) -> None:
+        if self.last_sequence < self.first_sequence or self.end_index <= self.first_index:
+            raise IntegrityError("a tombstone names an empty or inverted range")
+        # Both ranges must decompose exactly as their sizes say; CompactRange checks that.
+        CompactRange(self.first_index, self.end_index, self.range_hashes)
+        CompactRange(0, self.end_index, self.frontier)
+
+    def text(self) -> str:
+        lines = [
+            _TOMBSTONE_MAGIC,
+            f"origin {self.origin}",
+            f"segments {self.first_sequence} {self.last_sequence}",
+            f"indexes {self.first_index} {self.end_index}",
+            f"prev {_b64((self.prev_hash,))}",
+            f"last {_b64((self.last_block_hash,))}",
+            f"range {_b64(self.range_hashes)}".rstrip(),
+            f"frontier {_b64(self.frontier)}".rstrip(),
+            "periods " + " ".join(map(str, self.periods)),
+            f"deleted {self.deleted_at}",
+        ]
+        return "".join(line.rstrip() + "\n" for line in lines)
+
+    @classmethod
+    def from_text(cls, text: str) -> Tombstone:
+        lines = text.rstrip("\n").split("\n")
+        if len(lines) != 10 or lines[0] != _TOMBSTONE_MAGIC:
+            raise IntegrityError("not an auditlog tombstone of a known version")
+        fields: dict[str, list[str]] = {}
+        for line in lines[1:]:
+            key, _, rest = line.partition(" ")
+            fields[key] = rest.split() if rest else []
+        try:
+            return cls(
+                origin=" ".join(fields["origin"]),
+                first_sequence=int(fields["segments"][0]),
+                last_sequence=int(fields["segments"][1]),
+                first_index=int(fields["indexes"][0]),
+                end_index=int(fields["indexes"][1]),
+                prev_hash=base64.b64decode(fields["prev"][0], validate=True),
+                last_block_hash=base64.b64decode(fields["last"][0], validate=True),
+                range_hashes=tuple(base64.b64decode(h, validate=True) for h in fields["range"]),
+                frontier=tuple(base64.b64decode(h, validate=True) for h in fields["frontier"]),
+                periods=tuple(int(p) for p in fields["periods"]),
+                deleted_at=int(fields["deleted"][0]),
+            )
+        except (KeyError, IndexError, ValueError, binascii.Error, TypeError):
+            raise IntegrityError("a tombstone is malformed") from None
+
+    def range(self) -> CompactRange:
+        return CompactRange(self.first_index, self.end_index, self.range_hashes)
+
+
+# --- Redaction notes -------------------------------------------------------------------------
+# A redaction note is a C2SP signed note naming the records whose frames a redaction removed::
+#
+#     auditlog-redaction/v1
+#     origin <chain origin>
+#     indexes <index> ...
+#     redacted <UTC microseconds>
+
+_REDACTION_MAGIC: Final = "auditlog-redaction/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionNote:
+    """The text of a signed redaction note: which records of a chain lost their frames."""
+
+    origin: str
+    indexes: tuple[int, ...]
+    redacted_at: int
+
+    def text(self) -> str:
+        return (
+            f"{_REDACTION_MAGIC}\norigin {self.origin}\n"
+            f"indexes {' '.join(map(str, sorted(self.indexes)))}\nredacted {self.redacted_at}\n"
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> RedactionNote:
+        """Parse a note's text; raises ``IntegrityError`` (without location) when malformed."""
+        lines = text.rstrip("\n").split("\n")
+        if (
+            len(lines) != 4
+            or lines[0] != _REDACTION_MAGIC
+            or not lines[1].startswith("origin ")
+            or not lines[3].startswith("redacted ")
+        ):
+            raise IntegrityError("redaction note is malformed")
+        try:
+            indexes = tuple(int(i) for i in lines[2].removeprefix("indexes ").split())
+            redacted_at = int(lines[3].removeprefix("redacted "))
+        except ValueError:
+            raise IntegrityError("redaction note is malformed") from None
+        return cls(lines[1].removeprefix("origin "), indexes, redacted_at)

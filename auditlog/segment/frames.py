@@ -13,22 +13,35 @@ import hmac
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Literal
 
-import msgpack
 from cryptography.exceptions import InvalidTag
 
-from auditlog._fs import atomic_replace, make_private_dir
+from auditlog._fs import make_private_dir
+from auditlog._statefile import StateFile, read_state, write_state
 from auditlog.codec import FrameCodec, dictionary_id
 from auditlog.crypto.keys import LEAF_SALT_BYTES, PeriodKeys
-from auditlog.errors import IntegrityError, KeyMaterialError, RecordRedactedError
+from auditlog.errors import IntegrityError, KeyMaterialError, RecordRedactedError, StateFileError
 from auditlog.merkle import leaf_hash
-from auditlog.segment.format import ParsedBlock, frame_aad, frame_nonce
+from auditlog.segment.blocks import ParsedBlock
+from auditlog.segment.format import frame_aad, frame_nonce
 
-__all__ = ["DictionaryStore", "decrypt_block", "leaf_for"]
+__all__ = ["DictionaryFile", "DictionaryStore", "decrypt_block", "leaf_for"]
 
-_DICT_FORMAT: Final = "auditlog-dictionary"
-_DICT_VERSION: Final = 1
+
+class DictionaryFile(StateFile):
+    """``dicts/<period>.zdict``: a period's zstd dictionary, encrypted under the period key."""
+
+    FORMAT: ClassVar[str] = "auditlog-dictionary"
+    VERSION: ClassVar[int] = 1
+    ENCODING: ClassVar[Literal["json", "msgpack"]] = "msgpack"
+    WHAT: ClassVar[str] = "a compression dictionary"
+    REMEDY: ClassVar[str] = "restore the chain's dicts/ directory from a backup"
+
+    period: int
+    dict_id: int
+    nonce: bytes
+    ciphertext: bytes
 
 
 def leaf_for(salt: bytes, canonical: bytes) -> bytes:
@@ -70,16 +83,9 @@ class DictionaryStore:
         dict_id = dictionary_id(dictionary)
         nonce = os.urandom(12)  # a handful of dictionaries per period key, ever
         sealed = keys.dictionary_aead.encrypt(nonce, dictionary, self._aad(keys.period, dict_id))
-        doc = {
-            "format": _DICT_FORMAT,
-            "version": _DICT_VERSION,
-            "period": keys.period,
-            "dict_id": dict_id,
-            "nonce": nonce,
-            "ciphertext": sealed,
-        }
+        doc = DictionaryFile(period=keys.period, dict_id=dict_id, nonce=nonce, ciphertext=sealed)
         make_private_dir(self._directory)
-        atomic_replace(self.path(keys.period), msgpack.packb(doc))
+        write_state(self.path(keys.period), doc)
         self._codecs[(keys.period, dict_id)] = FrameCodec(dictionary)
         return dict_id
 
@@ -90,11 +96,10 @@ class DictionaryStore:
 
     def stored_id(self, period: int) -> int | None:
         """The id of the period's stored dictionary, if there is one (no key needed)."""
-        try:
-            doc = msgpack.unpackb(self.path(period).read_bytes())
-        except FileNotFoundError:
+        path = self.path(period)
+        if not path.exists():
             return None
-        return int(doc["dict_id"])
+        return read_state(path, DictionaryFile).dict_id
 
     def codec(
         self, keys: PeriodKeys, dict_id: int, where: Mapping[str, object] | None = None
@@ -109,21 +114,22 @@ class DictionaryStore:
         if cached is not None:
             return cached
         where = {**(where or {}), "period": keys.period, "dictionary": dict_id}
-        try:
-            doc = msgpack.unpackb(self.path(keys.period).read_bytes())
-        except FileNotFoundError:
+        path = self.path(keys.period)
+        if not path.exists():
             raise IntegrityError(
                 "a block names a compression dictionary that is missing; restore the chain's "
                 "dicts/ directory from a backup",
                 location=where,
-            ) from None
-        if doc.get("format") != _DICT_FORMAT or doc.get("version") != _DICT_VERSION:
-            raise IntegrityError("dictionary file has an unknown format", location=where)
-        if doc["dict_id"] != dict_id:
+            )
+        try:
+            doc = read_state(path, DictionaryFile)
+        except StateFileError as exc:
+            raise IntegrityError(str(exc), location=where) from None
+        if doc.dict_id != dict_id or doc.period != keys.period:
             raise IntegrityError("dictionary file holds another dictionary", location=where)
         try:
             dictionary = keys.dictionary_aead.decrypt(
-                doc["nonce"], doc["ciphertext"], self._aad(keys.period, dict_id)
+                doc.nonce, doc.ciphertext, self._aad(keys.period, dict_id)
             )
         except InvalidTag:
             raise IntegrityError("dictionary file does not decrypt", location=where) from None

@@ -7,24 +7,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from auditlog.clock import datetime_to_micros
 from auditlog.codec import unpack_fields
 from auditlog.crypto.keys import ChainKeyring
 from auditlog.errors import IntegrityError
-from auditlog.segment.format import ENTRY_BLOCK, ENTRY_SEAL, FILE_HEADER, MAGIC, ParsedBlock
+from auditlog.segment.blocks import ParsedBlock
+from auditlog.segment.check import ChainCheck
+from auditlog.segment.files import ChainFiles
+from auditlog.segment.format import ENTRY_BLOCK, ENTRY_SEAL, MAGIC, EntryHead, Tombstone
 from auditlog.segment.frames import DictionaryStore, decrypt_block
 from auditlog.segment.scan import (
-    ChainCheck,
-    EntryHead,
     SegmentScan,
     entry_heads,
     list_segments,
     read_block,
+    read_file_header,
     scan_segment,
 )
-from auditlog.segment.tombstone import Tombstone
-from auditlog.segment.writer import datetime_to_micros
 
 __all__ = ["ChainReader", "ChainReport"]
 
@@ -59,23 +59,16 @@ def _micros_of(value: object) -> int:
     return datetime_to_micros(value)
 
 
-def _file_header(path: Path) -> tuple[Any, ...] | None:
-    """A segment's unpacked file header, or None if the file is shorter than one."""
-    with path.open("rb") as handle:
-        head = handle.read(FILE_HEADER.size)
-    return FILE_HEADER.unpack(head) if len(head) == FILE_HEADER.size else None
-
-
 class ChainReader:
     """Reads one chain's segments; never takes the writer's lock, never changes a file."""
 
-    def __init__(self, directory: Path, chain: str, origin: str, period_seconds: int) -> None:
-        self.directory = directory
+    def __init__(self, files: ChainFiles, chain: str, origin: str, period_seconds: int) -> None:
+        self.files = files
         self.chain = chain
         self.origin = origin
         self._period_us = period_seconds * 1_000_000
-        self._segments_dir = directory / "segments"
-        self.dictionaries = DictionaryStore(directory / "dicts", origin)
+        self._segments_dir = files.segments
+        self.dictionaries = DictionaryStore(files.dicts, origin)
 
     def segment_files(self) -> list[tuple[int, Path]]:
         return list_segments(self._segments_dir)
@@ -127,9 +120,9 @@ class ChainReader:
             blocks = [h for h in heads if h.kind == ENTRY_BLOCK]
             if blocks:
                 return blocks[-1].first_index + blocks[-1].count, newest_sealed
-            header = _file_header(path)
-            if header is not None and header[0] == MAGIC:
-                return header[5], newest_sealed  # a new segment with no block yet
+            header = read_file_header(path)
+            if header is not None and header.magic == MAGIC:
+                return header.first_index, newest_sealed  # a new segment with no block yet
         return 0, newest_sealed
 
     def verify(
@@ -245,9 +238,9 @@ class ChainReader:
         """(first index, sequence, path) of every segment, from the file headers alone."""
         out = []
         for sequence, path in self.segment_files():
-            header = _file_header(path)
+            header = read_file_header(path)
             if header is not None:
-                out.append((header[5], sequence, path))
+                out.append((header.first_index, sequence, path))
         return out
 
     def tail(self, keyring: ChainKeyring, count: int) -> Iterator[tuple[int, bytes]]:

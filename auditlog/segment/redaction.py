@@ -10,7 +10,8 @@ from pathlib import Path
 from auditlog import note
 from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
 from auditlog.errors import IntegrityError, NoteError
-from auditlog.segment.format import FILE_HEADER, redact_block
+from auditlog.segment.blocks import redact_block
+from auditlog.segment.format import FILE_HEADER, RedactionNote
 from auditlog.segment.scan import scan_segment
 
 __all__ = ["RedactionStore", "rewrite_segment"]
@@ -55,9 +56,6 @@ def rewrite_segment(path: Path, sequence: int, chain: str, redactions: dict[int,
     return removed
 
 
-_MAGIC = "auditlog-redaction/v1"
-
-
 class RedactionStore:
     """Signed notes naming the records a redaction removed: ``redactions/<time>-<n>.note``.
 
@@ -72,10 +70,7 @@ class RedactionStore:
         self.verifier_key = verifier_key
 
     def save(self, indexes: list[int], at_micros: int, signer_key: str) -> Path:
-        text = (
-            f"{_MAGIC}\norigin {self.origin}\nindexes {' '.join(map(str, sorted(indexes)))}\n"
-            f"redacted {at_micros}\n"
-        )
+        text = RedactionNote(self.origin, tuple(indexes), at_micros).text()
         make_private_dir(self.directory)
         path = self.directory / f"{at_micros:020d}-{len(indexes)}-{secrets.token_hex(4)}.note"
         create_exclusive(path, note.sign(text, signer_key).encode("utf-8"))
@@ -101,13 +96,13 @@ class RedactionStore:
                     f"redaction note {name} is not signed by the log: {exc}",
                     location={"redaction": name},
                 ) from None
-            lines = text.rstrip("\n").split("\n")
-            if len(lines) != 4 or lines[0] != _MAGIC or lines[1] != f"origin {self.origin}":
+            try:
+                redaction = RedactionNote.from_text(text)
+            except IntegrityError:
+                redaction = None
+            if redaction is None or redaction.origin != self.origin:
                 raise IntegrityError(
                     f"redaction note {name} is malformed", location={"redaction": name}
                 )
-            try:
-                found.update(int(i) for i in lines[2].removeprefix("indexes ").split())
-            except ValueError:
-                raise IntegrityError(f"redaction note {name} is malformed") from None
+            found.update(redaction.indexes)
         return found

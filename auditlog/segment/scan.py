@@ -1,39 +1,44 @@
-"""Reading segment files without keys: parse entries, tell a torn tail from damage, check chains.
+"""Reading segment files without keys: parse entries and tell a torn tail from damage.
 
-``scan_segment`` checks one file's structure and self-hashes. ``ChainCheck`` consumes the scans
-of a chain's segments in order and checks everything that links them: indexes, the block hash
-chain, the Merkle roots recomputed from the leaves, and each seal. Keyless verification, writer
-recovery and readers all go through these two, so there is one definition of "intact".
+``scan_segment`` checks one file's structure and self-hashes; ``check.ChainCheck`` then checks
+what links the scans of a chain. Keyless verification, writer recovery and readers all go
+through these two, so there is one definition of "intact". ``entry_heads`` and ``read_block``
+reach one block of a file without reading the rest.
 """
 
 from __future__ import annotations
 
-import builtins
-import hmac
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from auditlog.errors import IntegrityError
-from auditlog.merkle import EMPTY_ROOT, CompactRange
+from auditlog.segment.blocks import ParsedBlock, parse_block
 from auditlog.segment.format import (
     ENTRY_BLOCK,
+    ENTRY_HEAD_BYTES,
     ENTRY_PREFIX,
     ENTRY_SEAL,
     FILE_HEADER,
     FORMAT_VERSION,
     MAGIC,
     MAX_ENTRY_BYTES,
-    TIME_GRANULE_US,
-    ParsedBlock,
+    EntryHead,
+    FileHeader,
     Seal,
     entry_prefix,
-    genesis_hash,
-    parse_block,
+    peek_entry,
 )
-from auditlog.segment.tombstone import Tombstone
 
-__all__ = ["ChainCheck", "SegmentScan", "list_segments", "scan_segment", "segment_path"]
+__all__ = [
+    "SegmentScan",
+    "entry_heads",
+    "list_segments",
+    "read_block",
+    "read_file_header",
+    "scan_segment",
+    "segment_path",
+]
 
 SEGMENT_SUFFIX = ".seg"
 
@@ -99,7 +104,16 @@ def scan_segment(
         if allow_torn:
             return SegmentScan(sequence, path, -1, [], None, len(data), 0, len(data))
         raise IntegrityError("segment file is shorter than its header", location=where)
-    magic, version, flags, reserved, file_sequence, first_index = FILE_HEADER.unpack_from(data)
+    header = FileHeader.unpack(view)
+    assert header is not None  # the length was checked above
+    magic, version, flags, reserved, file_sequence, first_index = (
+        header.magic,
+        header.version,
+        header.flags,
+        header.reserved,
+        header.sequence,
+        header.first_index,
+    )
     if magic != MAGIC:
         raise IntegrityError("not an auditlog segment file (bad magic)", location=where)
     if version != FORMAT_VERSION:
@@ -186,231 +200,6 @@ def scan_segment(
     )
 
 
-@dataclass
-class ChainCheck:
-    """Checks the segments of one chain, fed in order, as a chain: the keyless verification.
-
-    Start from the beginning (``ChainCheck.start``) or from a trusted seal (``resume``): writer
-    recovery resumes after the last sealed segment instead of rereading the whole chain.
-    """
-
-    chain: str
-    origin: str
-    tree: CompactRange
-    last_hash: bytes
-    next_sequence: int
-    blocks: int = 0
-    records: int = 0
-    bytes: int = 0
-    segments: int = 0
-    sealed_open: bool = False  # the previous segment was not sealed (only the last may be)
-    periods: set[int] = field(default_factory=set)
-    roots: dict[int, builtins.bytes] = field(default_factory=dict)
-    tombstones: dict[int, Tombstone] = field(default_factory=dict)
-    tombstoned: list[tuple[int, int]] = field(default_factory=list)  # deleted index ranges
-    wanted: set[int] = field(default_factory=set)  # tree sizes whose roots to record too
-    pending_deletion: int = 0  # segments a tombstone stands for that an unfinished sweep left
-    pending: set[int] = field(default_factory=set)  # segments an unfinished sweep will delete
-
-    @classmethod
-    def start(cls, chain: str, origin: str) -> ChainCheck:
-        check = cls(chain, origin, CompactRange(0, 0), genesis_hash(origin), 0)
-        check.roots[0] = EMPTY_ROOT
-        return check
-
-    @classmethod
-    def resume(cls, chain: str, origin: str, sequence: int, seal: Seal) -> ChainCheck:
-        """Continue after sealed segment ``sequence`` whose seal is ``seal``."""
-        tree = CompactRange(0, seal.end_index, seal.frontier)
-        return cls(chain, origin, tree, seal.last_block_hash, sequence + 1)
-
-    @classmethod
-    def resume_after(cls, chain: str, origin: str, tombstone: Tombstone) -> ChainCheck:
-        """Continue after the segments a tombstone stands for."""
-        tree = CompactRange(0, tombstone.end_index, tombstone.frontier)
-        return cls(chain, origin, tree, tombstone.last_block_hash, tombstone.last_sequence + 1)
-
-    def apply_tombstones(self, before_sequence: int | None = None) -> None:
-        """Step over deleted segments that come next (up to ``before_sequence``), by tombstone.
-
-        The tombstone's compact range extends the tree exactly as the deleted leaves did, and
-        its hashes of the chain join the blocks before and after the gap.
-        """
-        while self.next_sequence in self.tombstones and (
-            before_sequence is None or self.next_sequence < before_sequence
-        ):
-            tombstone = self.tombstones[self.next_sequence]
-            if tombstone.last_sequence < tombstone.first_sequence:
-                raise IntegrityError("a tombstone names an empty range of segments")
-            where = {
-                "chain": self.chain,
-                "tombstone": f"{tombstone.first_sequence}-{tombstone.last_sequence}",
-            }
-            if self.sealed_open:
-                raise IntegrityError(
-                    "deleted segments follow a segment that is not sealed", location=where
-                )
-            if tombstone.first_index != self.size or not hmac.compare_digest(
-                tombstone.prev_hash, self.last_hash
-            ):
-                raise IntegrityError(
-                    "a tombstone does not join the chain where it stands: the chain around "
-                    "deleted segments was changed",
-                    location=where,
-                )
-            self.tree.merge(tombstone.range())
-            if self.tree.hashes != tombstone.frontier:
-                raise IntegrityError("a tombstone's frontier does not match", location=where)
-            self.last_hash = tombstone.last_block_hash
-            self.next_sequence = tombstone.last_sequence + 1
-            self.roots[tombstone.end_index] = self.tree.root()
-            self.tombstoned.append((tombstone.first_index, tombstone.end_index))
-
-    @property
-    def size(self) -> int:
-        return self.tree.end
-
-    def root(self) -> builtins.bytes:
-        return self.tree.root()
-
-    def feed(self, scan: SegmentScan) -> None:
-        """Check one more segment; raises ``IntegrityError`` naming the first problem."""
-        where: dict[str, object] = {"chain": self.chain, "segment": scan.sequence}
-        self.apply_tombstones(scan.sequence)
-        if scan.sequence in self.pending and any(
-            t.first_sequence <= scan.sequence <= t.last_sequence < self.next_sequence
-            for t in self.tombstones.values()
-        ):
-            # A sweep (its signed journal names this segment) stored the tombstone and was
-            # stopped before deleting the segment: the tombstone already stands for it, and the
-            # next write-open deletes it. Without such a journal it is an error below.
-            self.pending_deletion += 1
-            return
-        if self.sealed_open:
-            raise IntegrityError(
-                "a segment that is not sealed is followed by another segment: a segment's "
-                "seal was removed or the segment was truncated",
-                location={"chain": self.chain, "segment": scan.sequence - 1},
-            )
-        if scan.sequence < self.next_sequence:
-            raise IntegrityError(
-                f"segment {scan.sequence} is back although a signed tombstone says it was "
-                "deleted (restored from a backup?)",
-                location=where,
-            )
-        if scan.sequence != self.next_sequence:
-            raise IntegrityError(
-                f"segment {self.next_sequence} is missing (found {scan.sequence} next) and no "
-                "signed tombstone stands for it: it was deleted by hand, or a sweep was "
-                "stopped before storing its tombstone (then `auditlog sweep --apply`, or any "
-                "write-open, finishes it)",
-                location=where,
-            )
-        self.next_sequence += 1
-        self.segments += 1
-        self.bytes += scan.size
-        if scan.first_index == -1:  # a torn file header: the segment was being created
-            self.sealed_open = True
-            return
-        if scan.first_index != self.size:
-            raise IntegrityError(
-                f"segment starts at index {scan.first_index} but the chain so far ends at "
-                f"{self.size}: a segment was removed, duplicated or reordered",
-                location=where,
-            )
-        block_index: list[tuple[int, int]] = []
-        for ordinal, block in enumerate(scan.blocks):
-            self._feed_block(block, {**where, "block": ordinal, "offset": block.offset})
-            block_index.append((block.header.first_index, block.offset))
-        if scan.seal is None:
-            self.sealed_open = True
-            return
-        self._check_seal(scan, block_index, where)
-
-    def _feed_block(self, block: ParsedBlock, where: dict[str, object]) -> None:
-        header = block.header
-        where = {**where, "index": header.first_index}
-        if header.first_index != self.size:
-            raise IntegrityError(
-                f"block starts at index {header.first_index}, expected {self.size}: a block "
-                "was removed, duplicated or reordered",
-                location=where,
-            )
-        if not hmac.compare_digest(header.prev_hash, self.last_hash):
-            raise IntegrityError(
-                "block does not name the previous block's hash: the hash chain is broken "
-                "(a block was removed, inserted, reordered, or segments were swapped)",
-                location=where,
-            )
-        if header.tree_size != header.first_index + header.count:
-            raise IntegrityError("block's tree size does not match its count", location=where)
-        if header.min_time > header.max_time:
-            raise IntegrityError("block's time range is inverted", location=where)
-        if header.min_time % TIME_GRANULE_US or header.max_time % TIME_GRANULE_US:
-            raise IntegrityError("block's time range is not in whole minutes", location=where)
-        leaves = bytes(block.leaves)
-        done = 0
-        # Roots asked for inside the block (a checkpoint held by someone else may fall there).
-        for size in sorted(s for s in self.wanted if header.first_index < s < header.tree_size):
-            cut = (size - header.first_index) * 32
-            self.tree.extend_joined(leaves[done:cut])
-            self.roots[size] = self.tree.root()
-            done = cut
-        self.tree.extend_joined(leaves[done:])
-        root = self.tree.root()
-        self.roots[header.tree_size] = root
-        if not hmac.compare_digest(root, header.tree_root):
-            raise IntegrityError(
-                "the Merkle root recomputed from the leaves differs from the block header's: "
-                "a leaf was changed",
-                location=where,
-            )
-        self.last_hash = block.block_hash
-        self.blocks += 1
-        self.records += header.count
-        self.periods.add(header.period)
-
-    def _check_seal(
-        self, scan: SegmentScan, block_index: list[tuple[int, int]], where: dict[str, object]
-    ) -> None:
-        seal = scan.seal
-        assert seal is not None
-        where = {**where, "seal": True}
-        expected = (
-            len(scan.blocks),
-            scan.first_index,
-            self.size,
-            self.last_hash,
-            self.root(),
-            tuple(self.tree.hashes),
-            tuple(sorted({b.header.period for b in scan.blocks})),
-            tuple(block_index),
-        )
-        found = (
-            seal.block_count,
-            seal.first_index,
-            seal.end_index,
-            seal.last_block_hash,
-            seal.tree_root,
-            seal.frontier,
-            seal.periods,
-            seal.block_index,
-        )
-        if not scan.blocks or expected != found:
-            raise IntegrityError("the segment's seal does not describe its blocks", location=where)
-
-
-@dataclass(frozen=True, slots=True)
-class EntryHead:
-    """Where an entry is, and what its first bytes say (type, first index, count)."""
-
-    offset: int
-    size: int
-    kind: int
-    first_index: int
-    count: int
-
-
 def entry_heads(path: Path) -> list[EntryHead]:
     """The entries of a segment from their length prefixes: a few bytes read per block.
 
@@ -421,21 +210,20 @@ def entry_heads(path: Path) -> list[EntryHead]:
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         position = FILE_HEADER.size
-        while position + ENTRY_PREFIX.size + 16 <= size:
+        while position + ENTRY_HEAD_BYTES <= size:
             handle.seek(position)
-            head = handle.read(ENTRY_PREFIX.size + 16)
-            length, _ = ENTRY_PREFIX.unpack_from(head)
-            if (
-                head[: ENTRY_PREFIX.size] != entry_prefix(length)
-                or position + ENTRY_PREFIX.size + length > size
-            ):
+            head = peek_entry(handle.read(ENTRY_HEAD_BYTES), position, size)
+            if head is None:
                 break
-            kind = head[ENTRY_PREFIX.size]
-            count = int.from_bytes(head[ENTRY_PREFIX.size + 4 : ENTRY_PREFIX.size + 8], "big")
-            first = int.from_bytes(head[ENTRY_PREFIX.size + 8 : ENTRY_PREFIX.size + 16], "big")
-            heads.append(EntryHead(position, ENTRY_PREFIX.size + length, kind, first, count))
-            position += ENTRY_PREFIX.size + length
+            heads.append(head)
+            position += head.size
     return heads
+
+
+def read_file_header(path: Path) -> FileHeader | None:
+    """A segment's file header (None if the file is shorter than one); one small read."""
+    with path.open("rb") as handle:
+        return FileHeader.unpack(handle.read(FILE_HEADER.size))
 
 
 def read_block(path: Path, head: EntryHead, *, chain: str, sequence: int) -> ParsedBlock:

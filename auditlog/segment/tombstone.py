@@ -1,112 +1,20 @@
-"""Tombstones: what stands in for segments a retention sweep deleted, so the rest still verifies.
+"""Where a chain's tombstones are kept: ``tombstones/<first>-<last>.tomb``, signed notes.
 
-A tombstone is a C2SP signed note, signed with the log's checkpoint key, whose text names the
-deleted segments and indexes, the hash chain around them (the hash the first deleted block
-named, and the last deleted block's hash), the compact range of the deleted leaves (O(log n)
-hashes: with them the tree of what remains recomputes to the same roots) and the frontier of
-the tree at the end of the range (so a writer can go on after it). Text, one field a line::
-
-    auditlog-tombstone/v1
-    origin <chain origin>
-    segments <first sequence> <last sequence>
-    indexes <first index> <end index>
-    prev <base64>
-    last <base64>
-    range <base64> ...
-    frontier <base64> ...
-    periods <period> ...
-    deleted <UTC microseconds>
+A tombstone stands for segments a retention sweep deleted, so the rest of the chain still
+verifies; its text format is ``format.Tombstone``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from auditlog import note
 from auditlog._fs import create_exclusive, make_private_dir
 from auditlog.errors import IntegrityError, NoteError
-from auditlog.merkle import CompactRange
+from auditlog.segment.format import Tombstone
 
-__all__ = ["Tombstone", "TombstoneStore"]
-
-_MAGIC: Final = "auditlog-tombstone/v1"
-
-
-def _b64(items: tuple[bytes, ...]) -> str:
-    return " ".join(base64.b64encode(h).decode("ascii") for h in items)
-
-
-@dataclass(frozen=True, slots=True)
-class Tombstone:
-    """The signed stand-in for segments ``first_sequence..last_sequence`` of a chain."""
-
-    origin: str
-    first_sequence: int
-    last_sequence: int
-    first_index: int
-    end_index: int
-    prev_hash: bytes
-    last_block_hash: bytes
-    range_hashes: tuple[bytes, ...]
-    frontier: tuple[bytes, ...]
-    periods: tuple[int, ...]
-    deleted_at: int
-
-    def __post_init__(self) -> None:
-        if self.last_sequence < self.first_sequence or self.end_index <= self.first_index:
-            raise IntegrityError("a tombstone names an empty or inverted range")
-        # Both ranges must decompose exactly as their sizes say; CompactRange checks that.
-        CompactRange(self.first_index, self.end_index, self.range_hashes)
-        CompactRange(0, self.end_index, self.frontier)
-
-    def text(self) -> str:
-        lines = [
-            _MAGIC,
-            f"origin {self.origin}",
-            f"segments {self.first_sequence} {self.last_sequence}",
-            f"indexes {self.first_index} {self.end_index}",
-            f"prev {_b64((self.prev_hash,))}",
-            f"last {_b64((self.last_block_hash,))}",
-            f"range {_b64(self.range_hashes)}".rstrip(),
-            f"frontier {_b64(self.frontier)}".rstrip(),
-            "periods " + " ".join(map(str, self.periods)),
-            f"deleted {self.deleted_at}",
-        ]
-        return "".join(line.rstrip() + "\n" for line in lines)
-
-    @classmethod
-    def from_text(cls, text: str) -> Tombstone:
-        lines = text.rstrip("\n").split("\n")
-        if len(lines) != 10 or lines[0] != _MAGIC:
-            raise IntegrityError("not an auditlog tombstone of a known version")
-        fields: dict[str, list[str]] = {}
-        for line in lines[1:]:
-            key, _, rest = line.partition(" ")
-            fields[key] = rest.split() if rest else []
-        try:
-            return cls(
-                origin=" ".join(fields["origin"]),
-                first_sequence=int(fields["segments"][0]),
-                last_sequence=int(fields["segments"][1]),
-                first_index=int(fields["indexes"][0]),
-                end_index=int(fields["indexes"][1]),
-                prev_hash=base64.b64decode(fields["prev"][0], validate=True),
-                last_block_hash=base64.b64decode(fields["last"][0], validate=True),
-                range_hashes=tuple(base64.b64decode(h, validate=True) for h in fields["range"]),
-                frontier=tuple(base64.b64decode(h, validate=True) for h in fields["frontier"]),
-                periods=tuple(int(p) for p in fields["periods"]),
-                deleted_at=int(fields["deleted"][0]),
-            )
-        except (KeyError, IndexError, ValueError, binascii.Error, TypeError):
-            raise IntegrityError("a tombstone is malformed") from None
-
-    def range(self) -> CompactRange:
-        return CompactRange(self.first_index, self.end_index, self.range_hashes)
+__all__ = ["TombstoneStore"]
 
 
 class TombstoneStore:

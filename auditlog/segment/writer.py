@@ -1,4 +1,4 @@
-"""The chain writer: append, group commit, segment roll and seal, and recovery on open.
+"""The chain writer: append, group commit, segment roll and seal (recovery on open: ``recovery``).
 
 One ``ChainWriter`` per chain and process, holding the chain's lock file for its lifetime (a
 second writer, in this process or another, gets ``LogLockedError``). Appends assign indexes
@@ -9,11 +9,10 @@ into one block per period run, adds its leaves to the Merkle tree, writes it wit
 
 from __future__ import annotations
 
-import fcntl
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby, repeat
@@ -24,17 +23,14 @@ from typing import TYPE_CHECKING
 import zstandard
 
 from auditlog._fast import concat_each, leaf_hashes, prefix_each
-from auditlog._fs import create_exclusive, fsync_dir, make_private_dir, write_all
-from auditlog.clock import Clock, SystemClock
+from auditlog._fs import create_exclusive, make_private_dir, write_all
+from auditlog.clock import Clock, SystemClock, datetime_to_micros
 from auditlog.codec import encode_records, train_dictionary
 from auditlog.crypto.keys import ChainKeyring, PeriodKeys
-from auditlog.errors import (
-    AuditLogError,
-    IntegrityError,
-    LateRecordError,
-    LogLockedError,
-    RecordValidationError,
-)
+from auditlog.errors import AuditLogError, LateRecordError, RecordValidationError
+from auditlog.segment.blocks import pack_block
+from auditlog.segment.check import ChainCheck
+from auditlog.segment.files import ChainFiles, acquire_chain_lock
 from auditlog.segment.format import (
     TIME_GRANULE_US,
     BlockHeader,
@@ -42,23 +38,17 @@ from auditlog.segment.format import (
     block_entry_size,
     file_header,
     frame_nonces,
-    pack_block,
 )
 from auditlog.segment.frames import DictionaryStore, origin_prefix
-from auditlog.segment.scan import (
-    ChainCheck,
-    SegmentScan,
-    list_segments,
-    scan_segment,
-    segment_path,
-)
+from auditlog.segment.recovery import RecoveryReport, check_tail, cut_torn_tail, recover_tiles
+from auditlog.segment.scan import SegmentScan, segment_path
 from auditlog.segment.tiles import TileStore
-from auditlog.segment.tombstone import Tombstone, TombstoneStore
+from auditlog.segment.tombstone import TombstoneStore
 
 if TYPE_CHECKING:
     from auditlog.records import Record
 
-__all__ = ["ChainSettings", "ChainWriter", "Durability", "RecoveryReport"]
+__all__ = ["ChainSettings", "ChainWriter", "Durability"]
 
 
 _MAX_PERIOD = (1 << 32) - 1
@@ -75,17 +65,6 @@ class ChainSettings:
     late_bound_seconds: int = 86_400
     dictionary_samples: int = 1000
     dictionary_bytes: int = 16 << 10
-
-
-@dataclass(frozen=True, slots=True)
-class RecoveryReport:
-    """What opening a chain for writing found and did: a torn tail cut, and where."""
-
-    chain: str
-    segment: int
-    offset: int
-    bytes_cut: int
-    durable_records: int
 
 
 class Durability:
@@ -105,86 +84,6 @@ class Durability:
     def wait(self, index: int, timeout: float | None) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self.size > index, timeout)
-
-
-def leaf_blocks(segments_dir: Path, chain: str) -> Iterator[tuple[int, bytes]]:
-    """(first index, joined leaves) of every block of a chain, in order (no key needed)."""
-    segments = list_segments(segments_dir)
-    for position, (sequence, path) in enumerate(segments):
-        last = position == len(segments) - 1
-        scan = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=last)
-        for block in scan.blocks:
-            yield block.header.first_index, bytes(block.leaves)
-
-
-def acquire_chain_lock(directory: Path, chain: str) -> int:
-    """Take the chain's writer lock without waiting; the descriptor holds it until closed."""
-    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise LogLockedError(
-            f"chain {chain!r} is already being written by another writer (this or another "
-            "process); one writer per chain keeps the chain well-formed: close the other "
-            "writer, or give each writer its own chain"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def check_tail(
-    segments_dir: Path, chain: str, origin: str, tombstones: dict[int, Tombstone] | None = None
-) -> tuple[ChainCheck, SegmentScan | None]:
-    """Check a chain's last segment as a continuation of what comes before it.
-
-    What comes before is the seal of the segment before, or the tombstone of deleted
-    segments, or the chain's start. This is what opening a chain for writing costs: one
-    segment read, not the whole chain. Returns the check positioned after the last segment
-    (or after the last tombstone, when the newest segments were deleted) and the last
-    segment's scan (None when there is none after the tombstones). Raises ``IntegrityError``
-    for damage (a torn tail is not damage: the scan reports it).
-    """
-    tombstones = tombstones or {}
-    segments = list_segments(segments_dir)
-    newest_tombstone = max(tombstones.values(), key=lambda t: t.last_sequence, default=None)
-    if newest_tombstone is not None and (
-        not segments or newest_tombstone.last_sequence > segments[-1][0]
-    ):
-        check = ChainCheck.resume_after(chain, origin, newest_tombstone)
-        check.tombstones = tombstones
-        return check, None
-    if not segments:
-        return ChainCheck.start(chain, origin), None
-    sequence, path = segments[-1]
-    previous = sequence - 1
-    tombstone = next((t for t in tombstones.values() if t.last_sequence == previous), None)
-    if sequence == 0:
-        check = ChainCheck.start(chain, origin)
-    elif tombstone is not None:
-        check = ChainCheck.resume_after(chain, origin, tombstone)
-    else:
-        before_path = segment_path(segments_dir, previous)
-        try:
-            data = before_path.read_bytes()
-        except FileNotFoundError:
-            raise IntegrityError(
-                f"segment {previous} is missing and no tombstone stands for it",
-                location={"chain": chain, "segment": previous},
-            ) from None
-        before = scan_segment(data, before_path, previous, chain=chain, allow_torn=False)
-        if before.seal is None:
-            raise IntegrityError(
-                "the segment before the last one is not sealed; run `auditlog verify` to find "
-                "out what happened",
-                location={"chain": chain, "segment": previous},
-            )
-        check = ChainCheck.resume(chain, origin, previous, before.seal)
-    check.tombstones = tombstones
-    scan = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=True)
-    check.feed(scan)
-    return check, scan
 
 
 def _period_runs(periods: list[int], limit: int) -> list[tuple[int, int]]:
@@ -232,19 +131,6 @@ def _micros_of(records: Sequence[Record]) -> list[int]:
     return list(map(floordiv, since_epoch, repeat(_MICROSECOND)))
 
 
-def datetime_to_micros(moment: datetime) -> int:
-    """An aware datetime as integer UTC microseconds since the Unix epoch."""
-    return _utc_micros(moment.astimezone(UTC))
-
-
-def _utc_micros(moment: datetime) -> int:
-    return (
-        (moment.toordinal() - 719_163) * 86_400_000_000
-        + (moment.hour * 3600 + moment.minute * 60 + moment.second) * 1_000_000
-        + moment.microsecond
-    )
-
-
 @dataclass
 class _Pending:
     """Records appended but not yet written: parallel lists, cheaper than an object each."""
@@ -273,7 +159,7 @@ class ChainWriter:
 
     def __init__(
         self,
-        directory: Path,
+        files: ChainFiles,
         chain: str,
         origin: str,
         keyring: ChainKeyring,
@@ -288,14 +174,14 @@ class ChainWriter:
         self._on_seal = on_seal
         self._clock = clock or SystemClock()
         self.origin = origin
-        self.directory = directory
+        self.files = files
         self.settings = settings
         self._keyring = keyring
         self._fsync = fsync
-        self._segments_dir = directory / "segments"
-        self._dictionaries = DictionaryStore(directory / "dicts", origin)
-        self.tiles = TileStore(directory / "tiles")
-        self._tombstones = TombstoneStore(directory / "tombstones", origin, verifier_key)
+        self._segments_dir = files.segments
+        self._dictionaries = DictionaryStore(files.dicts, origin)
+        self.tiles = TileStore(files.tiles)
+        self._tombstones = TombstoneStore(files.tombstones, origin, verifier_key)
         self._origin_prefix = origin_prefix(origin)
         self._period_us = settings.period_seconds * 1_000_000
         self._late_bound_us = settings.late_bound_seconds * 1_000_000
@@ -306,7 +192,7 @@ class ChainWriter:
         self._dict_ids: dict[int, int] = {}
         self._pending = _Pending([], [], [], [])
         make_private_dir(self._segments_dir)
-        self._lock_fd = self._acquire_lock()
+        self._lock_fd = acquire_chain_lock(files, chain)
         try:
             self.recovery: RecoveryReport | None = None
             self._recover()
@@ -314,46 +200,21 @@ class ChainWriter:
             os.close(self._lock_fd)
             raise
 
-    # -- locking and recovery -------------------------------------------------------------
-
-    def _acquire_lock(self) -> int:
-        return acquire_chain_lock(self.directory, self.chain)
+    # -- recovery -------------------------------------------------------------------------
 
     def _recover(self) -> None:
         self._segment: _OpenSegment | None = None
-        check, scan = check_tail(
-            self._segments_dir, self.chain, self.origin, self._tombstones.load()
-        )
+        tombstones = self._tombstones.load()
+        self._any_deleted = bool(tombstones)
+        check, scan = check_tail(self.files, self.chain, self.origin, tombstones)
         if scan is None:
             self._next_sequence = check.next_sequence
             self._finish_recovery(check, None)
             return
         if scan.torn_bytes or scan.first_index == -1:
-            self._cut_torn_tail(scan, check.size)
+            self.recovery = cut_torn_tail(scan, self.chain, check.size)
         self._next_sequence = scan.sequence + 1
         self._finish_recovery(check, scan)
-
-    def _cut_torn_tail(self, scan: SegmentScan, durable_records: int) -> None:
-        fd = os.open(scan.path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            if scan.first_index == -1:
-                os.ftruncate(fd, 0)
-            else:
-                os.ftruncate(fd, scan.good_size)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if scan.first_index == -1:
-            # The file was being created when the process died: no block ever reached it.
-            scan.path.unlink()
-            fsync_dir(scan.path.parent)
-        self.recovery = RecoveryReport(
-            chain=self.chain,
-            segment=scan.sequence,
-            offset=scan.good_size if scan.first_index != -1 else 0,
-            bytes_cut=scan.torn_bytes,
-            durable_records=durable_records,
-        )
 
     def _finish_recovery(self, check: ChainCheck, scan: SegmentScan | None) -> None:
         # The tree of what is on disk; appends only count, the tree grows as blocks are written.
@@ -362,7 +223,7 @@ class ChainWriter:
         self._last_hash = check.last_hash
         self._high_water = 0
         self.durability = Durability(check.size)
-        self._recover_tiles(check.size)
+        recover_tiles(self.tiles, self.files, self.chain, check.size, any_deleted=self._any_deleted)
         if scan is None or scan.first_index == -1:
             if scan is not None:
                 self._next_sequence = scan.sequence
@@ -383,19 +244,6 @@ class ChainWriter:
             periods={b.header.period for b in scan.blocks},
             block_index=[(b.header.first_index, b.offset) for b in scan.blocks],
         )
-
-    def _recover_tiles(self, size: int) -> None:
-        """Bring the tiles in step with the recovered chain: cut extra nodes, rebuild if short."""
-        self.tiles.truncate(size)
-        if not self.tiles.matches(size) and not self._tombstones.load():
-            # Tiles cannot be rebuilt across deleted segments (their leaves are gone); proofs
-            # near such a gap fail their own check until the tiles are restored.
-            rebuilt = self.tiles.rebuild(leaf_blocks(self._segments_dir, self.chain))
-            if rebuilt != size:
-                raise IntegrityError(
-                    f"rebuilding tiles found {rebuilt} leaves, the chain has {size}",
-                    location={"chain": self.chain},
-                )
 
     # -- appending ------------------------------------------------------------------------
 

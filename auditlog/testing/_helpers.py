@@ -12,11 +12,13 @@ from pathlib import Path
 
 from auditlog.log import AuditLog, GroupCommit, LogConfig
 
-__all__ = ["TEST_PASSPHRASE", "FixedClock", "temporary_log"]
+__all__ = ["TEST_PASSPHRASE", "TEST_SCRYPT_N", "FixedClock", "temporary_log"]
 
 TEST_PASSPHRASE = "auditlog test passphrase"  # noqa: S105 - for throwaway test logs only
+"""The passphrase of ``temporary_log``."""
 # scrypt at N=2^10 takes about a millisecond: fine for throwaway test logs, never for real ones.
 TEST_SCRYPT_N = 2**10
+"""The scrypt cost of ``temporary_log``: fast, and far too low for a log that matters."""
 
 
 class FixedClock:

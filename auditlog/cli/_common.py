@@ -1,14 +1,23 @@
-"""What every ``auditlog`` sub-command shares: consoles, the passphrase option, failing well."""
+"""What every ``auditlog`` sub-command shares: consoles, options, parsing times, failing well."""
 
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn, TextIO
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from auditlog.crypto.providers import PASSPHRASE_ENV
 from auditlog.errors import (
@@ -88,3 +97,46 @@ def passphrase(value: str | None, *, confirm: bool = False) -> str:
         usage_error(f"no passphrase: set {PASSPHRASE_ENV} or pass --passphrase")
     entered: str = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
     return entered
+
+
+PathArg = Annotated[Path, typer.Argument(help="The log directory.")]
+
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="The time to act at (ISO 8601; default: now). For simulations."),
+]
+ActorOpt = Annotated[str, typer.Option("--actor", help="Who is doing this (logged).")]
+
+
+def when(value: str | None) -> datetime | None:
+    """An ISO 8601 time with a time zone, or None; exit 2 on anything else."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        usage_error(f"not an ISO 8601 time: {value!r} (e.g. 2026-07-01T00:00:00+00:00)")
+    if moment.tzinfo is None:
+        usage_error(f"give a time zone with {value!r} (e.g. +00:00 or Z)")
+    return moment
+
+
+def days(value: str) -> timedelta:
+    """A number of days (``180`` or ``180d``); exit 2 on anything else."""
+    try:
+        return timedelta(days=float(value.removesuffix("d")))
+    except ValueError:
+        usage_error(f"not a number of days: {value!r} (e.g. 180 or 180d)")
+
+
+def progress_bar() -> Progress:
+    """A transient progress bar on standard error, in bytes."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=True,
+    )

@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from auditlog._cli_common import PassphraseOpt, errors, fail, read_input, usage_error
-from auditlog._cli_common import passphrase as ask_passphrase
+from auditlog.cli._common import PassphraseOpt, errors, fail, read_input, usage_error
+from auditlog.cli._common import passphrase as ask_passphrase
 from auditlog.errors import AuditLogError, IntegrityError, OldSizeMismatchError
 from auditlog.proofs import ConsistencyProof
 from auditlog.witness import (

@@ -13,17 +13,21 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
+from auditlog.cli._common import console as stdout
+from auditlog.cli._common import fail
 from auditlog.crypto.providers import PASSPHRASE_ENV
-from auditlog.errors import KeyShreddedError
+from auditlog.errors import AuditLogError, KeyShreddedError
 from auditlog.log import AuditLog, VerifyReport
 from auditlog.proofs import InclusionProof, verify_inclusion_proof
 from auditlog.records import Record
 from auditlog.retention import RetentionPolicy
-from auditlog.testing._helpers import FixedClock
+from auditlog.testing import FixedClock
 
 DEMO_PASSPHRASE = "auditlog demo passphrase"  # noqa: S105 - a demo log of synthetic records
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -108,7 +112,7 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
             f"bytes/record[/] (the same records as JSON lines: {json_bytes / len(batch):.1f} "
             f"bytes/record; ratio {stats.bytes / json_bytes:.2f})"
         )
-        notes = log.checkpoint()
+        notes = log.proofs.sign_checkpoints()
         verifier_key = log.verifier_key
         console.print(
             f"signed checkpoints of {len(notes)} chains; the log's public key: {verifier_key}"
@@ -127,7 +131,7 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
         console.rule("an inclusion proof for an outsider")
         index = reader.stats().chains["chat"].records // 2
         started = time.perf_counter()
-        proof = reader.prove("chat", index)
+        proof = reader.proofs.prove_inclusion("chat", index)
         proved = time.perf_counter() - started
     document = proof.to_json()
     checkpoint = verify_inclusion_proof(InclusionProof.from_json(document), verifier_key)
@@ -143,8 +147,8 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
     clock.set(sweep_at)
     with AuditLog.open(path, passphrase=passphrase, clock=clock) as log:
         for chain in log.chains():
-            log.set_retention(chain, policy, actor="demo-dpo")
-        hold = log.add_hold(
+            log.retention.set_policy(chain, policy, actor="demo-dpo")
+        hold = log.retention.add_hold(
             "demo-case-1",
             ["chat"],
             START + timedelta(days=2),
@@ -152,7 +156,7 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
             actor="demo-legal",
             expires_at=sweep_at + timedelta(days=30),
         )
-        plan = log.sweep(sweep_at, dry_run=True)
+        plan = log.retention.sweep(sweep_at, dry_run=True)
         to_delete = sum(len(c.delete_segments) for c in plan.chains.values())
         to_shred = sum(len(c.shred_periods) for c in plan.chains.values())
         held = sorted({p for c in plan.chains.values() for p in c.held_periods})
@@ -164,7 +168,7 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
             f"keys, keep {len(held)} held period(s)"
         )
         started = time.perf_counter()
-        log.sweep(sweep_at, dry_run=False, actor="demo-sweep")
+        log.retention.sweep(sweep_at, dry_run=False, actor="demo-sweep")
         swept = time.perf_counter() - started
         console.print(
             f"sweep applied in {swept:.2f} s; signed tombstones stand for what was deleted"
@@ -173,7 +177,7 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
             next(iter(log.read("network", 0, 1)))
         except KeyShreddedError as exc:
             console.print(f"reading a swept record: KeyShreddedError: {exc}")
-        again = log.sweep(sweep_at, dry_run=True)
+        again = log.retention.sweep(sweep_at, dry_run=True)
         console.print(f"a second sweep finds {'nothing' if again.empty else 'more'} to do")
 
     full = _verify_both(console, path, passphrase, "after the sweep")
@@ -190,3 +194,15 @@ def run_demo(path: Path, *, records: int, seed: int, console: Console) -> None:
     )
     console.print(summary)
     console.rule("[bold green]demo finished: all checks passed")
+
+
+def demo(
+    path: Annotated[Path, typer.Argument(help="Directory for the demo log (must not exist).")],
+    records: Annotated[int, typer.Option(help="How many records to write.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Workload seed.")] = 0,
+) -> None:
+    """Run the end-to-end demo: write a realistic workload, verify, read back, summarize."""
+    try:
+        run_demo(path, records=records, seed=seed, console=stdout)
+    except AuditLogError as exc:
+        fail(exc)

@@ -1,0 +1,61 @@
+"""How a log is shaped (``LogConfig``, stored in its manifest) and how it flushes
+(``GroupCommit``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from auditlog.segment.writer import ChainSettings
+
+__all__ = ["GroupCommit", "LogConfig"]
+
+_ORIGIN: Final = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: a C2SP origin
+
+
+class LogConfig(BaseModel):
+    """How a log shapes its chains. Stored in the manifest when the log is created."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    origin: str | None = Field(
+        default=None,
+        description="The log's name in checkpoints, e.g. 'example.com/auditlog'. No user data.",
+    )
+    period_seconds: int = Field(default=86_400, ge=60, le=366 * 86_400)
+    max_segment_bytes: int = Field(default=64 << 20, ge=64 << 10, le=1 << 30)
+    max_segment_records: int = Field(default=1_000_000, ge=1, le=1 << 32)
+    block_max_records: int = Field(default=4096, ge=1, le=1 << 20)
+    late_bound_seconds: int = Field(default=86_400, ge=0)
+    dictionary_samples: int = Field(default=1000, ge=8, le=100_000)
+    dictionary_bytes: int = Field(default=16 << 10, ge=1024, le=1 << 20)
+
+    @field_validator("origin")
+    @classmethod
+    def _check_origin(cls, value: str | None) -> str | None:
+        if value is not None and not _ORIGIN.fullmatch(value):
+            raise ValueError("an origin is 1-200 printable ASCII characters without spaces")
+        return value
+
+    def chain_settings(self) -> ChainSettings:
+        """What each chain's writer needs of this configuration."""
+        return ChainSettings(
+            period_seconds=self.period_seconds,
+            max_segment_bytes=self.max_segment_bytes,
+            max_segment_records=self.max_segment_records,
+            block_max_records=self.block_max_records,
+            late_bound_seconds=self.late_bound_seconds,
+            dictionary_samples=self.dictionary_samples,
+            dictionary_bytes=self.dictionary_bytes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCommit:
+    """Background flushing: a block is written once ``max_records`` wait or ``max_delay`` passed."""
+
+    max_records: int = 4096
+    max_delay: float = 0.005

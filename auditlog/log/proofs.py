@@ -1,0 +1,126 @@
+"""``log.proofs``: sign checkpoints, list them, and prove records and consistency from them.
+
+Checkpoints are signed by the writer at every segment seal and on request; proofs are built
+from the stored tiles in O(log n) reads and checked against the log's verifier key before
+they are returned, so a proof that leaves this module verifies.
+"""
+
+from __future__ import annotations
+
+from auditlog import merkle
+from auditlog.errors import ConfigurationError
+from auditlog.log.chains import Chains
+from auditlog.log.key_material import KeyMaterial
+from auditlog.proofs import (
+    ConsistencyProof,
+    InclusionProof,
+    sign_checkpoint,
+    verify_consistency_proof,
+    verify_inclusion_proof,
+)
+from auditlog.segment.tiles import TileStore
+
+__all__ = ["Proofs"]
+
+
+class Proofs:
+    """Checkpoints and proofs of one log handle (``log.proofs``)."""
+
+    def __init__(self, chains: Chains, keys: KeyMaterial, *, writable: bool) -> None:
+        self._chains = chains
+        self._keys = keys
+        self._writable = writable
+
+    def store_checkpoint(self, chain: str, size: int, root: bytes) -> str:
+        """Sign the checkpoint (chain, size, root), store it, and return the signed note."""
+        signed = sign_checkpoint(self._keys.signer(), self._chains.origin_of(chain), size, root)
+        self._chains.checkpoints(chain).save(signed, size, root)
+        return signed
+
+    def sign_checkpoints(self, chain: str | None = None) -> dict[str, str]:
+        """Flush, then sign and store a checkpoint of every open chain (or of ``chain``).
+
+        Returns the signed notes by chain. Only the writer signs: open the log for writing.
+        """
+        self._chains.check_open()
+        if not self._writable:
+            raise ConfigurationError("checkpoints are signed by the writer: open with mode='write'")
+        names = (
+            [chain] if chain is not None else sorted(w.chain for w in self._chains.open_writers())
+        )
+        notes = {}
+        for name in names:
+            size, root = self._chains.writer(name).head()
+            notes[name] = self.store_checkpoint(name, size, root)
+        return notes
+
+    def stored_checkpoints(self, chain: str) -> list[str]:
+        """The chain's stored signed checkpoints, oldest first."""
+        self._chains.reader(chain)  # an unknown chain is an error, not an empty list
+        store = self._chains.checkpoints(chain)
+        return [store.get(size) for size in store.sizes()]
+
+    def prove_inclusion(self, chain: str, index: int, size: int | None = None) -> InclusionProof:
+        """An inclusion proof of record ``index`` up to a stored checkpoint, from O(log n) reads.
+
+        ``size`` picks the checkpoint (default: the newest); a checkpoint of that size must
+        be stored.
+        """
+        self._chains.reader(chain)
+        store = self._chains.checkpoints(chain)
+        if size is None:
+            latest = store.latest()
+            if latest is None:
+                raise ConfigurationError(f"chain {chain!r} has no checkpoint yet: make one first")
+            size, signed = latest
+        else:
+            signed = store.get(size)
+        if not 0 <= index < size:
+            raise ConfigurationError(
+                f"index {index} is not in the tree of size {size}; prove it against a newer "
+                "checkpoint"
+            )
+        tiles = self._chains.tiles(chain)
+        specs = merkle.inclusion_proof_nodes(index, size)
+        proof = InclusionProof(
+            origin=self._chains.origin_of(chain),
+            index=index,
+            size=size,
+            leaf_hash=tiles.leaf(index),
+            proof=tuple(merkle.rehash(specs, _node_hashes(tiles, specs, size))),
+            checkpoint=signed,
+        )
+        verify_inclusion_proof(proof, self._chains.verifier_key)  # stale tiles fail here
+        return proof
+
+    def prove_consistency(
+        self, chain: str, size1: int, size2: int | None = None
+    ) -> ConsistencyProof:
+        """A proof that the checkpoint of ``size2`` (default: newest) extends that of ``size1``."""
+        self._chains.reader(chain)
+        store = self._chains.checkpoints(chain)
+        if size2 is None:
+            latest = store.latest()
+            if latest is None:
+                raise ConfigurationError(f"chain {chain!r} has no checkpoint yet: make one first")
+            size2 = latest[0]
+        if not 0 < size1 <= size2:
+            raise ConfigurationError(f"no consistency proof from size {size1} to size {size2}")
+        tiles = self._chains.tiles(chain)
+        specs = merkle.consistency_proof_nodes(size1, size2)
+        proof = ConsistencyProof(
+            origin=self._chains.origin_of(chain),
+            size1=size1,
+            size2=size2,
+            proof=tuple(merkle.rehash(specs, _node_hashes(tiles, specs, size2))),
+            checkpoint1=store.get(size1),
+            checkpoint2=store.get(size2),
+        )
+        verify_consistency_proof(proof, self._chains.verifier_key)
+        return proof
+
+
+def _node_hashes(
+    tiles: TileStore, specs: list[merkle.NodeSpec], size: int
+) -> dict[tuple[int, int], bytes]:
+    return {node: tiles.node(*node, size) for spec in specs for node in spec.nodes}

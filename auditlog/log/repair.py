@@ -1,0 +1,102 @@
+"""Repair: cut damaged blocks off the open tail of a chain, keeping the cut bytes as evidence.
+
+Only the last segment of a chain is ever cut, from the first damaged entry to its end, and
+never below a signed checkpoint. Damage in a sealed segment is not repairable here: restore
+that segment from a backup. A torn tail is not damage: opening for writing cuts it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from auditlog._fs import create_exclusive, make_private_dir
+from auditlog.errors import IntegrityError
+from auditlog.log.results import RepairReport
+from auditlog.segment.checkpoints import CheckpointStore
+from auditlog.segment.files import ChainFiles, acquire_chain_lock
+from auditlog.segment.format import ENTRY_BLOCK
+from auditlog.segment.reader import ChainReader
+from auditlog.segment.redaction import RedactionStore
+from auditlog.segment.scan import entry_heads, list_segments
+from auditlog.segment.tombstone import TombstoneStore
+
+__all__ = ["repair_chain"]
+
+
+def repair_chain(
+    files: ChainFiles, chain: str, origin: str, now: datetime, verifier_key: str
+) -> RepairReport | None:
+    """Cut the damaged tail of one chain, holding its writer lock; None if it is intact."""
+    # Hold the writer lock throughout: cutting a file a live writer appends to would corrupt it.
+    lock = acquire_chain_lock(files, chain)
+    try:
+        return _cut_damaged_tail(files, chain, origin, now, verifier_key)
+    finally:
+        os.close(lock)
+
+
+def _cut_damaged_tail(
+    files: ChainFiles, chain: str, origin: str, now: datetime, verifier_key: str
+) -> RepairReport | None:
+    segments = list_segments(files.segments)
+    if not segments:
+        return None
+    sequence, path = segments[-1]
+    # The whole chain is checked (keyless), so damage anywhere is found; only damage in the
+    # last segment can be cut.
+    reader = ChainReader(files, chain, origin, period_seconds=86_400)
+    tombstones = TombstoneStore(files.tombstones, origin, verifier_key).load()
+    redactions = RedactionStore(files.redactions, origin, verifier_key).indexes()
+    try:
+        reader.verify(None, tombstones=tombstones, redactions=redactions)
+        return None
+    except IntegrityError as exc:
+        error = exc
+    damage = error.location
+    offset = damage.get("offset")
+    if damage.get("segment") != sequence or not isinstance(offset, int):
+        raise IntegrityError(
+            f"{error}; this damage is not in the chain's open tail, so repair cannot cut it: "
+            "restore the damaged segment from a backup",
+            location=damage,
+        )
+    first_lost = damage.get("index")
+    lost_from: int | None
+    if isinstance(first_lost, int):
+        lost_from = first_lost
+    else:  # the damaged entry's own index is unreadable: everything after the last good block
+        good = [h for h in entry_heads(path) if h.kind == ENTRY_BLOCK and h.offset < offset]
+        lost_from = good[-1].first_index + good[-1].count if good else None
+    covered = CheckpointStore(files.checkpoints).sizes()
+    if covered and (lost_from is None or covered[-1] > lost_from):
+        raise IntegrityError(
+            f"the damaged records (from index {lost_from if lost_from is not None else '?'}) "
+            "are covered by a signed checkpoint "
+            f"of size {covered[-1]}: cutting them would leave a log that can never verify "
+            "against it again; restore the segment from a backup instead",
+            location=damage,
+        )
+    make_private_dir(files.quarantine)
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    quarantine = files.quarantine / f"{sequence:010d}-{offset}-{stamp}.bin"
+    # Only the tail being cut is read, not the whole segment (up to max_segment_bytes).
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        cut = handle.read()
+    create_exclusive(quarantine, cut)
+    os.chmod(path, 0o600)  # a sealed last segment is read-only
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.ftruncate(fd, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return RepairReport(
+        chain=chain,
+        segment=sequence,
+        offset=offset,
+        bytes_cut=len(cut),
+        first_lost_index=int(first_lost) if isinstance(first_lost, int) else -1,
+        quarantine=quarantine,
+    )

@@ -1,0 +1,240 @@
+"""Carrying out a sweep: journaled, idempotent, crash-safe.
+
+A sweep of one chain, once planned, is written to ``<chain>/sweep.journal`` before anything
+changes; then, each step durable before the next and each one safe to repeat:
+
+1. a ``log`` record announcing the sweep is appended to the chain (once: a rerun finds it);
+2. one signed tombstone per run of deleted segments is stored;
+3. the segments are deleted;
+4. the periods' dictionaries are destroyed and their data keys shredded;
+5. the journal is removed.
+
+Killed anywhere, the next ``sweep`` (or write-open of the chain) finishes the journal first.
+Until then the journal is on disk: that is the only state in which a deleted segment's key
+may survive or a shredded key's segment remain. The journal is signed with the log's key, so a
+planted one is refused, never carried out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from datetime import datetime
+from typing import ClassVar, Literal
+
+import msgpack
+
+from auditlog import note
+from auditlog._fs import fsync_dir, secure_delete
+from auditlog._statefile import StateFile, read_state, write_state
+from auditlog._testhooks import crashpoint
+from auditlog.clock import datetime_to_micros, micros_to_datetime
+from auditlog.codec import decode_record
+from auditlog.errors import IntegrityError, NoteError, StateFileError
+from auditlog.log.chains import Chains
+from auditlog.log.events import record_log_event
+from auditlog.log.key_material import KeyMaterial
+from auditlog.merkle import CompactRange
+from auditlog.records import LogEvent, LogEventType
+from auditlog.retention import ChainSweepPlan
+from auditlog.segment.format import Tombstone
+from auditlog.segment.frames import DictionaryStore
+from auditlog.segment.scan import scan_segment, segment_path
+from auditlog.segment.tombstone import TombstoneStore
+
+__all__ = ["SweepJournal", "apply_chain_plan", "finish_journal", "pending_segments"]
+
+
+class SweepJournal(StateFile):
+    """``chains/<chain>/sweep.journal``: a sweep's plan, signed, until it is carried out."""
+
+    FORMAT: ClassVar[str] = "auditlog-sweep-journal"
+    VERSION: ClassVar[int] = 1
+    ENCODING: ClassVar[Literal["json", "msgpack"]] = "msgpack"
+    WHAT: ClassVar[str] = "a sweep journal"
+    REMEDY: ClassVar[str] = (
+        "nothing of it was carried out; remove it if no sweep of yours was interrupted"
+    )
+
+    sweep_id: str
+    now: int
+    actor: str
+    delete_segments: list[int]
+    shred_periods: list[int]
+    tombstones: list[str]
+    signature: str = ""
+
+    def signed_text(self, origin: str) -> str:
+        """What the journal's signature covers: its origin and a digest of everything it
+        orders (the msgpack map of every field but the signature, in order)."""
+        body = self.model_dump(mode="python", exclude={"signature"})
+        digest = hashlib.sha256(msgpack.packb(body)).hexdigest()
+        return f"auditlog-sweep-journal/v1\n{origin}\n{digest}\n"
+
+    def is_signed(self, origin: str, verifier_key: str) -> bool:
+        try:
+            return note.open_note(self.signature, [verifier_key]) == self.signed_text(origin)
+        except NoteError:
+            return False
+
+
+def apply_chain_plan(
+    chains: Chains, keys: KeyMaterial, plan: ChainSweepPlan, now: datetime, actor: str
+) -> None:
+    """Carry out a chain's plan through its journal."""
+    if plan.empty:
+        return
+    writer = chains.writer(plan.chain)
+    if plan.seal_open_segment:
+        writer.seal_open_segment()
+    journal = SweepJournal(
+        sweep_id="sweep-" + secrets.token_hex(6),
+        now=datetime_to_micros(now),
+        actor=actor,
+        delete_segments=plan.delete_segments,
+        shred_periods=plan.shred_periods,
+        tombstones=[t.text() for t in _tombstones_for(chains, plan, now)],
+    )
+    # The journal is signed with the log's key: a journal planted by someone who can write
+    # files but holds no key must not get records deleted or keys shredded on the next open.
+    origin = chains.origin_of(plan.chain)
+    signature = note.sign(journal.signed_text(origin), keys.signer())
+    journal = journal.model_copy(update={"signature": signature})
+    write_state(chains.layout.chain(plan.chain).sweep_journal, journal)
+    crashpoint("sweep-journal-written")
+    finish_journal(chains, keys, plan.chain)
+
+
+def _tombstones_for(chains: Chains, plan: ChainSweepPlan, now: datetime) -> list[Tombstone]:
+    """One tombstone per run of consecutive deleted segments, from their own bytes."""
+    directory = chains.layout.chain(plan.chain).segments
+    runs: list[list[int]] = []
+    for sequence in sorted(plan.delete_segments):
+        if runs and runs[-1][-1] == sequence - 1:
+            runs[-1].append(sequence)
+        else:
+            runs.append([sequence])
+    tombstones = []
+    for run in runs:
+        scans = []
+        for sequence in run:
+            path = segment_path(directory, sequence)
+            scans.append(
+                scan_segment(path.read_bytes(), path, sequence, chain=plan.chain, allow_torn=False)
+            )
+        first_block = scans[0].blocks[0]
+        seal = scans[-1].seal
+        if seal is None:
+            raise IntegrityError(
+                "a segment to delete is not sealed",
+                location={"chain": plan.chain, "segment": run[-1]},
+            )
+        deleted = CompactRange(scans[0].first_index, scans[0].first_index)
+        for scan in scans:
+            for block in scan.blocks:
+                deleted.extend_joined(bytes(block.leaves))
+        periods = sorted({b.header.period for scan in scans for b in scan.blocks})
+        tombstones.append(
+            Tombstone(
+                origin=chains.origin_of(plan.chain),
+                first_sequence=run[0],
+                last_sequence=run[-1],
+                first_index=scans[0].first_index,
+                end_index=seal.end_index,
+                prev_hash=first_block.header.prev_hash,
+                last_block_hash=seal.last_block_hash,
+                range_hashes=deleted.hashes,
+                frontier=seal.frontier,
+                periods=tuple(periods),
+                deleted_at=datetime_to_micros(now),
+            )
+        )
+    return tombstones
+
+
+def pending_segments(chains: Chains, chain: str, verifier_key: str) -> set[int]:
+    """Segments an interrupted sweep's signed journal is yet to delete (empty if none)."""
+    path = chains.layout.chain(chain).sweep_journal
+    if not path.exists():
+        return set()
+    try:
+        journal = read_state(path, SweepJournal)
+    except StateFileError:
+        return set()
+    if not journal.is_signed(chains.origin_of(chain), verifier_key):
+        return set()
+    return set(journal.delete_segments)
+
+
+def finish_journal(chains: Chains, keys: KeyMaterial, chain: str) -> bool:
+    """Finish an interrupted (or just planned) sweep of ``chain``; False if none was pending."""
+    files = chains.layout.chain(chain)
+    path = files.sweep_journal
+    if not path.exists():
+        return False
+    journal = read_state(path, SweepJournal)
+    origin = chains.origin_of(chain)
+    if not journal.is_signed(origin, chains.verifier_key):
+        raise IntegrityError(
+            f"{path.name} of chain {chain!r} is not signed by this log: nothing of it was "
+            "carried out; remove it if no sweep of yours was interrupted",
+            location={"chain": chain, "journal": path.name},
+        )
+    now = micros_to_datetime(journal.now)
+    tombstones = [Tombstone.from_text(text) for text in journal.tombstones]
+    _announce(chains, keys, chain, journal, now, tombstones)
+    crashpoint("sweep-announced")
+    store = TombstoneStore(files.tombstones, origin, chains.verifier_key)
+    for tombstone in tombstones:
+        store.save(tombstone, keys.signer())
+        crashpoint("sweep-tombstone-stored")
+    for sequence in journal.delete_segments:
+        segment = segment_path(files.segments, sequence)
+        if segment.exists():
+            os.chmod(segment, 0o600)
+            segment.unlink()
+            fsync_dir(segment.parent)
+        crashpoint("sweep-segment-deleted")
+    keyring = keys.keyring(chain)
+    dictionaries = DictionaryStore(files.dicts, origin)
+    writer = chains.open_writer_if_any(chain)
+    for period in journal.shred_periods:
+        secure_delete(dictionaries.path(period))
+        crashpoint("sweep-dictionary-destroyed")
+        keyring.shred(period, journal.now)
+        if writer is not None:
+            writer.forget_period(period)
+        crashpoint("sweep-key-shredded")
+    secure_delete(path)
+    crashpoint("sweep-finished")
+    return True
+
+
+def _announce(
+    chains: Chains,
+    keys: KeyMaterial,
+    chain: str,
+    journal: SweepJournal,
+    when: datetime,
+    tombstones: list[Tombstone],
+) -> None:
+    """Append the sweep's record unless a rerun finds it already at the chain's tail."""
+    chains.writer(chain).flush()
+    # A rerun finds its record, if a killed run appended it, in the newest blocks.
+    for _, canonical in chains.reader(chain).tail(keys.keyring(chain), 8):
+        record = decode_record(canonical)
+        if isinstance(record, LogEvent) and record.detail.startswith(journal.sweep_id + ":"):
+            return
+    ranges = ", ".join(f"[{t.first_index}, {t.end_index})" for t in tombstones) or "none"
+    segments = journal.delete_segments
+    periods = journal.shred_periods
+    record_log_event(
+        chains,
+        chain,
+        LogEventType.SWEEP,
+        when,
+        f"{journal.sweep_id}: deleted segments {segments or 'none'} (indexes {ranges}); "
+        f"shredded the keys of periods {periods or 'none'}",
+        journal.actor,
+    )

@@ -1,0 +1,133 @@
+"""Verifying a whole log: every chain, then every checkpoint against the recomputed trees.
+
+Keyless: every byte against the block hash chain, leaves against the Merkle roots in the
+headers, seals and segment linkage — no key is needed or read. Keyed: also decrypt every
+frame and recompute every leaf from the plaintext record. Both hold every stored checkpoint
+(and, given a ``TrustedState``, every checkpoint trusted before) against the recomputed tree.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+from auditlog.errors import ForkError, IntegrityError, NoteError, RollbackError
+from auditlog.log.chains import Chains
+from auditlog.log.key_material import KeyMaterial
+from auditlog.log.results import VerifyReport
+from auditlog.note import Checkpoint
+from auditlog.proofs import TrustedState, open_checkpoint, require_not_rolled_back
+from auditlog.segment.reader import ChainReport
+
+__all__ = ["Progress", "verify_log"]
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes just checked."""
+
+
+def verify_log(
+    chains: Chains,
+    keys: KeyMaterial,
+    pending_segments: Callable[[str, str], set[int]],
+    *,
+    keyless: bool,
+    progress: Progress | None,
+    trusted: TrustedState | None,
+    verifier_key: str,
+) -> VerifyReport:
+    """Check every chain; raise ``IntegrityError`` at the first problem, naming its place.
+
+    ``pending_segments(chain, verifier_key)`` names the segments an interrupted sweep's signed
+    journal is yet to delete. On success ``trusted`` is advanced to the newest stored
+    checkpoint of each chain.
+    """
+    reports = {}
+    for chain in chains.names():
+        origin = chains.origin_of(chain)
+        keyring = None if keyless else keys.keyring(chain)
+        # Checkpoints are listed before the segments are read: a writer stores one only
+        # after its data is durable, so each listed must be covered by what is read next.
+        store = chains.checkpoints(chain)
+        signed_notes = [(size, store.get(size)) for size in store.sizes()]
+        wanted = {size for size, _ in signed_notes}
+        known = trusted.trusted(origin, verifier_key) if trusted is not None else None
+        if known is not None:
+            wanted.add(known.size)
+        report = chains.reader(chain).verify(
+            keyring,
+            progress,
+            chains.tombstones(chain, verifier_key),
+            chains.redactions(chain, verifier_key).indexes(),
+            wanted,
+            pending_segments(chain, verifier_key),
+        )
+        latest = _check_checkpoints(chains, chain, report, verifier_key, trusted, signed_notes)
+        if trusted is not None and latest is not None:
+            signed, newest = latest
+            if known is None or newest.size >= known.size:
+                trusted.update(origin, signed)
+        reports[chain] = report
+    if trusted is not None:
+        prefix = chains.origin + "/"
+        for origin in trusted.checkpoints:
+            chain = origin.removeprefix(prefix)
+            if origin.startswith(prefix) and chain not in reports:
+                raise RollbackError(
+                    f"chain {chain!r} was trusted before but is gone from the log",
+                    location={"origin": origin},
+                )
+    return VerifyReport(keyless=keyless, chains=reports)
+
+
+def _check_checkpoints(
+    chains: Chains,
+    chain: str,
+    report: ChainReport,
+    key: str,
+    trusted: TrustedState | None,
+    signed_notes: list[tuple[int, str]],
+) -> tuple[str, Checkpoint] | None:
+    """Hold the chain's recomputed tree against every checkpoint.
+
+    Returns the newest stored checkpoint, as signed and as opened, or None if none is stored.
+    """
+    origin = chains.origin_of(chain)
+    newest: tuple[str, Checkpoint] | None = None
+    signed_notes = list(signed_notes)
+    if trusted is not None and origin in trusted.checkpoints:
+        signed_notes.append((-1, trusted.checkpoints[origin]))
+    for stored_size, signed in signed_notes:
+        where: dict[str, object] = {"chain": chain, "checkpoint": stored_size}
+        try:
+            checkpoint = open_checkpoint(signed, key, origin)
+        except NoteError as exc:
+            raise IntegrityError(f"a checkpoint does not verify: {exc}", location=where) from None
+        if stored_size >= 0:
+            if checkpoint.size != stored_size:
+                raise IntegrityError("a checkpoint file names another tree size", location=where)
+            newest = (signed, checkpoint)
+        require_not_rolled_back(origin, checkpoint, report.size)
+        root = report.roots.get(checkpoint.size)
+        if root is None and any(a < checkpoint.size < b for a, b in report.tombstoned):
+            continue  # inside a deleted range: no root to hold it against any more
+        if root is None:
+            raise IntegrityError(
+                f"no root of size {checkpoint.size} could be computed for a checkpoint",
+                location=where,
+            )
+        if root != checkpoint.root_hash:
+            evidence = ""
+            if stored_size < 0 and trusted is not None:
+                # What the log presents now: its own signed checkpoint of that size if it
+                # has one, else the root recomputed from its leaves.
+                presented = dict(signed_notes).get(checkpoint.size) or (
+                    f"(no checkpoint of size {checkpoint.size} stored; the log's leaves give "
+                    f"root {base64.b64encode(root).decode()})\n"
+                )
+                evidence = f"; evidence kept in {trusted.record_fork(origin, presented)}"
+            raise ForkError(
+                f"chain {chain!r} at size {checkpoint.size} has another root than a signed "
+                f"checkpoint of that size: the log was rewritten or forked{evidence}",
+                location={**where, "size": checkpoint.size, "chain_size": report.size},
+            )
+    return newest
