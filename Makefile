@@ -38,6 +38,7 @@ typecheck: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check auditlog tests benchmarks
 	$(PY) -m mypy auditlog tests benchmarks
+	$(VENV)/bin/lint-imports
 	AUDITLOG_REQUIRE_NATIVE=$(REQUIRE_NATIVE) $(PY) -m pytest
 
 bench: $(VENV)/.installed-test

@@ -17,6 +17,7 @@ the stack, without the per-message set-up that every hashlib call pays. Where it
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, repeat
@@ -110,10 +111,11 @@ def _load_native() -> ModuleType | None:
     if os.environ.get("AUDITLOG_PURE_PYTHON"):
         return None
     try:
-        from auditlog import _speedups  # optional: built at install time
+        # Optional: built at install time. Imported by name so that this module depends on
+        # the extension alone, not on the package that re-exports everything.
+        return importlib.import_module("auditlog._speedups")
     except ImportError:
         return None
-    return _speedups
 
 
 _NATIVE_MODULE: Final = _load_native()

@@ -25,7 +25,7 @@ from auditlog.segment.recovery import RecoveryReport
 from auditlog.segment.redaction import RedactionStore
 from auditlog.segment.tiles import TileStore
 from auditlog.segment.tombstone import TombstoneStore
-from auditlog.segment.writer import ChainWriter
+from auditlog.segment.writer import ChainSettings, ChainWriter
 from auditlog.storage.layout import LogLayout, check_chain_id
 
 __all__ = ["Chains"]
@@ -132,7 +132,7 @@ class Chains:
             chain,
             self.origin_of(chain),
             self._keys.keyring(chain),
-            self.config.chain_settings(),
+            _chain_settings(self.config),
             fsync=self._fsync,
             clock=self._clock,
             on_seal=sealed,
@@ -220,3 +220,16 @@ class Chains:
 
     def directory(self, chain: str) -> Path:
         return self.layout.chain(chain).directory
+
+
+def _chain_settings(config: LogConfig) -> ChainSettings:
+    """What each chain's writer needs of the log's configuration."""
+    return ChainSettings(
+        period_seconds=config.period_seconds,
+        max_segment_bytes=config.max_segment_bytes,
+        max_segment_records=config.max_segment_records,
+        block_max_records=config.block_max_records,
+        late_bound_seconds=config.late_bound_seconds,
+        dictionary_samples=config.dictionary_samples,
+        dictionary_bytes=config.dictionary_bytes,
+    )

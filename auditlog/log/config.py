@@ -9,7 +9,6 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from auditlog.segment.writer import ChainSettings
 
 __all__ = ["GroupCommit", "LogConfig"]
 
@@ -39,18 +38,6 @@ class LogConfig(BaseModel):
         if value is not None and not _ORIGIN.fullmatch(value):
             raise ValueError("an origin is 1-200 printable ASCII characters without spaces")
         return value
-
-    def chain_settings(self) -> ChainSettings:
-        """What each chain's writer needs of this configuration."""
-        return ChainSettings(
-            period_seconds=self.period_seconds,
-            max_segment_bytes=self.max_segment_bytes,
-            max_segment_records=self.max_segment_records,
-            block_max_records=self.block_max_records,
-            late_bound_seconds=self.late_bound_seconds,
-            dictionary_samples=self.dictionary_samples,
-            dictionary_bytes=self.dictionary_bytes,
-        )
 
 
 @dataclass(frozen=True, slots=True)
