@@ -20,7 +20,7 @@ import binascii
 import hashlib
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -317,7 +317,7 @@ def open_note(note: str | bytes, verifier_keys: Iterable[str]) -> str:
     return open_with_signatures(note, verifier_keys)[0]
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Callable[[str | bytes, Iterable[str]], str]:
     # ``note.open`` was this function's first name; it shadowed the builtin. Kept for one
     # release (docs/architecture.md, "Renamed"), then removed.
     if name == "open":
