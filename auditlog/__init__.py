@@ -64,7 +64,7 @@ from auditlog.retention import ChainSweepPlan, LegalHold, RetentionPolicy, Sweep
 from auditlog.segment.reader import ChainReport
 from auditlog.segment.recovery import RecoveryReport
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AccessRecord",

@@ -69,7 +69,10 @@ class StateFile(BaseModel):
     (always ``VERSION``); both are filled in when a model is made without them.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Unknown keys are ignored, as docs/format.md ("Versions and evolution") promises: maps may
+    # gain keys without a new version. Models nested in a file may forbid them (the manifest's
+    # config and policies, the holds).
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     # The defaults are never stored: a model made without them gets FORMAT and VERSION.
     format: str = ""

@@ -86,7 +86,6 @@ class _ExamplePacked(_Example):
         (b'{"format": "auditlog-example", "version": "2", "count": 1, "names": []}', "version"),
         (b'{"format": "auditlog-example", "version": 2, "names": []}', "count"),
         (b'{"format": "auditlog-example", "version": 2, "count": [], "names": []}', "count"),
-        (b'{"format": "auditlog-example", "version": 2, "count": 1, "names": [], "x": 1}', "x"),
     ],
 )
 def test_every_bad_json_file_is_one_error_naming_the_file(
@@ -104,6 +103,14 @@ def test_every_bad_json_file_is_one_error_naming_the_file(
     assert "upgrade auditlog" in message or "restore it from the example backup" in message
     assert info.value.path == path
     assert info.value.location == {"file": "example.json"}
+
+
+def test_unknown_keys_are_ignored_as_the_format_promises(tmp_path: Path) -> None:
+    """A file that gained a key it does not know still reads (docs/format.md, "Versions and
+    evolution": maps may gain keys)."""
+    path = tmp_path / "example.json"
+    path.write_text('{"format": "auditlog-example", "version": 2, "count": 1, "names": [], "x": 1}')
+    assert read_state(path, _Example).count == 1
 
 
 def test_a_missing_or_unreadable_file_is_one_error_naming_it(tmp_path: Path) -> None:

@@ -1,0 +1,95 @@
+"""Two source trees of auditlog, side by side in one run: did a change make a path slower?
+
+Runs one bench (default ``bench_write``) from each tree in turn, ``--rounds`` times, each run in
+its own process with ``PYTHONPATH`` set to that tree, so the trees alternate and share whatever
+the machine is doing. Each tree runs its own copy of the bench (the bench may use that tree's
+API) on the same records. Prints and writes the median per case of each tree and their ratio.
+
+    python -m benchmarks.compare_trees /work/premove /work/main --records 100000 --rounds 5
+
+The trees need their C extension built in place (``python setup.py build_ext --inplace``, or a
+plain ``gcc -shared``) if the comparison is to include it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks._harness import DEFAULT_RESULTS
+
+
+def _run(tree: Path, bench: str, args: list[str], results: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{bench}", *args, "--results-dir", str(results)],
+        cwd=tree,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    (path,) = results.glob("*.json")
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("before", type=Path, help="the tree measured first (the baseline)")
+    parser.add_argument("after", type=Path, help="the tree compared with it")
+    parser.add_argument("--bench", default="bench_write")
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cases", default="abc", help="bench_write cases to run")
+    parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS / "compare_trees.json")
+    options = parser.parse_args(argv)
+    bench_args = ["--records", str(options.records), "--repeat", "1"]
+    if options.bench == "bench_write":
+        bench_args += ["--cases", options.cases]
+    rates: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    names: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="auditlog-compare-") as scratch:
+        for number in range(options.rounds):
+            for side, tree in (("before", options.before), ("after", options.after)):
+                results = Path(scratch) / f"{side}-{number}"
+                results.mkdir()
+                doc = _run(tree.resolve(), options.bench, bench_args, results)
+                for case in doc["cases"]:
+                    names[case["key"]] = case["name"]
+                    rates[side].setdefault(case["key"], []).append(case["records_per_s"])
+                print(f"round {number + 1}/{options.rounds} {side} done", file=sys.stderr)
+    summary: dict[str, Any] = {
+        "bench": options.bench,
+        "records": options.records,
+        "rounds": options.rounds,
+        "before": str(options.before),
+        "after": str(options.after),
+        "cases": {},
+    }
+    for key in sorted(names):
+        before = statistics.median(rates["before"][key])
+        after = statistics.median(rates["after"][key])
+        summary["cases"][key] = {
+            "name": names[key],
+            "before_records_per_s": before,
+            "after_records_per_s": after,
+            "ratio": after / before,
+            "before_runs": rates["before"][key],
+            "after_runs": rates["after"][key],
+        }
+        print(f"({key}) {names[key]}: {before:,.0f} -> {after:,.0f} records/s ({after / before:.2f}x)")
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
