@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from auditlog import merkle, note
+from auditlog._statefile import StateFile, read_state, state_bytes
 from auditlog.cli.witness_commands import witness_app
+from auditlog.crypto.providers import PassphraseKeyProvider
 from auditlog.errors import (
     ConfigurationError,
     ForkError,
@@ -36,6 +38,7 @@ from auditlog.errors import (
     PassphraseError,
     ProofError,
     RollbackError,
+    StateFileError,
 )
 from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N
 from auditlog.witness import (
@@ -47,6 +50,13 @@ from auditlog.witness import (
     parse_add_checkpoint_request,
     parse_proof_lines,
     verify_witnessed,
+)
+from auditlog.witness.state import (
+    WitnessEvidence,
+    WitnessKeyFile,
+    WitnessStateFile,
+    _read_followed_logs,
+    _signer_key_file,
 )
 
 ORIGIN = "auditlog.example/log/chat-1"
@@ -70,6 +80,51 @@ SPEC_REQUEST = (
     "/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
     "\u2014 example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks"
     "+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=\n"
+).encode()
+
+# witness.key and state.json as the hand-written encoder wrote them before the files became
+# StateFile models (commit 253e28e): a witness named "witness.example/w\u00e9\u20141" following
+# three logs, two of them cosigned at size 12 (one with a non-ASCII origin), one not yet.
+OLD_WITNESS_KEY = (
+    "{\n"
+    '  "format": "auditlog-witness-key",\n'
+    '  "root_key_id": "root-4b620ada",\n'
+    '  "verifier_key": "witness.example/w\u00e9\u20141+42b661e4+BIpyueG8TUHvGzdeEuknJ'
+    'n3l11rEU7FJb00a5JACSLh3",\n'
+    '  "version": 1,\n'
+    '  "wrapped_signer_key": "UB8GxTG44W7MvEk/IHkfZrHNI2E/3gmepZFBc5Y9MioAl'
+    "wscgHu0R1a5NjiGmiUjTv+gw+t3BOBNkMHOMysIcoar6h6rtGiJfskJmNKjANniLmHjLVF"
+    'ctWZr9872bwvt+0EYg1MZNRslaMrJu9PYBTh782V+"\n'
+    "}\n"
+).encode()
+OLD_STATE = (
+    "{\n"
+    '  "format": "auditlog-witness-state",\n'
+    '  "logs": {\n'
+    '    "a.example/log": {\n'
+    '      "checkpoint": "a.example/log\\n12\\nVrNUfg+M9oq27v+++NH6S0WoRXK/6B'
+    "Tg9R0hZXmM1iU=\\n\\n\u2014 a.example/log s8c0bpXRvnCkggnwIC0bWYJBt06MyLeUd3yQ"
+    'mbzGN7tG3T+roDJtr/kJa1m+KEaZsIzjltgkLBX0zbG3TDAd8HNVIAk=\\n",\n'
+    '      "verifier_key": "a.example/log+b3c7346e+AaYZwAAOOkBrhGyOtk+3n8/9'
+    'hojGUbsGwwbspv2Wyy+i"\n'
+    "    },\n"
+    '    "z.example/empty": {\n'
+    '      "checkpoint": null,\n'
+    '      "verifier_key": "z.example/empty+18a0511d+Ad2iNjnYhlhg1KAs4E6DbW'
+    'HoERDHXMPw0QkCSEqmLvkY"\n'
+    "    },\n"
+    '    "\u00fc.example/l\u00f6g\u20142": {\n'
+    '      "checkpoint": "\u00fc.example/l\u00f6g\u20142\\n12\\nVrNUfg+M9oq27v+++NH6S0WoRXK/'
+    "6BTg9R0hZXmM1iU=\\n\\n\u2014 \u00fc.example/l\u00f6g\u20142 UUq62jMvH6Le/eRR3OIaF4JRwatSVoSc"
+    'k82cd9h9cJXEFU5ICRt8p8JsVTIB/ICqF5qSImcfK5LE9dzCLiMqEKQrOwg=\\n",\n'
+    '      "verifier_key": "\u00fc.example/l\u00f6g\u20142+514abada+AdZIIDOxYYrGnc4pZmM5f5'
+    'hlVcs2DkXrmPgeMVZKGARd"\n'
+    "    }\n"
+    "  },\n"
+    '  "version": 1,\n'
+    '  "witness": "witness.example/w\u00e9\u20141+42b661e4+BIpyueG8TUHvGzdeEuknJn3l11'
+    'rEU7FJb00a5JACSLh3"\n'
+    "}\n"
 ).encode()
 
 
@@ -484,7 +539,7 @@ def test_crash_before_rename_leaves_the_old_state(
 
 
 def test_corrupt_state_is_an_error_never_a_reset(witness: Witness, log: FakeLog) -> None:
-    """A damaged state file makes every use fail; it is never silently replaced."""
+    """A damaged state file makes every use fail with a StateFileError; it is never replaced."""
     witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
     path = witness.directory / "state.json"
     good = path.read_bytes()
@@ -495,27 +550,203 @@ def test_corrupt_state_is_an_error_never_a_reset(witness: Witness, log: FakeLog)
     foreign["witness"] = note.generate_witness_key("other")[1]
     extra = json.loads(good)
     extra["logs"][ORIGIN]["size"] = 5
-    damaged = [
-        good[: len(good) // 2],
-        b"\xff" + good,
-        b"[]",
-        json.dumps(altered).encode(),
-        json.dumps(foreign).encode(),
-        json.dumps(extra).encode(),
-        json.dumps({**doc, "logs": {ORIGIN: {"verifier_key": 5, "checkpoint": None}}}).encode(),
-    ]
-    for content in damaged:
+    other_log = FakeLog(seed=1, origin="other.example/log")
+    misfiled = json.loads(good)
+    misfiled["logs"]["other.example/log"] = {
+        "verifier_key": other_log.verifier,
+        "checkpoint": note.sign(log.checkpoint_text(5), other_log.signer),
+    }
+    damaged = {
+        "is not valid JSON": good[: len(good) // 2],
+        "is not UTF-8": b"\xff" + good,
+        "is not an? auditlog-witness-state file": b"[]",
+        r"damaged \(the checkpoint of .* does not verify": json.dumps(altered).encode(),
+        r"damaged \(the checkpoint filed under .* is of another log": json.dumps(misfiled).encode(),
+        r"damaged \(it belongs to another witness key": json.dumps(foreign).encode(),
+        "damaged: logs.*size": json.dumps(extra).encode(),
+        "damaged: logs.*verifier_key": json.dumps(
+            {**doc, "logs": {ORIGIN: {"verifier_key": 5, "checkpoint": None}}}
+        ).encode(),
+        "damaged: logs.*checkpoint": json.dumps(
+            {**doc, "logs": {ORIGIN: {"verifier_key": log.verifier}}}
+        ).encode(),
+    }
+    for reason, content in damaged.items():
         path.write_bytes(content)
-        with pytest.raises(IntegrityError, match="damaged"):
+        with pytest.raises(StateFileError, match=reason) as caught:
             Witness.open(witness.directory, TEST_PASSPHRASE)
-        with pytest.raises(IntegrityError):
+        assert caught.value.path == path
+        assert "restore it from a backup" in str(caught.value)
+        with pytest.raises(StateFileError):
             witness.add_checkpoint(log.checkpoint(5), old_size=5, proof=[], timestamp=TIME)
-        with pytest.raises(IntegrityError):
+        with pytest.raises(StateFileError):
             witness.add_log("new.example/log", log.verifier)
+        with pytest.raises(StateFileError):
+            witness.followed_logs()
         assert path.read_bytes() == content
     path.write_bytes(json.dumps({**doc, "version": 2}).encode())
-    with pytest.raises(ConfigurationError, match="version 2"):
+    with pytest.raises(StateFileError, match=r"version 2.*upgrade auditlog"):
         Witness.open(witness.directory, TEST_PASSPHRASE)
+    path.unlink()
+    with pytest.raises(StateFileError, match=r"state\.json.*is missing"):
+        witness.followed_logs()
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` and its bytes."""
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _damaged_copies(raw: bytes) -> dict[str, bytes]:
+    """A JSON state file made truncated, not JSON, of an unknown version, or missing a field."""
+    doc = json.loads(raw)
+    copies = {
+        "truncated": raw[: len(raw) // 2],
+        "empty": b"",
+        "not JSON": b"format: auditlog-witness\n",
+        "version 2": json.dumps({**doc, "version": 2}).encode(),
+        "version 0": json.dumps({**doc, "version": 0}).encode(),
+        "version '1'": json.dumps({**doc, "version": "1"}).encode(),
+    }
+    for field in doc:
+        copies[f"no {field}"] = json.dumps({k: v for k, v in doc.items() if k != field}).encode()
+    return copies
+
+
+@pytest.mark.parametrize("name", ["witness.key", "state.json"])
+def test_a_damaged_witness_file_is_a_state_file_error_naming_it(
+    witness: Witness, log: FakeLog, name: str
+) -> None:
+    """A truncated, non-JSON, unknown-version or incomplete witness.key or state.json fails to
+    open with a StateFileError naming the file, and nothing in the directory changes."""
+    witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
+    path = witness.directory / name
+    good = path.read_bytes()
+    for what, content in _damaged_copies(good).items():
+        path.write_bytes(content)
+        before = _files(witness.directory)
+        with pytest.raises(StateFileError) as caught:
+            Witness.open(witness.directory, TEST_PASSPHRASE)
+        assert caught.value.path == path, what
+        assert f"({path})" in str(caught.value), what
+        if what == "version 2":
+            assert "upgrade auditlog" in str(caught.value)
+        if name == "state.json":
+            with pytest.raises(StateFileError):
+                witness.add_checkpoint(log.checkpoint(9), old_size=5, proof=log.proof(5, 9))
+        assert _files(witness.directory) == before, what
+    path.write_bytes(good)
+    reopened = Witness.open(witness.directory, TEST_PASSPHRASE)
+    latest = reopened.latest_checkpoint(ORIGIN)
+    assert latest is not None
+    assert latest.size == 5
+
+
+def test_a_key_file_with_bad_base64_is_a_state_file_error(witness: Witness) -> None:
+    """A wrapped signer key that is not base64 text is a StateFileError naming the field."""
+    path = witness.directory / "witness.key"
+    doc = json.loads(path.read_bytes())
+    for bad in ["not base64!", 12]:
+        path.write_text(json.dumps({**doc, "wrapped_signer_key": bad}), "utf-8")
+        with pytest.raises(StateFileError, match="wrapped_signer_key"):
+            Witness.open(witness.directory, TEST_PASSPHRASE)
+
+
+def test_a_key_file_holding_another_signer_is_refused(witness: Witness) -> None:
+    """A witness.key whose wrapped signer key does not derive its verifier key is refused."""
+    path = witness.directory / "witness.key"
+    path.unlink()
+    other_signer, _ = note.generate_witness_key(WITNESS_NAME)
+    provider = PassphraseKeyProvider.open(witness.directory / "root.key", TEST_PASSPHRASE)
+    _signer_key_file(path, witness.verifier_key).create(
+        other_signer.encode("utf-8"), provider, verifier_key=witness.verifier_key
+    )
+    with pytest.raises(KeyMaterialError, match="does not match its name"):
+        Witness.open(witness.directory, TEST_PASSPHRASE)
+
+
+def _reencoded(path: Path, model: type[StateFile]) -> bytes:
+    return state_bytes(read_state(path, model))
+
+
+def test_files_written_before_the_models_reencode_byte_for_byte(tmp_path: Path) -> None:
+    """witness.key and state.json as the hand-written encoder wrote them read and re-encode
+    to the same bytes, and the state's checkpoints still verify."""
+    key_path, state_path = tmp_path / "witness.key", tmp_path / "state.json"
+    key_path.write_bytes(OLD_WITNESS_KEY)
+    state_path.write_bytes(OLD_STATE)
+    key = read_state(key_path, WitnessKeyFile)
+    assert _reencoded(key_path, WitnessKeyFile) == OLD_WITNESS_KEY
+    assert _reencoded(state_path, WitnessStateFile) == OLD_STATE
+    logs = _read_followed_logs(state_path, key.verifier_key)
+    assert sorted(logs) == ["a.example/log", "z.example/empty", "\u00fc.example/l\u00f6g\u20142"]
+    assert [log.latest.checkpoint.size if log.latest else None for log in logs.values()] == [
+        12,
+        None,
+        12,
+    ]
+
+
+def test_witness_files_are_written_as_before(tmp_path: Path) -> None:
+    """state.json, witness.key and evidence files are JSON with two-space indent, sorted keys,
+    UTF-8 kept as such and a final newline, with the fields they always had."""
+    name, origin = "witness.example/w\u00e9", "\u00fc.example/l\u00f6g"
+    witness = Witness.init(tmp_path / "w", name, TEST_PASSPHRASE, scrypt_n=TEST_SCRYPT_N)
+    log = FakeLog(origin=origin)
+    witness.add_log(origin, log.verifier)
+    quiet = FakeLog(origin="z.example/log")
+    witness.add_log(quiet.origin, quiet.verifier)
+    witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
+    witness.add_checkpoint(log.checkpoint(9), old_size=5, proof=log.proof(5, 9), timestamp=TIME)
+    forked = log.fork(3, 1)
+    with pytest.raises(ForkError):
+        witness.add_checkpoint(
+            forked.checkpoint(12), old_size=9, proof=forked.proof(9, 12), timestamp=TIME
+        )
+    directory = witness.directory
+    [evidence] = (directory / "evidence").iterdir()
+    files: list[tuple[Path, type[StateFile], set[str]]] = [
+        (
+            directory / "witness.key",
+            WitnessKeyFile,
+            {"format", "version", "root_key_id", "verifier_key", "wrapped_signer_key"},
+        ),
+        (directory / "state.json", WitnessStateFile, {"format", "version", "witness", "logs"}),
+        (
+            evidence,
+            WitnessEvidence,
+            {
+                "format",
+                "version",
+                "reason",
+                "detected_at",
+                "known_checkpoint",
+                "offered_checkpoint",
+                "old_size",
+                "proof",
+            },
+        ),
+    ]
+    for path, model, fields in files:
+        raw = path.read_bytes()
+        doc = json.loads(raw)
+        old_encoding = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        assert raw == old_encoding.encode("utf-8"), path.name
+        assert _reencoded(path, model) == raw, path.name
+        assert set(doc) == fields, path.name
+        assert not raw.isascii(), path.name  # non-ASCII text is kept as UTF-8, not escaped
+    state = json.loads((directory / "state.json").read_bytes())
+    assert state["logs"] == {
+        origin: {"verifier_key": log.verifier, "checkpoint": log.checkpoint(9)},
+        quiet.origin: {"verifier_key": quiet.verifier, "checkpoint": None},
+    }
+    kept = json.loads(evidence.read_bytes())
+    assert kept["proof"] == [base64.b64encode(h).decode() for h in forked.proof(9, 12)]
+    assert kept["proof"]
 
 
 def test_init_refuses_a_used_directory(tmp_path: Path, witness: Witness) -> None:

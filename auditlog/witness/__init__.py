@@ -22,8 +22,8 @@ A witness directory holds:
 
 ``docs/witness.md`` describes the guarantees, the files and the wire format.
 
-The package holds the :class:`Witness` itself (``witness``), the state and key files
-(``state``), and the wire format of requests with the client's check (``protocol``); every
+The package holds the :class:`Witness` itself (``witness``), the state, key and evidence
+files (``state``), and the wire format of requests with the client's check (``protocol``); every
 public name is importable from ``auditlog.witness``.
 """
 
@@ -35,8 +35,8 @@ from auditlog.witness.protocol import (
     parse_proof_lines,
     verify_witnessed,
 )
-from auditlog.witness.state import KEY_FORMAT, STATE_FORMAT, STATE_VERSION
-from auditlog.witness.witness import EVIDENCE_FORMAT, Witness
+from auditlog.witness.state import EVIDENCE_FORMAT, KEY_FORMAT, STATE_FORMAT, STATE_VERSION
+from auditlog.witness.witness import Witness
 
 __all__ = [
     "EVIDENCE_FORMAT",

@@ -7,23 +7,17 @@ the state under the directory's lock before it answers with a cosignature line.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from auditlog import merkle, note
-from auditlog._fs import (
-    DIR_MODE,
-    atomic_replace,
-    create_exclusive,
-    exclusive_lock,
-    make_private_dir,
-)
+from auditlog._fs import DIR_MODE, exclusive_lock, make_private_dir
+from auditlog._statefile import create_state, read_state, write_state
 from auditlog.crypto.providers import DEFAULT_SCRYPT_N, PassphraseKeyProvider
 from auditlog.errors import (
     ConfigurationError,
@@ -42,21 +36,16 @@ from auditlog.witness.protocol import (
     _require_size,
 )
 from auditlog.witness.state import (
-    _KEY_VERSION,
-    KEY_FORMAT,
+    WitnessEvidence,
+    WitnessKeyFile,
     _Cosigned,
-    _dump_json,
-    _dump_state,
     _FollowedLog,
-    _load_key_doc,
-    _parse_state,
-    _wrap_context,
+    _read_followed_logs,
+    _signer_key_file,
+    _state_file,
 )
 
-__all__ = ["EVIDENCE_FORMAT", "Witness"]
-
-EVIDENCE_FORMAT: Final = "auditlog-witness-evidence"
-_EVIDENCE_VERSION: Final = 1
+__all__ = ["Witness"]
 
 _ROOT_KEY_FILE: Final = "root.key"
 _SIGNER_KEY_FILE: Final = "witness.key"
@@ -109,17 +98,11 @@ class Witness:
         provider = PassphraseKeyProvider.create(
             directory / _ROOT_KEY_FILE, passphrase, scrypt_n=scrypt_n
         )
-        wrapped = provider.wrap(signer_key.encode("utf-8"), _wrap_context(verifier_key))
-        key_doc = {
-            "format": KEY_FORMAT,
-            "version": _KEY_VERSION,
-            "root_key_id": provider.key_id,
-            "verifier_key": verifier_key,
-            "wrapped_signer_key": base64.b64encode(wrapped).decode("ascii"),
-        }
-        create_exclusive(directory / _SIGNER_KEY_FILE, _dump_json(key_doc))
+        _signer_key_file(directory / _SIGNER_KEY_FILE, verifier_key).create(
+            signer_key.encode("utf-8"), provider, verifier_key=verifier_key
+        )
         # The state comes last: its presence marks a complete witness directory.
-        create_exclusive(directory / _STATE_FILE, _dump_state(verifier_key, {}))
+        create_state(directory / _STATE_FILE, _state_file(verifier_key, {}))
         return cls(directory, signer_key, verifier_key)
 
     @classmethod
@@ -132,15 +115,17 @@ class Witness:
                 "`auditlog witness init`"
             )
         key_path = directory / _SIGNER_KEY_FILE
-        key_doc = _load_key_doc(key_path)
+        # The key is wrapped under a context naming the verifier key the file holds, so the
+        # file is read before its WrappedKeyFile, which needs the context, can be made.
+        key_doc = read_state(key_path, WitnessKeyFile)
+        key_file = _signer_key_file(key_path, key_doc.verifier_key)
         provider = PassphraseKeyProvider.open(directory / _ROOT_KEY_FILE, passphrase)
         if provider.key_id != key_doc.root_key_id:
             raise KeyMaterialError(
                 f"{key_path} was wrapped by root key {key_doc.root_key_id!r}, but "
                 f"{_ROOT_KEY_FILE} holds {provider.key_id!r}: restore both files from one backup"
             )
-        unwrapped = provider.unwrap(key_doc.wrapped, _wrap_context(key_doc.verifier_key))
-        signer_key = unwrapped.decode("utf-8")
+        signer_key = key_file.unwrap(provider, key_doc).decode("utf-8")
         if note.verifier_from_signer(signer_key) != key_doc.verifier_key:
             raise KeyMaterialError(f"{key_path} holds a signer key that does not match its name")
         witness = cls(directory, signer_key, key_doc.verifier_key)
@@ -301,7 +286,7 @@ class Witness:
 
     def _save_evidence(
         self,
-        reason: str,
+        reason: Literal["same-size-fork", "inconsistent"],
         known_note: str,
         offered_note: str,
         old_size: int,
@@ -319,19 +304,17 @@ class Witness:
         directory = self._directory / _EVIDENCE_DIR
         make_private_dir(directory)
         path = directory / f"{reason}-{digest}.json"
-        doc = {
-            "format": EVIDENCE_FORMAT,
-            "version": _EVIDENCE_VERSION,
-            "reason": reason,
-            "detected_at": now,
-            "known_checkpoint": known_note,
-            "offered_checkpoint": offered_note,
-            "old_size": old_size,
-            "proof": [_b64(h) for h in proof],
-        }
+        evidence = WitnessEvidence(
+            reason=reason,
+            detected_at=now,
+            known_checkpoint=known_note,
+            offered_checkpoint=offered_note,
+            old_size=old_size,
+            proof=[_b64(h) for h in proof],
+        )
         # If the file exists, the same contradiction was kept before; the first copy stays.
         with contextlib.suppress(FileExistsError):
-            create_exclusive(path, _dump_json(doc))
+            create_state(path, evidence)
         return str(path)
 
     def _locked(self) -> contextlib.AbstractContextManager[None]:
@@ -339,15 +322,10 @@ class Witness:
         return exclusive_lock(self._directory / _LOCK_FILE)
 
     def _read_state(self) -> dict[str, _FollowedLog]:
-        path = self._directory / _STATE_FILE
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise ConfigurationError(f"{path} is missing: not a witness directory") from None
-        return _parse_state(raw, path, self._verifier_key)
+        return _read_followed_logs(self._directory / _STATE_FILE, self._verifier_key)
 
     def _write_state(self, logs: dict[str, _FollowedLog]) -> None:
-        atomic_replace(self._directory / _STATE_FILE, _dump_state(self._verifier_key, logs))
+        write_state(self._directory / _STATE_FILE, _state_file(self._verifier_key, logs))
 
 
 def _check_first_checkpoint(origin: str, old_size: int, proof: list[bytes], size: int) -> None:
