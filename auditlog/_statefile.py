@@ -46,6 +46,9 @@ S = TypeVar("S", bound="StateFile")
 
 
 def _from_base64(value: object) -> bytes:
+    # A file holds base64 text; code that makes a model passes the bytes themselves.
+    if isinstance(value, bytes):
+        return value
     if not isinstance(value, str):
         raise ValueError("must be base64 text")
     try:

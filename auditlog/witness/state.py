@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from auditlog import note
 from auditlog._statefile import Base64Bytes, StateFile, read_state
@@ -47,16 +47,6 @@ class WitnessKeyFile(WrappedKey):
 
     verifier_key: str
     wrapped: Base64Bytes = Field(alias="wrapped_signer_key")
-
-    @field_validator("wrapped", mode="wrap")
-    @classmethod
-    def _wrapped_bytes_as_given(cls, value: object, handler: ValidatorFunctionWrapHandler) -> bytes:
-        # Base64Bytes reads base64 text only, as the file holds it, but WrappedKeyFile.create
-        # makes the model from the wrapped key itself.
-        if isinstance(value, bytes):
-            return value
-        decoded: bytes = handler(value)
-        return decoded
 
 
 def _signer_key_file(path: Path, verifier_key: str) -> WrappedKeyFile[WitnessKeyFile]:
