@@ -75,6 +75,9 @@ class WitnessStateFile(StateFile):
     REMEDY: ClassVar[str] = (
         "restore it from a backup; starting afresh would let the logs it follows roll back"
     )
+    # Strict, as it always was: a field the witness does not know may be a newer witness's
+    # state, which this one must not rewrite without it.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     witness: str
     logs: dict[str, FollowedLogEntry]
