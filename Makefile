@@ -10,7 +10,7 @@ PIP    := $(PY) -m pip
 
 # Where a C compiler and OpenSSL's headers are present, the install must have built the C loops
 # (auditlog._speedups) and the tests check them; elsewhere the pure-Python loops are tested.
-REQUIRE_NATIVE := $(shell command -v cc >/dev/null 2>&1 && test -f /usr/include/openssl/sha.h && echo 1)
+REQUIRE_NATIVE := $(shell command -v cc >/dev/null 2>&1 && test -f /usr/include/openssl/evp.h && echo 1)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

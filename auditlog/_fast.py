@@ -8,8 +8,9 @@ helpers return lazy iterators: consume them once.
 
 The four hashing loops of the hot paths (frame digests, from a block's bytes or from a list of
 frames; leaf hashes; tree parents) go one step further: ``auditlog._speedups``, a small C
-extension over OpenSSL, runs each whole loop in one call and hashes each message on a context on
-the stack, without the per-message set-up that every hashlib call pays. Where it is not built
+extension over OpenSSL's EVP API, runs each whole loop in one call, hashing every message of it
+on one reused digest context, without the per-message Python call and object that every hashlib
+call pays. Where it is not built
 (no C compiler or OpenSSL headers at install time) or ``AUDITLOG_PURE_PYTHON`` is set, the
 ``py_`` versions below run instead; both give the same bytes (``tests/test_fast_paths.py``).
 """
