@@ -8,6 +8,7 @@ results without running anything.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -148,7 +149,10 @@ def render(results_dir: Path, page: Path, image_dir: Path) -> dict[str, JsonDict
         if (loaded := load_results(results_dir, name)) is not None
     }
     images = plots.draw_all(results, image_dir)
-    report.write_page(results, images, page, image_dir)
+    comparisons = [
+        json.loads(path.read_text("utf-8")) for path in sorted(results_dir.glob("compare_*.json"))
+    ]
+    report.write_page(results, images, page, image_dir, comparisons)
     return results
 
 

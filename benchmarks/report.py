@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from benchmarks import bench_proofs, bench_sweep
+from benchmarks import bench_proofs, bench_sweep, compare_trees
 from benchmarks._harness import JsonDict, median
 from benchmarks.targets import MISS, TargetCheck, evaluate
 
@@ -43,7 +43,12 @@ the load average at the start of the run is recorded below, and numbers taken on
 are noise."""
 
 
-def render(results: dict[str, JsonDict], images: dict[str, str], image_prefix: str) -> str:
+def render(
+    results: dict[str, JsonDict],
+    images: dict[str, str],
+    image_prefix: str,
+    comparisons: Sequence[JsonDict] = (),
+) -> str:
     """The whole page; ``image_prefix`` is the path from the page to the PNG directory."""
     checks = evaluate(results)
     parts = [
@@ -60,6 +65,7 @@ def render(results: dict[str, JsonDict], images: dict[str, str], image_prefix: s
         _read_section(results.get("read"), images, image_prefix),
         bench_proofs.markdown_section(results.get(bench_proofs.NAME)),
         bench_sweep.markdown_section(results.get(bench_sweep.NAME)),
+        compare_trees.markdown_section(comparisons),
     ]
     return "\n\n".join(part for part in parts if part) + "\n"
 
@@ -460,8 +466,12 @@ def _read_section(read: JsonDict | None, images: dict[str, str], prefix: str) ->
 
 
 def write_page(
-    results: dict[str, JsonDict], images: dict[str, str], page: Path, image_dir: Path
+    results: dict[str, JsonDict],
+    images: dict[str, str],
+    page: Path,
+    image_dir: Path,
+    comparisons: Sequence[JsonDict] = (),
 ) -> None:
     prefix = os.path.relpath(image_dir, page.parent)
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(render(results, images, prefix), "utf-8")
+    page.write_text(render(results, images, prefix, comparisons), "utf-8")

@@ -113,3 +113,37 @@ def test_report_renders_targets_tables_and_plots(results_dir: Path, tmp_path: Pa
         drawn = sorted(p.name for p in images.glob("*.png"))
         assert len(drawn) == 5
         assert all(f"img/{name}" in text for name in drawn)
+
+
+def test_compare_trees_runs_a_bench_from_two_trees_and_renders(tmp_path: Path) -> None:
+    """compare_trees runs bench_write from two source trees (here the same one twice), saves
+    medians and ratios of each case, and the benchmarks page shows them."""
+    from benchmarks import compare_trees, report
+
+    tree = Path(__file__).resolve().parent.parent
+    out = tmp_path / "compare_smoke.json"
+    summary = compare_trees.main(
+        [
+            str(tree),
+            str(tree),
+            "--records",
+            "200",
+            "--rounds",
+            "1",
+            "--cases",
+            "a",
+            "--out",
+            str(out),
+            "--title",
+            "smoke",
+            "--note",
+            "a note",
+        ]
+    )
+    case = summary["cases"]["a"]
+    assert case["before_records_per_s"] > 0
+    assert case["after_records_per_s"] > 0
+    assert case["ratio"] > 0
+    page = report.render({}, {}, "img", [summary])
+    assert "### smoke" in page
+    assert "a note" in page
