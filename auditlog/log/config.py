@@ -9,7 +9,6 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
 __all__ = ["GroupCommit", "LogConfig"]
 
 _ORIGIN: Final = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces: a C2SP origin
