@@ -4,7 +4,7 @@
   a checkpoint of the head). The 10M chain is built from leaves alone, as the issue allows:
   seeded random 32-byte leaves go through ``TileStore.write`` with the stride nodes they complete,
   as the writer sends each block's, into the chain directory of an empty log; the root is signed
-  as a checkpoint with a generated key, which the log's manifest is then made to name. Proofs
+  as a checkpoint with the log's own key (``auditlog.testing.tamper.signer_key``). Proofs
   read tiles and checkpoints only, never segments, so the two kinds of chain are served alike.
 - Serving: ``AuditLog.prove(chain, index)`` on a log opened read-only without keys, for random
   indexes against the newest checkpoint: finding and reading the checkpoint, the tile reads, the
@@ -23,7 +23,6 @@ the cold p99.
 from __future__ import annotations
 
 import gc
-import json
 import math
 import os
 import random
@@ -32,10 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from auditlog import AuditLog, merkle, note
+from auditlog import AuditLog, merkle
 from auditlog.proofs import sign_checkpoint, verify_inclusion_proof
 from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.tiles import STRIDE, TileStore
+from auditlog.testing import tamper
 from benchmarks._harness import (
     JsonDict,
     common_parser,
@@ -75,10 +75,10 @@ def build_record_chain(log_path: Path, records: int, seed: int) -> None:
 
 def build_leaf_chain(log_path: Path, leaves: int, seed: int) -> None:
     """An empty log whose chain ``CHAIN`` has the tiles and a checkpoint of ``leaves`` random
-    leaves (no segments), signed by a generated key that the manifest names."""
+    leaves (no segments), signed with the log's own key."""
     with create_bench_log(log_path) as log:
-        origin = log.origin
         chain_origin = log.chain_origin(CHAIN)
+        signer = tamper.signer_key(log)
     chain_dir = log_path / "chains" / CHAIN
     tiles = TileStore(chain_dir / "tiles")
     tree = merkle.CompactRange()
@@ -90,15 +90,10 @@ def build_leaf_chain(log_path: Path, leaves: int, seed: int) -> None:
         tiles.write(first, joined, stride_nodes)
     if not tiles.matches(leaves):
         raise RuntimeError(f"the tiles of {leaves} leaves do not have the expected lengths")
-    signer, verifier = note.generate_key(origin)
     root = tree.root()
     CheckpointStore(chain_dir / "checkpoints").save(
         sign_checkpoint(signer, chain_origin, leaves, root), leaves, root
     )
-    manifest = log_path / "manifest.json"
-    doc = json.loads(manifest.read_text("utf-8"))
-    doc["checkpoint_key"] = verifier
-    manifest.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", "utf-8")
 
 
 def _proof_files(log_path: Path) -> list[Path]:

@@ -17,6 +17,7 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Final, Literal
 
@@ -29,9 +30,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from auditlog._statefile import StateFile, read_state, write_state
 from auditlog.crypto.providers import KeyProvider
+from auditlog.crypto.signed import SignedState, StateSigner
 from auditlog.errors import KeyMaterialError, KeyShreddedError
 
-__all__ = ["ChainKeyring", "PeriodKeys", "derive_subkey"]
+__all__ = ["ChainKeyring", "KeyringFile", "KeyringFileV1", "PeriodKeys", "derive_subkey"]
 
 KEY_BYTES: Final = 32
 LEAF_SALT_BYTES: Final = 16
@@ -80,11 +82,29 @@ class PeriodKeys:
 _SALT_INPUT: Final = struct.Struct(">8xQ")
 
 
-class KeyringFile(StateFile):
-    """``chains/<chain>/keyring``: the chain's data keys, wrapped, and its shredded periods."""
+class KeyringFileV1(StateFile):
+    """A keyring of format v1 (unsigned): read only to migrate a log to v2."""
 
     FORMAT: ClassVar[str] = "auditlog-keyring"
     VERSION: ClassVar[int] = 1
+    ENCODING: ClassVar[Literal["json", "msgpack"]] = "msgpack"
+    WHAT: ClassVar[str] = "a chain's keyring"
+    REMEDY: ClassVar[str] = (
+        "restore it from a backup; without it the chain's records cannot be read"
+    )
+
+    keys: dict[int, tuple[str, bytes]]
+    """Period -> (id of the root key that wrapped it, the wrapped data key)."""
+    shredded: dict[int, int]
+    """Period -> when its key was destroyed (UTC microseconds)."""
+
+
+class KeyringFile(SignedState):
+    """``chains/<chain>/keyring``: the chain's data keys, wrapped, and its shredded periods,
+    signed with the log's key (``auditlog.crypto.signed``)."""
+
+    FORMAT: ClassVar[str] = "auditlog-keyring"
+    VERSION: ClassVar[int] = 2
     ENCODING: ClassVar[Literal["json", "msgpack"]] = "msgpack"
     WHAT: ClassVar[str] = "a chain's keyring"
     REMEDY: ClassVar[str] = (
@@ -108,13 +128,29 @@ class ChainKeyring:
     because the chain's writer (perhaps another process) may have added it since.
     """
 
-    def __init__(self, path: Path, provider: KeyProvider, origin: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        provider: KeyProvider,
+        origin: str,
+        *,
+        signer: StateSigner | None = None,
+        place: str = "",
+        on_store: Callable[[KeyringFile], None] | None = None,
+    ) -> None:
+        """``signer`` checks the file's signature on every load and signs every store (as
+        ``place``, the file's path inside the log); ``on_store`` hears of every new version.
+        Without a signer the file is neither checked nor signed (unit tests, tools)."""
         self._path = path
         self._provider = provider
         self._origin = origin
+        self._signer = signer
+        self._place = place
+        self._on_store = on_store
         self._lock = threading.Lock()
         self._wrapped: dict[int, tuple[str, bytes]] = {}
         self._shredded: dict[int, int] = {}
+        self._generation = 0
         self._cache: dict[int, tuple[PeriodKeys, float]] = {}
         self.cache_seconds = DEFAULT_CACHE_SECONDS
         self._load()
@@ -129,20 +165,36 @@ class ChainKeyring:
         """Periods whose key was destroyed, with the time of destruction (UTC microseconds)."""
         return dict(self._shredded)
 
+    @property
+    def generation(self) -> int:
+        """The generation of the keyring file as last loaded or stored (0: no file yet)."""
+        return self._generation
+
     def _load(self) -> None:
         if not self._path.exists():
-            self._wrapped, self._shredded = {}, {}
+            self._wrapped, self._shredded, self._generation = {}, {}, 0
             return
         doc = read_state(self._path, KeyringFile)
+        if self._signer is not None:
+            self._signer.check(doc, self._place)
         self._wrapped = dict(doc.keys)
         self._shredded = dict(doc.shredded)
+        self._generation = doc.generation
 
     def _store(self, *, scrub_old: bool = True) -> None:
         doc = KeyringFile(
             keys=dict(sorted(self._wrapped.items())), shredded=dict(sorted(self._shredded.items()))
         )
+        generation = self._generation + 1
+        if self._signer is not None:
+            doc = self._signer.sign(doc, self._place, generation=generation)
+        else:
+            doc = doc.model_copy(update={"generation": generation})
         # write_state first destroys what an interrupted earlier replacement left behind.
         write_state(self._path, doc, scrub_old=scrub_old)
+        self._generation = generation
+        if self._on_store is not None:
+            self._on_store(doc)
 
     def get(self, period: int) -> PeriodKeys:
         """The keys of ``period``; raises ``KeyShreddedError`` if it was shredded."""

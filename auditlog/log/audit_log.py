@@ -9,37 +9,38 @@ one sweep through them.
 
 from __future__ import annotations
 
-import secrets
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-from auditlog._fs import make_private_dir
 from auditlog.clock import Clock, SystemClock
 from auditlog.crypto.keys import DEFAULT_CACHE_SECONDS
-from auditlog.crypto.providers import KeyProvider, PassphraseKeyProvider
-from auditlog.errors import ConfigurationError
+from auditlog.crypto.providers import KeyProvider
 from auditlog.log._deprecated import DeprecatedMethods
 from auditlog.log.appending import Appender
 from auditlog.log.chains import Chains
 from auditlog.log.config import GroupCommit, LogConfig
-from auditlog.log.events import record_log_event
+from auditlog.log.creation import build_log, move_into
+from auditlog.log.events import EventLog
+from auditlog.log.head import HeadStore
 from auditlog.log.key_material import KeyMaterial
 from auditlog.log.keys import Keys
-from auditlog.log.manifest import Manifest, ManifestRef, load_manifest, store_new_manifest
+from auditlog.log.manifest import MANIFEST_PATH, Manifest, ManifestRef, load_manifest
+from auditlog.log.opening import reconcile_head
 from auditlog.log.proofs import Proofs
 from auditlog.log.reading import log_stats, read_records
 from auditlog.log.repair import repair_chain
 from auditlog.log.results import AppendResult, LogStats, Receipt, RepairReport, VerifyReport
 from auditlog.log.retention import Retention
 from auditlog.log.retention.journal import pending_segments
+from auditlog.log.state import LogState
 from auditlog.log.verify import Progress, verify_log
 from auditlog.proofs import TrustedState
 from auditlog.records import LogEventType, Record
 from auditlog.segment.recovery import RecoveryReport
-from auditlog.storage.layout import ROOT_KEY_FILE, LogLayout
+from auditlog.storage.layout import EVENTS_CHAIN, LogLayout
 
 __all__ = ["AuditLog"]
 
@@ -77,45 +78,84 @@ class AuditLog(DeprecatedMethods):
         self._clock = clock or SystemClock()
         self._closed = False
         layout = LogLayout(path)
-        self._manifest = ManifestRef(layout, manifest)
         writable = mode == "write"
         self._keys = KeyMaterial(
             layout,
             manifest.origin,
             manifest.key_provider,
+            manifest.checkpoint_key,
             provider,
             passphrase,
             cache_seconds=key_cache_seconds,
         )
+        if writable:
+            # Trust from keys: the verifier key is derived from the unwrapped signing key, and
+            # the manifest must name it (a wrong passphrase fails here, not at the first append).
+            self._keys.unlock()
+        signer = self._keys.state_signer()
+        signer.check(manifest, MANIFEST_PATH)
+        heads = HeadStore(
+            layout, self._keys.verifier_key, self._keys.signer() if writable else None
+        )
+        self._state = LogState(layout, heads)
+        self._manifest = ManifestRef(layout, manifest, signer)
         self._chains = Chains(
             layout,
             manifest.origin,
             manifest.config,
             self._keys,
-            manifest.checkpoint_key,
+            self._keys.verifier_key,
             writable=writable,
             allowed=chains,
             fsync=fsync,
             clock=self._clock,
         )
-        self.proofs = Proofs(self._chains, self._keys, writable=writable)
+        self._events = EventLog(self._chains, self._keys, self._state)
+        self.proofs = Proofs(self._chains, self._keys, self._state, writable=writable)
         self.keys = Keys(
-            self._chains, self._keys, self._manifest, self._clock.now, writable=writable
+            self._chains,
+            self._keys,
+            self._manifest,
+            self._events,
+            self._state,
+            self._clock.now,
+            writable=writable,
         )
-        self.retention = Retention(self._chains, self._keys, self._manifest, self._clock.now)
-        self._chains.on_seal = self.proofs.store_checkpoint
-        # A sweep killed half-way is finished before anything else is written to the chain.
-        self._chains.on_open = self.retention.finish_interrupted_sweep
+        self.retention = Retention(
+            self._chains, self._keys, self._manifest, self._events, self._state, self._clock.now
+        )
+        self._wire_hooks()
         self._appender = Appender(self._chains, manifest.config, group_commit)
         if writable:
-            self._keys.provider()  # fail now, not at the first append, on a wrong passphrase
             try:
+                reconcile_head(
+                    layout, self._keys, self._state, self._events, self._chains, self._clock.now
+                )
                 for chain in self._chains.selected():
                     self._chains.writer(chain)
             except BaseException:
                 self._chains.close()
                 raise
             self._appender.start()
+
+    def _wire_hooks(self) -> None:
+        state, events, chains, now = self._state, self._events, self._chains, self._clock.now
+
+        def sealed(chain: str, size: int, root: bytes) -> None:
+            self.proofs.store_checkpoint(chain, size, root)
+            state.bind_chain(chain)
+
+        def created(chain: str) -> None:
+            with chains.layout.log_lock():
+                state.bind_chain(chain)
+                events.record(LogEventType.CHAIN, now(), f"chain {chain} added", chain=chain)
+
+        chains.on_seal = sealed
+        chains.on_dictionary = lambda chain, _period: state.bind_chain(chain)
+        chains.on_created = created
+        # A sweep killed half-way is finished before anything else is written to the chain.
+        chains.on_open = self.retention.finish_interrupted_sweep
+        self._keys.on_keyring_store = lambda chain, _doc: state.bind_chain(chain)
 
     # -- construction ---------------------------------------------------------------------
 
@@ -136,44 +176,32 @@ class AuditLog(DeprecatedMethods):
 
         Without ``key_provider``, a random root key is made and stored wrapped by the
         passphrase (``passphrase=`` or ``AUDITLOG_PASSPHRASE``) in ``keys/root.key``.
-        ``scrypt_n`` lowers the passphrase-stretching cost: for tests only.
+        ``scrypt_n`` lowers the passphrase-stretching cost: for tests only. The log is built
+        aside and moved into place complete: a failed create leaves nothing behind.
         """
         root = Path(path)
-        if root.exists() and any(root.iterdir()):
-            raise ConfigurationError(f"{root} exists and is not empty; choose a new directory")
-        config = config or LogConfig()
-        log_id = secrets.token_hex(8)
-        origin = config.origin or f"auditlog.local/{log_id}"
-        layout = LogLayout(root)
-        make_private_dir(layout.chains)
-        make_private_dir(layout.keys)
-        provider_doc: dict[str, str]
-        if key_provider is None:
-            kwargs = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
-            key_provider = PassphraseKeyProvider.create(layout.root_key, passphrase, **kwargs)
-            provider_doc = {"type": "passphrase", "file": ROOT_KEY_FILE}
-        else:
-            provider_doc = {"type": "external", "key_id": key_provider.key_id}
-        verifier_key = KeyMaterial.create_log_keys(layout, key_provider, origin)
-        manifest = Manifest(
-            log_id=log_id,
-            origin=origin,
-            created_at=(clock or SystemClock()).now().astimezone(UTC).isoformat(timespec="seconds"),
-            key_provider=provider_doc,
-            config=config.model_copy(update={"origin": origin}),
-            checkpoint_key=verifier_key,
-        )
-        store_new_manifest(layout, manifest)
-        return cls(
+        aside, provider = build_log(
             root,
-            manifest,
-            provider=key_provider,
             passphrase=passphrase,
-            mode="write",
-            chains=None,
-            group_commit=group_commit,
-            fsync=fsync,
+            key_provider=key_provider,
+            config=config or LogConfig(),
             clock=clock,
+            scrypt_n=scrypt_n,
+        )
+        try:
+            with cls.open(aside, key_provider=provider, clock=clock, fsync=fsync) as building:
+                building._events.record(
+                    LogEventType.CREATED,
+                    building._clock.now(),
+                    f"log {building.log_id} created, origin {building.origin}",
+                    chain=EVENTS_CHAIN,
+                )
+        except BaseException:
+            shutil.rmtree(aside, ignore_errors=True)
+            raise
+        provider = move_into(aside, root, provider)
+        return cls.open(
+            root, key_provider=provider, group_commit=group_commit, fsync=fsync, clock=clock
         )
 
     @classmethod
@@ -241,19 +269,19 @@ class AuditLog(DeprecatedMethods):
             if report is not None:
                 reports.append(report)
         if reports:
-            # Opening for writing now succeeds; it also proves the repaired chain verifies.
+            # Opening for writing now succeeds (it binds the quarantined bytes into the head);
+            # it also proves the repaired chain verifies against the log's own key.
             with cls.open(
                 root, passphrase=passphrase, key_provider=key_provider, clock=clock
             ) as log:
                 for report in reports:
-                    record_log_event(
-                        log._chains,
-                        report.chain,
+                    log._events.record(
                         LogEventType.REPAIR,
                         log._clock.now(),
                         f"cut {report.bytes_cut} bytes from segment {report.segment} at offset "
                         f"{report.offset}; records from index {report.first_lost_index} on were "
                         f"lost; the bytes are kept in {report.quarantine.name}",
+                        chain=report.chain,
                     )
         return reports
 

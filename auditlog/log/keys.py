@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from auditlog._testhooks import crashpoint
 from auditlog.crypto.providers import CombinedKeyProvider, KeyProvider, PassphraseKeyProvider
 from auditlog.errors import ConfigurationError
 from auditlog.log.chains import Chains
-from auditlog.log.events import record_log_event
+from auditlog.log.events import EventLog
 from auditlog.log.key_material import KeyMaterial
 from auditlog.log.manifest import ManifestRef
 from auditlog.log.results import ChainKeys, KeyStatus
+from auditlog.log.state import LogState
 from auditlog.records import LogEventType
+from auditlog.storage.layout import EVENTS_CHAIN
 
 __all__ = ["Keys"]
 
@@ -29,6 +32,8 @@ class Keys:
         chains: Chains,
         material: KeyMaterial,
         manifest: ManifestRef,
+        events: EventLog,
+        state: LogState,
         now: Callable[[], datetime],
         *,
         writable: bool,
@@ -36,6 +41,8 @@ class Keys:
         self._chains = chains
         self._material = material
         self._manifest = manifest
+        self._events = events
+        self._state = state
         self._now = now
         self._writable = writable
 
@@ -93,25 +100,30 @@ class Keys:
             raise ConfigurationError("pass new_provider=... to rotate an external root key")
         else:
             new = CombinedKeyProvider(new_provider, old)
-        for chain in self._chains.names():
-            self._material.keyring(chain).rewrap(new)
-        self._material.rewrap_log_keys(new)
-        if isinstance(new, PassphraseKeyProvider):
-            new.commit_rotation()
-            provider_doc = self._manifest.current.key_provider
-        else:
-            provider_doc = {"type": "external", "key_id": new.key_id}
-            self._manifest.edit(lambda m: m.model_copy(update={"key_provider": provider_doc}))
-        self._material.use_provider(new, provider_doc)
-        for chain in self._chains.names():
-            record_log_event(
-                self._chains,
-                chain,
+        layout = self._chains.layout
+        with layout.log_lock():
+            for chain in [*self._chains.names(), EVENTS_CHAIN]:
+                if layout.chain(chain).keyring.exists():
+                    self._material.keyring(chain).rewrap(new)
+            self._material.rewrap_log_keys(new)
+            crashpoint("rotation-keys-rewrapped")
+            if isinstance(new, PassphraseKeyProvider):
+                new.commit_rotation()
+                provider_doc = self._manifest.current.key_provider
+            else:
+                provider_doc = {"type": "external", "key_id": new.key_id}
+                self._manifest.edit(lambda m: m.model_copy(update={"key_provider": provider_doc}))
+            self._material.use_provider(new, provider_doc)
+            self._state.bind_files(
+                [layout.manifest, layout.root_key, layout.checkpoint_key, layout.hold_key]
+            )
+            self._events.record(
                 LogEventType.KEY_ROTATION,
                 when,
                 f"root key rotated from {old_id} to {new.key_id}; data keys rewrapped, no "
                 "segment rewritten",
-                actor,
+                chain=EVENTS_CHAIN,
+                actor=actor,
             )
         return new.key_id
 
@@ -120,5 +132,14 @@ class Keys:
         provider = self._material.provider()
         if not isinstance(provider, PassphraseKeyProvider):
             raise ConfigurationError("this log's root key is not passphrase-protected")
-        provider.change_passphrase(new_passphrase)
-        self._material.passphrase = new_passphrase
+        layout = self._chains.layout
+        with layout.log_lock():
+            provider.change_passphrase(new_passphrase)
+            self._material.passphrase = new_passphrase
+            self._state.bind_files([layout.root_key])
+            self._events.record(
+                LogEventType.PASSPHRASE,
+                self._now(),
+                "the passphrase protecting the root key was changed; no other key was touched",
+                chain=EVENTS_CHAIN,
+            )

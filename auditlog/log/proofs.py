@@ -11,6 +11,7 @@ from auditlog import merkle
 from auditlog.errors import ConfigurationError
 from auditlog.log.chains import Chains
 from auditlog.log.key_material import KeyMaterial
+from auditlog.log.state import LogState
 from auditlog.proofs import (
     ConsistencyProof,
     InclusionProof,
@@ -26,9 +27,12 @@ __all__ = ["Proofs"]
 class Proofs:
     """Checkpoints and proofs of one log handle (``log.proofs``)."""
 
-    def __init__(self, chains: Chains, keys: KeyMaterial, *, writable: bool) -> None:
+    def __init__(
+        self, chains: Chains, keys: KeyMaterial, state: LogState, *, writable: bool
+    ) -> None:
         self._chains = chains
         self._keys = keys
+        self._state = state
         self._writable = writable
 
     def store_checkpoint(self, chain: str, size: int, root: bytes) -> str:
@@ -52,6 +56,7 @@ class Proofs:
         for name in names:
             size, root = self._chains.writer(name).head()
             notes[name] = self.store_checkpoint(name, size, root)
+            self._state.bind_chain(name)  # the head counts every stored checkpoint
         return notes
 
     def stored_checkpoints(self, chain: str) -> list[str]:

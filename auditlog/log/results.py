@@ -61,6 +61,10 @@ class VerifyReport:
 
     keyless: bool
     chains: dict[str, ChainReport]
+    events: ChainReport | None = None
+    """The log's own events chain (``_log``)."""
+    head_generation: int = 0
+    """The generation of the signed head the log was held against."""
 
     @property
     def records(self) -> int:

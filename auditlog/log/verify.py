@@ -11,13 +11,19 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
+from auditlog.crypto.signed import StateSigner
 from auditlog.errors import ForkError, IntegrityError, NoteError, RollbackError
 from auditlog.log.chains import Chains
+from auditlog.log.head import HeadStore
 from auditlog.log.key_material import KeyMaterial
+from auditlog.log.opening import events_now, raise_for
 from auditlog.log.results import VerifyReport
+from auditlog.log.retention.journal import pending_sweeps
+from auditlog.log.state import compare
 from auditlog.note import Checkpoint
 from auditlog.proofs import TrustedState, open_checkpoint, require_not_rolled_back
 from auditlog.segment.reader import ChainReport
+from auditlog.storage.layout import EVENTS_CHAIN
 
 __all__ = ["Progress", "verify_log"]
 
@@ -41,8 +47,14 @@ def verify_log(
     journal is yet to delete. On success ``trusted`` is advanced to the newest stored
     checkpoint of each chain.
     """
+    if not keyless:
+        keys.unlock()  # with keys, signatures are checked with the key derived from them
     reports = {}
-    for chain in chains.names():
+    layout = chains.layout
+    names = chains.names()
+    if layout.chain(EVENTS_CHAIN).directory.is_dir():
+        names.append(EVENTS_CHAIN)
+    for chain in names:
         origin = chains.origin_of(chain)
         keyring = None if keyless else keys.keyring(chain)
         # Checkpoints are listed before the segments are read: a writer stores one only
@@ -76,7 +88,44 @@ def verify_log(
                     f"chain {chain!r} was trusted before but is gone from the log",
                     location={"origin": origin},
                 )
-    return VerifyReport(keyless=keyless, chains=reports)
+    head = check_head(chains, keys, verifier_key)
+    events = reports.pop(EVENTS_CHAIN, None)
+    return VerifyReport(keyless=keyless, chains=reports, events=events, head_generation=head)
+
+
+def check_head(chains: Chains, keys: KeyMaterial, verifier_key: str) -> int:
+    """Hold the directory against the log's signed head (under the log lock, so that no change
+    is half made while it is read); returns the head's generation."""
+    layout = chains.layout
+    signer = StateSigner(chains.origin, verifier_key)
+    with layout.log_lock():
+        head = HeadStore(layout, verifier_key).require()
+        if head.origin != chains.origin:
+            raise IntegrityError(
+                f"the log's head is of origin {head.origin!r}, its manifest says "
+                f"{chains.origin!r}: one of them was replaced",
+                location={"file": "head.note"},
+            )
+        events = events_now(layout, chains, head, verifier_key)
+        differences = compare(
+            layout,
+            head,
+            signer,
+            events.size,
+            events.root_at_head,
+            pending_sweeps(chains, verifier_key),
+        )
+    raise_for(differences, what="the log does not match its signed head")
+    if differences:
+        raise IntegrityError(
+            "the log's signed head is behind its files ("
+            + "; ".join(d.what for d in differences[:5])
+            + "): a writer stopped between a change and signing the head, or the head was put "
+            "back from an older copy. Open the log for writing once: it checks the files and "
+            "signs the head again, or refuses with the reason",
+            location=dict(differences[0].location),
+        )
+    return head.generation
 
 
 def _check_checkpoints(

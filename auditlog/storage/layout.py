@@ -13,22 +13,30 @@ A log is a directory::
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from auditlog._fs import exclusive_lock
+from auditlog._fs import FILE_MODE
 from auditlog.errors import ConfigurationError
 from auditlog.segment.files import ChainFiles
 
-__all__ = ["CHAIN_ID_PATTERN", "LogLayout", "check_chain_id"]
+__all__ = ["CHAIN_ID_PATTERN", "EVENTS_CHAIN", "LogLayout", "check_chain_id"]
 
 CHAIN_ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 """Chain ids: names of streams (``chat``, ``network.eu-1``), never user data."""
 
 ROOT_KEY_FILE: Final = "keys/root.key"
 """The root key file's path inside the log, as the manifest names it."""
+
+EVENTS_CHAIN: Final = "_log"
+"""The log's own chain of events (policies, holds, sweeps, rotations, redactions, ...). Its id
+cannot be a user's chain id (those start with a letter or digit)."""
 
 
 def check_chain_id(chain: str) -> str:
@@ -75,9 +83,20 @@ class LogLayout:
     def chains(self) -> Path:
         return self.root / "chains"
 
+    @property
+    def head(self) -> Path:
+        """The log's signed head (``auditlog.log.head``)."""
+        return self.root / "head.note"
+
     def chain(self, chain: str) -> ChainFiles:
-        """The files of chain ``chain`` (which must be a valid chain id)."""
+        """The files of chain ``chain`` (a valid chain id, or the log's events chain)."""
+        if chain == EVENTS_CHAIN:
+            return ChainFiles(self.chains / EVENTS_CHAIN)
         return ChainFiles(self.chains / check_chain_id(chain))
+
+    def relative(self, path: Path) -> str:
+        """``path`` as the log names it: relative to the log directory, with ``/``."""
+        return path.relative_to(self.root).as_posix()
 
     def chain_names(self) -> list[str]:
         """The chains that exist on disk, sorted."""
@@ -87,6 +106,50 @@ class LogLayout:
             return []
         return sorted(p.name for p in entries if p.is_dir() and CHAIN_ID_PATTERN.fullmatch(p.name))
 
-    def log_lock(self) -> AbstractContextManager[None]:
-        """The log-wide lock for changes to shared files (manifest, holds); waits for it."""
-        return exclusive_lock(self.root / "LOCK")
+    @contextmanager
+    def log_lock(self) -> Iterator[None]:
+        """The log-wide lock, held while shared files (manifest, holds, head, the events chain)
+        change and while a verifier reads them together; waits for it.
+
+        Re-entrant within a process (a change may call another that takes it), so one
+        ``flock`` per process guards it, and threads of the process take turns.
+        """
+        lock = _process_lock(self.root / "LOCK")
+        with lock.mutex:
+            if lock.depth == 0:
+                lock.fd = os.open(lock.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+                try:
+                    fcntl.flock(lock.fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(lock.fd)
+                    raise
+            lock.depth += 1
+            try:
+                yield
+            finally:
+                lock.depth -= 1
+                if lock.depth == 0:
+                    os.close(lock.fd)  # closing the descriptor releases the flock
+
+
+class _ProcessLock:
+    """One log lock of this process: a re-entrant mutex around one flock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.mutex = threading.RLock()
+        self.depth = 0
+        self.fd = -1
+
+
+_PROCESS_LOCKS: dict[Path, _ProcessLock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> _ProcessLock:
+    key = path.resolve()
+    with _PROCESS_LOCKS_GUARD:
+        lock = _PROCESS_LOCKS.get(key)
+        if lock is None:
+            lock = _PROCESS_LOCKS[key] = _ProcessLock(key)
+        return lock

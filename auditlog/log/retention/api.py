@@ -13,13 +13,15 @@ from datetime import datetime
 
 from auditlog.errors import ConfigurationError, RetentionError
 from auditlog.log.chains import Chains
-from auditlog.log.events import record_log_event
+from auditlog.log.events import EventLog, state_claim
+from auditlog.log.holds_file import HOLDS_PATH
 from auditlog.log.key_material import KeyMaterial
-from auditlog.log.manifest import ManifestRef
+from auditlog.log.manifest import MANIFEST_PATH, ManifestRef
 from auditlog.log.retention.holds import load_holds, new_hold_id, save_hold, subject_token
-from auditlog.log.retention.journal import apply_chain_plan, finish_journal
+from auditlog.log.retention.journal import SweepContext, apply_chain_plan, finish_journal
 from auditlog.log.retention.redaction import redact_subject
 from auditlog.log.retention.sweep import plan_sweep
+from auditlog.log.state import LogState
 from auditlog.records import LogEventType
 from auditlog.retention import LegalHold, RetentionPolicy, SweepPlan
 from auditlog.storage.layout import check_chain_id
@@ -35,12 +37,19 @@ class Retention:
         chains: Chains,
         keys: KeyMaterial,
         manifest: ManifestRef,
+        events: EventLog,
+        state: LogState,
         now: Callable[[], datetime],
     ) -> None:
         self._chains = chains
         self._keys = keys
         self._manifest = manifest
+        self._events = events
+        self._state = state
         self._now = now
+        self._sweeps = SweepContext(
+            chains, keys, events, state, lambda: self._manifest.current.retention, self.holds
+        )
 
     def __call__(self, chain: str) -> RetentionPolicy | None:
         """Deprecated: ``log.retention(chain)`` is ``log.retention.policy(chain)``."""
@@ -63,24 +72,27 @@ class Retention:
         """Set a chain's floor and ceiling; stored in the manifest and appended to the chain."""
         check_chain_id(chain)
         when = now or self._now()
-        self._manifest.edit(
-            lambda m: m.model_copy(update={"retention": {**m.retention, chain: policy}})
-        )
-        record_log_event(
-            self._chains,
-            chain,
-            LogEventType.POLICY,
-            when,
-            f"retention set: keep at least {policy.keep_at_least}, delete after "
-            f"{policy.delete_after}",
-            actor,
-        )
+        layout = self._chains.layout
+        with layout.log_lock():
+            changed = self._manifest.edit(
+                lambda m: m.model_copy(update={"retention": {**m.retention, chain: policy}})
+            )
+            self._state.bind_files([layout.manifest])
+            self._events.record(
+                LogEventType.POLICY,
+                when,
+                f"retention of chain {chain} set: keep at least {policy.keep_at_least}, "
+                f"delete after {policy.delete_after}",
+                chain=chain,
+                actor=actor,
+                state=state_claim(MANIFEST_PATH, changed.generation, layout.manifest),
+            )
 
     # -- legal holds ----------------------------------------------------------------------
 
     def holds(self) -> list[LegalHold]:
-        """Every legal hold ever placed (released and expired ones too)."""
-        return load_holds(self._chains.layout)
+        """Every legal hold ever placed (released and expired ones too), from the signed file."""
+        return load_holds(self._chains.layout, self._keys.state_signer())
 
     def subject_token(self, subject: str) -> str:
         """The keyed token standing for ``subject`` in holds (the subject is never stored)."""
@@ -117,8 +129,7 @@ class Retention:
             expires_at=expires_at,
             created_at=when,
         )
-        save_hold(self._chains.layout, hold, replace=False)
-        self._announce_hold(hold, LogEventType.HOLD_ADD, when, actor)
+        self._store_hold(hold, LogEventType.HOLD_ADD, when, actor, replace=False)
         return hold
 
     def extend_hold(
@@ -140,8 +151,7 @@ class Retention:
             update={"end": end or hold.end, "expires_at": expires_at or hold.expires_at}
         )
         when = now or self._now()
-        save_hold(self._chains.layout, updated, replace=True)
-        self._announce_hold(updated, LogEventType.HOLD_EXTEND, when, actor)
+        self._store_hold(updated, LogEventType.HOLD_EXTEND, when, actor, replace=True)
         return updated
 
     def release_hold(self, hold_id: str, *, actor: str, now: datetime | None = None) -> LegalHold:
@@ -149,8 +159,7 @@ class Retention:
         hold = self._hold(hold_id)
         when = now or self._now()
         released = hold.model_copy(update={"released_at": when})
-        save_hold(self._chains.layout, released, replace=True)
-        self._announce_hold(released, LogEventType.HOLD_RELEASE, when, actor)
+        self._store_hold(released, LogEventType.HOLD_RELEASE, when, actor, replace=True)
         return released
 
     def _hold(self, hold_id: str) -> LegalHold:
@@ -159,20 +168,30 @@ class Retention:
                 return hold
         raise ConfigurationError(f"no legal hold {hold_id!r}; `auditlog hold list` shows them")
 
-    def _announce_hold(
-        self, hold: LegalHold, event: LogEventType, when: datetime, actor: str
+    def _store_hold(
+        self, hold: LegalHold, event: LogEventType, when: datetime, actor: str, *, replace: bool
     ) -> None:
+        layout = self._chains.layout
         subjects = (
             f"{len(hold.subject_tokens)} subject tokens" if hold.subject_tokens else "all subjects"
         )
         detail = (
-            f"{hold.hold_id} case {hold.case_id}: {hold.start.isoformat()} to "
-            f"{hold.end.isoformat()}, {subjects}, expires "
+            f"{hold.hold_id} case {hold.case_id} on {', '.join(hold.chains)}: "
+            f"{hold.start.isoformat()} to {hold.end.isoformat()}, {subjects}, expires "
             f"{hold.expires_at.isoformat() if hold.expires_at else 'never'}"
             + (f", released {hold.released_at.isoformat()}" if hold.released_at else "")
         )
-        for chain in hold.chains:
-            record_log_event(self._chains, chain, event, when, detail, actor)
+        with layout.log_lock():
+            signed = save_hold(layout, self._keys.state_signer(), hold, replace=replace)
+            self._state.bind_files([layout.holds])
+            self._events.record(
+                event,
+                when,
+                detail,
+                chain=hold.chains[0],
+                actor=actor,
+                state=state_claim(HOLDS_PATH, signed.generation, layout.holds),
+            )
 
     # -- sweeps and redaction -------------------------------------------------------------
 
@@ -203,13 +222,13 @@ class Retention:
         if dry_run:
             return plan
         for chain_plan in plan.chains.values():
-            apply_chain_plan(self._chains, self._keys, chain_plan, when, actor)
+            apply_chain_plan(self._sweeps, chain_plan, when, actor)
         plan.applied = True
         return plan
 
     def finish_interrupted_sweep(self, chain: str) -> bool:
         """Finish a sweep of ``chain`` that a crash interrupted; False if there was none."""
-        return finish_journal(self._chains, self._keys, chain)
+        return finish_journal(self._sweeps, chain)
 
     def redact(
         self,
@@ -234,6 +253,8 @@ class Retention:
         return redact_subject(
             self._chains,
             self._keys,
+            self._events,
+            self._state,
             self._manifest.current.retention,
             subject,
             reason=reason,

@@ -12,7 +12,11 @@ changes; then, each step durable before the next and each one safe to repeat:
 Killed anywhere, the next ``sweep`` (or write-open of the chain) finishes the journal first.
 Until then the journal is on disk: that is the only state in which a deleted segment's key
 may survive or a shredded key's segment remain. The journal is signed with the log's key, so a
-planted one is refused, never carried out.
+planted one is refused, never carried out; and before any step, every period it would delete is
+checked again against the signed policy and holds as they are now — a journal never deletes
+what is inside the floor or under a hold, and no tombstone is signed for such a range.
+The sweep's events go to the log's events chain; the head is signed again as the keyring
+changes and once the sweep is done.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
 
@@ -30,20 +36,29 @@ from auditlog._fs import fsync_dir, secure_delete
 from auditlog._statefile import StateFile, read_state, write_state
 from auditlog._testhooks import crashpoint
 from auditlog.clock import datetime_to_micros, micros_to_datetime
-from auditlog.codec import decode_record
-from auditlog.errors import IntegrityError, NoteError, StateFileError
+from auditlog.errors import IntegrityError, NoteError, RetentionError, StateFileError
 from auditlog.log.chains import Chains
-from auditlog.log.events import record_log_event
+from auditlog.log.events import EventLog, state_claim
 from auditlog.log.key_material import KeyMaterial
+from auditlog.log.retention.sweep import deletion_blocked
+from auditlog.log.state import LogState
 from auditlog.merkle import CompactRange
-from auditlog.records import LogEvent, LogEventType
-from auditlog.retention import ChainSweepPlan
+from auditlog.records import LogEventType
+from auditlog.retention import ChainSweepPlan, LegalHold, RetentionPolicy
 from auditlog.segment.format import Tombstone
 from auditlog.segment.frames import DictionaryStore
 from auditlog.segment.scan import scan_segment, segment_path
 from auditlog.segment.tombstone import TombstoneStore
+from auditlog.storage.layout import EVENTS_CHAIN
 
-__all__ = ["SweepJournal", "apply_chain_plan", "finish_journal", "pending_segments"]
+__all__ = [
+    "SweepContext",
+    "SweepJournal",
+    "apply_chain_plan",
+    "finish_journal",
+    "pending_segments",
+    "pending_sweeps",
+]
 
 
 class SweepJournal(StateFile):
@@ -79,12 +94,25 @@ class SweepJournal(StateFile):
             return False
 
 
+@dataclass(frozen=True, slots=True)
+class SweepContext:
+    """What carrying out a sweep needs of the log handle."""
+
+    chains: Chains
+    keys: KeyMaterial
+    events: EventLog
+    state: LogState
+    policies: Callable[[], Mapping[str, RetentionPolicy]]
+    holds: Callable[[], list[LegalHold]]
+
+
 def apply_chain_plan(
-    chains: Chains, keys: KeyMaterial, plan: ChainSweepPlan, now: datetime, actor: str
+    context: SweepContext, plan: ChainSweepPlan, now: datetime, actor: str
 ) -> None:
     """Carry out a chain's plan through its journal."""
     if plan.empty:
         return
+    chains, keys = context.chains, context.keys
     writer = chains.writer(plan.chain)
     if plan.seal_open_segment:
         writer.seal_open_segment()
@@ -103,7 +131,7 @@ def apply_chain_plan(
     journal = journal.model_copy(update={"signature": signature})
     write_state(chains.layout.chain(plan.chain).sweep_journal, journal)
     crashpoint("sweep-journal-written")
-    finish_journal(chains, keys, plan.chain)
+    finish_journal(context, plan.chain)
 
 
 def _tombstones_for(chains: Chains, plan: ChainSweepPlan, now: datetime) -> list[Tombstone]:
@@ -153,22 +181,41 @@ def _tombstones_for(chains: Chains, plan: ChainSweepPlan, now: datetime) -> list
     return tombstones
 
 
-def pending_segments(chains: Chains, chain: str, verifier_key: str) -> set[int]:
-    """Segments an interrupted sweep's signed journal is yet to delete (empty if none)."""
+def _signed_journal(chains: Chains, chain: str, verifier_key: str) -> SweepJournal | None:
     path = chains.layout.chain(chain).sweep_journal
     if not path.exists():
-        return set()
+        return None
     try:
         journal = read_state(path, SweepJournal)
     except StateFileError:
-        return set()
-    if not journal.is_signed(chains.origin_of(chain), verifier_key):
-        return set()
-    return set(journal.delete_segments)
+        return None
+    return journal if journal.is_signed(chains.origin_of(chain), verifier_key) else None
 
 
-def finish_journal(chains: Chains, keys: KeyMaterial, chain: str) -> bool:
+def pending_segments(chains: Chains, chain: str, verifier_key: str) -> set[int]:
+    """Segments an interrupted sweep's signed journal is yet to delete (empty if none)."""
+    journal = _signed_journal(chains, chain, verifier_key)
+    return set() if journal is None else set(journal.delete_segments)
+
+
+def pending_sweeps(
+    chains: Chains, verifier_key: str
+) -> dict[str, tuple[set[int], set[int], set[str]]]:
+    """Per chain with an unfinished, signed sweep: its segments to delete, its periods to
+    shred, and the file names of its tombstones (what may be half done)."""
+    found = {}
+    for chain in [*chains.names(), EVENTS_CHAIN]:
+        journal = _signed_journal(chains, chain, verifier_key)
+        if journal is not None:
+            tombstones = {Tombstone.from_text(text) for text in journal.tombstones}
+            names = {f"{t.first_sequence:010d}-{t.last_sequence:010d}.tomb" for t in tombstones}
+            found[chain] = (set(journal.delete_segments), set(journal.shred_periods), names)
+    return found
+
+
+def finish_journal(context: SweepContext, chain: str) -> bool:
     """Finish an interrupted (or just planned) sweep of ``chain``; False if none was pending."""
+    chains, keys = context.chains, context.keys
     files = chains.layout.chain(chain)
     path = files.sweep_journal
     if not path.exists():
@@ -183,7 +230,8 @@ def finish_journal(chains: Chains, keys: KeyMaterial, chain: str) -> bool:
         )
     now = micros_to_datetime(journal.now)
     tombstones = [Tombstone.from_text(text) for text in journal.tombstones]
-    _announce(chains, keys, chain, journal, now, tombstones)
+    _recheck(context, chain, journal, tombstones, now)
+    _announce(context, chain, journal, now, tombstones)
     crashpoint("sweep-announced")
     store = TombstoneStore(files.tombstones, origin, chains.verifier_key)
     for tombstone in tombstones:
@@ -206,35 +254,74 @@ def finish_journal(chains: Chains, keys: KeyMaterial, chain: str) -> bool:
         if writer is not None:
             writer.forget_period(period)
         crashpoint("sweep-key-shredded")
-    secure_delete(path)
+    with chains.layout.log_lock():
+        secure_delete(path)
+        context.state.bind_chain(chain)
+        claim = None
+        if files.keyring.exists():
+            relative = chains.layout.relative(files.keyring)
+            claim = state_claim(relative, keyring.generation, files.keyring)
+        context.events.record(
+            LogEventType.SWEEP,
+            now,
+            f"{journal.sweep_id}: finished; keyring of chain {chain} now shreds periods "
+            f"{sorted(keyring.shredded) or 'none'}",
+            chain=chain,
+            actor=journal.actor,
+            state=claim,
+        )
     crashpoint("sweep-finished")
     return True
 
 
+def _recheck(
+    context: SweepContext,
+    chain: str,
+    journal: SweepJournal,
+    tombstones: list[Tombstone],
+    now: datetime,
+) -> None:
+    """Refuse a journal that would delete what the signed policy and holds keep now."""
+    policy = context.policies().get(chain)
+    holds = context.holds()
+    keyring = context.keys.keyring(chain)
+    shredded = set(keyring.shredded)
+    periods = set(journal.shred_periods) | {p for t in tombstones for p in t.periods}
+    for period in sorted(periods - shredded):
+        reason = deletion_blocked(context.chains, context.keys, chain, period, policy, holds, now)
+        if reason is not None:
+            raise RetentionError(
+                f"the sweep journal of chain {chain!r} asks to delete what must be kept: "
+                f"{reason}. Nothing of it was carried out and no tombstone was signed; remove "
+                f"{journal.sweep_id}'s journal (chains/{chain}/sweep.journal) and sweep again"
+            )
+    for tombstone in tombstones:
+        if not set(tombstone.periods) <= set(journal.shred_periods) | shredded:
+            raise RetentionError(
+                f"the sweep journal of chain {chain!r} holds a tombstone for periods it does not "
+                "shred: nothing of it was carried out; remove the journal and sweep again"
+            )
+
+
 def _announce(
-    chains: Chains,
-    keys: KeyMaterial,
+    context: SweepContext,
     chain: str,
     journal: SweepJournal,
     when: datetime,
     tombstones: list[Tombstone],
 ) -> None:
-    """Append the sweep's record unless a rerun finds it already at the chain's tail."""
-    chains.writer(chain).flush()
-    # A rerun finds its record, if a killed run appended it, in the newest blocks.
-    for _, canonical in chains.reader(chain).tail(keys.keyring(chain), 8):
-        record = decode_record(canonical)
-        if isinstance(record, LogEvent) and record.detail.startswith(journal.sweep_id + ":"):
+    """Append the sweep's event unless a rerun finds it already among the newest events."""
+    for record in context.events.tail(16):
+        if record.detail.startswith(journal.sweep_id + ":"):
             return
     ranges = ", ".join(f"[{t.first_index}, {t.end_index})" for t in tombstones) or "none"
     segments = journal.delete_segments
     periods = journal.shred_periods
-    record_log_event(
-        chains,
-        chain,
+    context.events.record(
         LogEventType.SWEEP,
         when,
-        f"{journal.sweep_id}: deleted segments {segments or 'none'} (indexes {ranges}); "
-        f"shredded the keys of periods {periods or 'none'}",
-        journal.actor,
+        f"{journal.sweep_id}: deleting segments {segments or 'none'} of chain {chain} (indexes "
+        f"{ranges}); shredding the keys of periods {periods or 'none'}",
+        chain=chain,
+        actor=journal.actor,
     )

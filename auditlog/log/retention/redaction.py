@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from auditlog._testhooks import crashpoint
 from auditlog.clock import datetime_to_micros
 from auditlog.codec import decode_record
 from auditlog.errors import RetentionError
 from auditlog.log.chains import Chains
-from auditlog.log.events import record_log_event
+from auditlog.log.events import EventLog
 from auditlog.log.key_material import KeyMaterial
+from auditlog.log.state import LogState
 from auditlog.records import LogEventType
 from auditlog.retention import RetentionPolicy
 from auditlog.segment.redaction import rewrite_segment
@@ -28,6 +30,8 @@ __all__ = ["redact_subject"]
 def redact_subject(
     chains: Chains,
     keys: KeyMaterial,
+    events: EventLog,
+    state: LogState,
     policies: Mapping[str, RetentionPolicy],
     subject: str,
     *,
@@ -66,18 +70,22 @@ def redact_subject(
         # The signed note first: a crash before the rewrite leaves a note naming frames
         # still present (harmless); never a missing frame without a note.
         chains.redactions(chain).save(indexes, datetime_to_micros(when), keys.signer())
+        crashpoint("redaction-note-stored")
         for sequence, redactions in by_segment.items():
             rewrite_segment(segment_path(segments_dir, sequence), sequence, chain, redactions)
+            crashpoint("redaction-segment-rewritten")
         done[chain] = indexes
         override = f"; inside the retention floor, on legal basis {legal_basis}" if in_floor else ""
-        record_log_event(
-            chains,
-            chain,
-            LogEventType.REDACTION,
-            when,
-            f"redacted {len(indexes)} records (indexes {_ranges(indexes)}): {reason}{override}",
-            actor,
-        )
+        with chains.layout.log_lock():
+            state.bind_chain(chain)
+            events.record(
+                LogEventType.REDACTION,
+                when,
+                f"redacted {len(indexes)} records of chain {chain} (indexes {_ranges(indexes)}): "
+                f"{reason}{override}",
+                chain=chain,
+                actor=actor,
+            )
     return done
 
 

@@ -24,7 +24,7 @@ from auditlog.retention import (
 from auditlog.segment.format import FIRST_BLOCK_HEAD_BYTES, first_block_period
 from auditlog.segment.scan import list_segments, scan_segment
 
-__all__ = ["plan_sweep"]
+__all__ = ["deletion_blocked", "plan_sweep"]
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,30 @@ def _plan_chain(
             if scan.seal is None:
                 plan.seal_open_segment = True
     return plan
+
+
+def deletion_blocked(
+    chains: Chains,
+    keys: KeyMaterial,
+    chain: str,
+    period: int,
+    policy: RetentionPolicy | None,
+    holds: list[LegalHold],
+    now: datetime,
+) -> str | None:
+    """Why the records of ``period`` of ``chain`` may not be deleted at ``now`` (no policy,
+    inside the floor, under a binding hold), or None if they may."""
+    if policy is None:
+        return f"chain {chain!r} has no retention policy"
+    floor_ends = policy.floor_ends(period, chains.config.period_seconds)
+    if now < floor_ends:
+        return f"period {period} of chain {chain!r} is inside the retention floor ({floor_ends})"
+    start, end = period_bounds(period, chains.config.period_seconds)
+    for hold in holds:
+        covers = hold.active(now) and hold.covers(chain, start, end)
+        if covers and _hold_binds(chains, keys, chain, hold, period):
+            return f"period {period} of chain {chain!r} is under legal hold {hold.hold_id}"
+    return None
 
 
 def _hold_binds(
