@@ -1,9 +1,10 @@
-"""Logs written by earlier versions keep opening, reading, verifying and sweeping.
+"""Logs written by earlier versions are refused with a clear message, or migrated once and then
+read, verified and swept as they were written.
 
 Each directory under ``tests/fixtures/logs/`` is a log written by an earlier auditlog (how, and
 by which commit, is in its ``expected.json`` and in ``tests/fixtures/make_v1_log.py``), with
-what it held then. The format is read for years: every later version must read these as they
-are, and must not change a byte of them by reading or verifying.
+what it held then. The format is read for years: a refusal changes nothing, the migration
+rewrites no segment, and every record reads back as it was written.
 """
 
 from __future__ import annotations
@@ -17,12 +18,22 @@ from typing import Any
 
 import pytest
 
-from auditlog import AuditLog, KeyShreddedError, RecordRedactedError, TrustedState
+from auditlog import (
+    AuditLog,
+    ConfigurationError,
+    IntegrityError,
+    KeyShreddedError,
+    MigrationRequiredError,
+    RecordRedactedError,
+    TrustedState,
+)
 from auditlog.codec import encode_record
 from auditlog.testing import workload
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 VERSIONS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+# Written before migration and never rewritten by it.
+KEPT = (".seg", ".tomb", ".note", ".zdict")
 
 
 def _expected(version: str) -> dict[str, Any]:
@@ -45,17 +56,43 @@ def _digests(root: Path) -> dict[str, str]:
     }
 
 
+def _migrated(version: str, tmp_path: Path) -> Path:
+    log_dir = _copy(version, tmp_path) / "log"
+    AuditLog.migrate(log_dir, passphrase=_expected(version)["passphrase"])
+    return log_dir
+
+
 def test_there_is_a_fixture_of_format_v1() -> None:
     """The fixture of the first format version is in the tests."""
     assert "v1" in VERSIONS
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_old_log_verifies_and_reads_as_written(version: str, tmp_path: Path) -> None:
-    """Keyed and keyless verification pass with the pinned key, and every record reads back."""
-    expected = _expected(version)
+@pytest.mark.parametrize("mode", ["read", "write"])
+def test_an_old_log_is_refused_until_migrated_and_nothing_changes(
+    version: str, mode: str, tmp_path: Path
+) -> None:
+    """Opening a v1 log (to read or to write) raises MigrationRequiredError saying how to
+    migrate, and leaves every file as it was."""
     log_dir = _copy(version, tmp_path) / "log"
     before = _digests(log_dir)
+    with pytest.raises(MigrationRequiredError, match="auditlog migrate"):
+        AuditLog.open(log_dir, mode=mode, passphrase=_expected(version)["passphrase"])  # type: ignore[arg-type]
+    assert _digests(log_dir) == before
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_migrated_log_verifies_and_reads_as_written(version: str, tmp_path: Path) -> None:
+    """After migration, keyed and keyless verification pass with the pinned key, every record
+    reads back as written, and no segment, checkpoint, tombstone, redaction note or dictionary
+    was rewritten."""
+    expected = _expected(version)
+    original = _digests(FIXTURES / version / "log")
+    log_dir = _migrated(version, tmp_path)
+    now = _digests(log_dir)
+    for name, digest in original.items():
+        if name.endswith(KEPT):
+            assert now[name] == digest, f"migration rewrote {name}"
     with AuditLog.open(log_dir, mode="read", passphrase=expected["passphrase"]) as log:
         assert log.verifier_key == expected["verifier_key"]
         for keyless in (True, False):
@@ -87,32 +124,71 @@ def test_old_log_verifies_and_reads_as_written(version: str, tmp_path: Path) -> 
                 want["deleted"],
             )
             assert digest.hexdigest() == want["records_sha256"]
-    assert _digests(log_dir) == before, "reading and verifying changed a file"
+        (event,) = [e for _, e in log.events() if e.event == "migrated"]
+        assert "verified with keys" in event.detail
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_old_log_trusted_state_still_holds(version: str, tmp_path: Path) -> None:
-    """An outsider's trusted state saved when the log was written accepts it today."""
+def test_migration_happens_once(version: str, tmp_path: Path) -> None:
+    """Migrating a log that was migrated already is refused and changes nothing."""
+    log_dir = _migrated(version, tmp_path)
+    before = _digests(log_dir)
+    with pytest.raises(ConfigurationError, match="format v2 already"):
+        AuditLog.migrate(log_dir, passphrase=_expected(version)["passphrase"])
+    assert _digests(log_dir) == before
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_migration_stopped_before_its_head_is_finished_by_running_it_again(
+    version: str, tmp_path: Path
+) -> None:
+    """A migration stopped after the manifest was signed and before the first head was
+    written is finished by migrating again."""
+    expected = _expected(version)
+    log_dir = _migrated(version, tmp_path)
+    (log_dir / "head.note").unlink()
+    shutil.rmtree(log_dir / "chains" / "_log")
+    AuditLog.migrate(log_dir, passphrase=expected["passphrase"])
+    with AuditLog.open(log_dir, mode="read") as log:
+        log.verify(keyless=True, verifier_key=expected["verifier_key"])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_v2_log_passed_off_as_v1_is_not_migrated(version: str, tmp_path: Path) -> None:
+    """Putting a v1 manifest back into a migrated log (to get its state signed unverified) is
+    refused: the events chain (or the v2 key files) give it away, and nothing changes."""
+    expected = _expected(version)
+    log_dir = _migrated(version, tmp_path)
+    shutil.copy(FIXTURES / version / "log" / "manifest.json", log_dir / "manifest.json")
+    before = _digests(log_dir)
+    with pytest.raises(IntegrityError, match="pass the log off as v1"):
+        AuditLog.migrate(log_dir, passphrase=expected["passphrase"])
+    assert _digests(log_dir) == before
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_old_trusted_state_still_holds_after_migration(version: str, tmp_path: Path) -> None:
+    """An outsider's trusted state saved when the log was written accepts it once migrated."""
     expected = _expected(version)
     root = _copy(version, tmp_path)
+    AuditLog.migrate(root / "log", passphrase=expected["passphrase"])
     trusted = TrustedState(root / "trusted.json")
     with AuditLog.open(root / "log", mode="read") as log:
         log.verify(keyless=True, trusted=trusted, verifier_key=expected["verifier_key"])
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_old_log_opens_for_writing_sweeps_and_grows(version: str, tmp_path: Path) -> None:
-    """Opening for writing cuts nothing; a later sweep, new records and proofs all work."""
+def test_a_migrated_log_opens_for_writing_sweeps_and_grows(version: str, tmp_path: Path) -> None:
+    """After migration, opening for writing cuts nothing; a later sweep, new records and proofs
+    all work."""
     expected = _expected(version)
-    log_dir = _copy(version, tmp_path) / "log"
-    segments_before = {
-        k: v for k, v in _digests(log_dir).items() if k.endswith(".seg") or k.endswith(".tomb")
-    }
+    log_dir = _migrated(version, tmp_path)
+    segments_before = {k: v for k, v in _digests(log_dir).items() if k.endswith((".seg", ".tomb"))}
     later = datetime(2026, 3, 1, tzinfo=UTC)
     with AuditLog.open(log_dir, passphrase=expected["passphrase"]) as log:
         assert log.recovery == []
         segments_now = {
-            k: v for k, v in _digests(log_dir).items() if k.endswith(".seg") or k.endswith(".tomb")
+            k: v for k, v in _digests(log_dir).items() if k.endswith((".seg", ".tomb"))
         }
         assert segments_now == segments_before, "opening for writing changed a segment"
         plan = log.retention.sweep(later, dry_run=False)

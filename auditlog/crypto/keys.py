@@ -137,10 +137,12 @@ class ChainKeyring:
         signer: StateSigner | None = None,
         place: str = "",
         on_store: Callable[[KeyringFile], None] | None = None,
+        format_v1: bool = False,
     ) -> None:
         """``signer`` checks the file's signature on every load and signs every store (as
         ``place``, the file's path inside the log); ``on_store`` hears of every new version.
-        Without a signer the file is neither checked nor signed (unit tests, tools)."""
+        Without a signer the file is neither checked nor signed (unit tests, tools).
+        ``format_v1`` reads an unsigned keyring of format v1, and never writes (migration)."""
         self._path = path
         self._provider = provider
         self._origin = origin
@@ -151,6 +153,7 @@ class ChainKeyring:
         self._wrapped: dict[int, tuple[str, bytes]] = {}
         self._shredded: dict[int, int] = {}
         self._generation = 0
+        self._format_v1 = format_v1
         self._cache: dict[int, tuple[PeriodKeys, float]] = {}
         self.cache_seconds = DEFAULT_CACHE_SECONDS
         self._load()
@@ -174,6 +177,10 @@ class ChainKeyring:
         if not self._path.exists():
             self._wrapped, self._shredded, self._generation = {}, {}, 0
             return
+        if self._format_v1:
+            old = read_state(self._path, KeyringFileV1)
+            self._wrapped, self._shredded = dict(old.keys), dict(old.shredded)
+            return
         doc = read_state(self._path, KeyringFile)
         if self._signer is not None:
             self._signer.check(doc, self._place)
@@ -182,6 +189,8 @@ class ChainKeyring:
         self._generation = doc.generation
 
     def _store(self, *, scrub_old: bool = True) -> None:
+        if self._format_v1:
+            raise KeyMaterialError("a keyring of format v1 is read only: migrate the log first")
         doc = KeyringFile(
             keys=dict(sorted(self._wrapped.items())), shredded=dict(sorted(self._shredded.items()))
         )

@@ -14,6 +14,7 @@ docs/architecture.md shows the layers and follows one record, one verify and one
 from auditlog.log.audit_log import AuditLog
 from auditlog.log.config import GroupCommit, LogConfig
 from auditlog.log.keys import Keys
+from auditlog.log.migration import MigrationReport
 from auditlog.log.proofs import Proofs
 from auditlog.log.results import (
     AppendResult,
@@ -37,6 +38,7 @@ __all__ = [
     "Keys",
     "LogConfig",
     "LogStats",
+    "MigrationReport",
     "Proofs",
     "Receipt",
     "RepairReport",

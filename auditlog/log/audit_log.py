@@ -18,6 +18,7 @@ from typing import Literal, Self
 from auditlog.clock import Clock, SystemClock
 from auditlog.crypto.keys import DEFAULT_CACHE_SECONDS
 from auditlog.crypto.providers import KeyProvider
+from auditlog.errors import MigrationRequiredError
 from auditlog.log._deprecated import DeprecatedMethods
 from auditlog.log.appending import Appender
 from auditlog.log.chains import Chains
@@ -28,6 +29,12 @@ from auditlog.log.head import HeadStore
 from auditlog.log.key_material import KeyMaterial
 from auditlog.log.keys import Keys
 from auditlog.log.manifest import MANIFEST_PATH, Manifest, ManifestRef, load_manifest
+from auditlog.log.migration import (
+    MigrationReport,
+    finish_migration,
+    migrate_state,
+    migration_event,
+)
 from auditlog.log.opening import reconcile_head
 from auditlog.log.proofs import Proofs
 from auditlog.log.reading import log_stats, read_records
@@ -38,7 +45,7 @@ from auditlog.log.retention.journal import pending_segments
 from auditlog.log.state import LogState
 from auditlog.log.verify import Progress, verify_log
 from auditlog.proofs import TrustedState
-from auditlog.records import LogEventType, Record
+from auditlog.records import LogEvent, LogEventType, Record
 from auditlog.segment.recovery import RecoveryReport
 from auditlog.storage.layout import EVENTS_CHAIN, LogLayout
 
@@ -285,6 +292,37 @@ class AuditLog(DeprecatedMethods):
                     )
         return reports
 
+    @classmethod
+    def migrate(
+        cls,
+        path: str | Path,
+        *,
+        passphrase: str | None = None,
+        key_provider: KeyProvider | None = None,
+        clock: Clock | None = None,
+    ) -> MigrationReport:
+        """Migrate a log of format v1 (auditlog 0.1) to format v2, once, with its keys.
+
+        Every record is verified with keys first; then the keyrings, holds and manifest are
+        signed, the log's keys rewrapped for v2, the first head signed and the events chain
+        started with a ``migrated`` event. No segment is rewritten. Killed half-way, running it
+        again finishes it. ``ConfigurationError`` if the log is of format v2 already.
+        """
+        root = Path(path)
+        layout = LogLayout(root)
+        try:
+            load_manifest(layout)
+        except MigrationRequiredError:
+            report, provider, _ = migrate_state(root, provider=key_provider, passphrase=passphrase)
+        else:
+            report, provider = finish_migration(root, provider=key_provider, passphrase=passphrase)
+        with cls.open(root, key_provider=provider, clock=clock) as log:
+            now = log._clock.now()
+            log._events.record(
+                LogEventType.MIGRATED, now, migration_event(report, now), chain=EVENTS_CHAIN
+            )
+        return report
+
     def __enter__(self) -> Self:
         return self
 
@@ -397,6 +435,11 @@ class AuditLog(DeprecatedMethods):
             trusted=trusted,
             verifier_key=verifier_key or self.verifier_key,
         )
+
+    def events(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, LogEvent]]:
+        """The log's own events (policies, holds, sweeps, rotations, redactions, repairs, ...)
+        with indexes in [start, end) of the events chain, decrypted, with their indexes."""
+        return self._events.read(start, end)
 
     def total_bytes(self) -> int:
         """Bytes of every segment file (what ``verify`` reads), for progress bars."""
