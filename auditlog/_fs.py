@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -76,12 +77,16 @@ def create_exclusive(path: Path, data: bytes) -> None:
     The bytes go to a temporary name first and are linked into place only once synced, so a
     crash never leaves a partly written file under ``path``.
     """
-    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
-    _write_synced(tmp, data)
+    # The temporary name is unique per call, not per process: two threads creating the same
+    # file at once would otherwise write into one temporary file, and the winner of the link
+    # could hold the loser's bytes.
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}-{secrets.token_hex(8)}")
     try:
+        _write_synced(tmp, data)
         os.link(tmp, path)  # atomic, and refuses an existing name
     finally:
-        os.unlink(tmp)
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)  # also when the write failed (a full disk): leave nothing half made
     fsync_dir(path.parent)
 
 
@@ -92,11 +97,21 @@ def atomic_replace(path: Path, data: bytes, *, scrub_old: bool = True) -> None:
     with zeros and removed, so replaced key material does not linger in freed blocks (a best
     effort: copy-on-write file systems, SSD remapping and backups may still keep copies; see
     docs/design.md). A crash in between leaves the link behind; ``discard_stale`` removes it.
+
+    Unlike ``create_exclusive``'s, the temporary names here are one per ``path``, so that what a
+    crash left can be found again: callers replacing one file from several threads or
+    processes hold that file's lock (the log lock, the chain lock, the witness lock).
     """
     tmp = path.with_name(f".{path.name}.tmp")
     old = path.with_name(f".{path.name}.old")
     discard_stale(path)
-    _write_synced(tmp, data)
+    try:
+        _write_synced(tmp, data)
+    except BaseException:
+        overwrite_with_zeros(tmp)  # a part of a secret is still a secret
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
     had_old = scrub_old and path.exists()
     if had_old:
         os.link(path, old)

@@ -24,7 +24,7 @@ import zstandard
 from pydantic import BaseModel
 
 from auditlog.errors import IntegrityError
-from auditlog.records import Record, parse_record
+from auditlog.records import Record, parse_stored_record
 
 __all__ = [
     "CODEC_RAW",
@@ -137,8 +137,8 @@ def decode_record(canonical: bytes) -> Record:
         ) from None
     if not isinstance(data, dict):
         raise IntegrityError("a stored record is not a msgpack map")
-    # parse_record's messages name fields only, never values: stored records are user data.
-    return parse_record(data)
+    # The messages name fields only, never values: stored records are user data.
+    return parse_stored_record(data)
 
 
 def train_dictionary(samples: Sequence[bytes], size: int) -> bytes:

@@ -6,7 +6,7 @@ identifier or content: they name chains, segments, blocks, indexes and periods o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "KeyShreddedError",
     "LateRecordError",
     "LogLockedError",
+    "MigrationRequiredError",
     "NoteError",
     "OldSizeMismatchError",
     "PassphraseError",
@@ -42,8 +43,21 @@ class ConfigurationError(AuditLogError):
     """The log or a call was set up wrongly (bad path, bad option, missing passphrase)."""
 
 
-class RecordValidationError(AuditLogError):
-    """A record failed validation; nothing of the batch it belongs to was written."""
+class MigrationRequiredError(ConfigurationError):
+    """The log is of an earlier format version: migrate it once, explicitly, to open it."""
+
+
+class RecordValidationError(AuditLogError, ValueError):
+    """A record failed validation; nothing of the batch it belongs to was written.
+
+    Also a ``ValueError``, as a bad argument is in Python. ``fields`` holds the path of each
+    field at fault (``occurred_at``, ``parties.1.account``, ``records[3]``), never its value:
+    values may be a user's identifiers or content.
+    """
+
+    def __init__(self, message: str, *, fields: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.fields: tuple[str, ...] = tuple(fields)
 
 
 class RetentionError(AuditLogError):

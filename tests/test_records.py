@@ -41,6 +41,7 @@ from auditlog.records import (
     RecordKind,
     Transport,
     parse_record,
+    parse_stored_record,
     record_json_schema,
 )
 
@@ -504,6 +505,41 @@ def test_validation_error_is_an_auditlog_error() -> None:
         parse_record({})
 
 
+def test_validation_error_is_a_value_error_naming_the_fields() -> None:
+    """A refused record is a ValueError too, as a bad argument is in Python, and the error
+    lists the path of each field at fault, never its value."""
+    with pytest.raises(ValueError, match="subject") as refused:
+        parse_record(chat(subject=" ", sender=None))
+    assert isinstance(refused.value, RecordValidationError)
+    assert refused.value.fields == ("subject", "sender")
+
+
+WHITESPACE = st.text(
+    alphabet=st.characters(categories=["Zs", "Zl", "Zp", "Cc"]).filter(str.isspace), max_size=20
+)
+
+
+@given(WHITESPACE)
+def test_a_blank_subject_is_refused(subject: str) -> None:
+    """A subject that is empty or only whitespace, of any script, is refused by field name."""
+    assert problems(chat(subject=subject)).startswith("invalid record, 1 problem:\n  subject: ")
+
+
+@given(WHITESPACE, st.characters().filter(lambda c: not c.isspace()), WHITESPACE)
+def test_a_subject_with_a_visible_character_is_taken(before: str, visible: str, after: str) -> None:
+    """Whitespace around a subject is kept as given: only a subject of nothing else is refused."""
+    subject = before + visible + after
+    assert parse_record(chat(subject=subject)).subject == subject
+
+
+def test_a_stored_record_with_a_blank_subject_still_reads() -> None:
+    """A record stored before blank subjects were refused reads back as it was stored."""
+    stored = {**chat(subject="  "), "occurred_at": T0}
+    assert parse_stored_record(stored).subject == "  "
+    with pytest.raises(RecordValidationError, match="subject"):
+        parse_record(stored)
+
+
 def test_messages_count_the_problems() -> None:
     """The message says how many problems there are and lists one per line."""
     message = problems(network(source_port=-1, source_ip="x"))
@@ -758,6 +794,7 @@ times = st.datetimes(
 )
 texts = st.text(min_size=1, max_size=40)
 ids = st.text(min_size=1, max_size=256)
+subjects = ids.filter(str.strip)  # a blank subject names nobody and is refused
 ports = st.integers(min_value=0, max_value=65535)
 addresses = st.ip_addresses().flatmap(
     lambda address: st.sampled_from([address, str(address), address.packed])
@@ -796,7 +833,7 @@ def chat_messages(draw: Any) -> ChatMessage:
     client_ip, client_port = endpoint(draw)
     return ChatMessage(
         occurred_at=draw(times),
-        subject=draw(ids),
+        subject=draw(subjects),
         service=draw(texts),
         message_id=draw(ids),
         conversation_id=draw(ids),
@@ -839,7 +876,7 @@ def call_records(draw: Any) -> CallRecord:
     others = st.sampled_from([role for role in PartyRole if role is not PartyRole.CALLER])
     return CallRecord(
         occurred_at=draw(times),
-        subject=draw(ids),
+        subject=draw(subjects),
         service=draw(texts),
         call_id=draw(ids),
         parties=[
@@ -861,7 +898,7 @@ def network_records(draw: Any) -> NetworkAddressRecord:
     nat_public_ip, nat_public_port = endpoint(draw)
     return NetworkAddressRecord(
         occurred_at=draw(times),
-        subject=draw(ids),
+        subject=draw(subjects),
         service=draw(texts),
         account=draw(optional(ids)),
         event=draw(st.sampled_from(NetworkEvent)),
@@ -883,7 +920,7 @@ def identity_verifications(draw: Any) -> IdentityVerification:
     document_type = draw(optional(st.sampled_from(DocumentType)))
     return IdentityVerification(
         occurred_at=draw(times),
-        subject=draw(ids),
+        subject=draw(subjects),
         service=draw(texts),
         account=draw(ids),
         method=draw(st.sampled_from(IdentityMethod)),
@@ -903,7 +940,7 @@ def activities(draw: Any) -> Activity:
     client_ip, client_port = endpoint(draw)
     return Activity(
         occurred_at=draw(times),
-        subject=draw(ids),
+        subject=draw(subjects),
         service=draw(texts),
         account=draw(ids),
         action=draw(texts),
@@ -921,7 +958,7 @@ def activities(draw: Any) -> Activity:
 def access_records(draw: Any) -> AccessRecord:
     return AccessRecord(
         occurred_at=draw(times),
-        subject=draw(ids),
+        subject=draw(subjects),
         service=draw(texts),
         actor=draw(ids),
         role=draw(texts),

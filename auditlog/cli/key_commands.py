@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from auditlog.cli._common import ActorOpt, PassphraseOpt, PathArg, console, fail
+from auditlog.cli._common import ActorOpt, PassphraseOpt, PathArg, console
 from auditlog.cli._common import passphrase as ask_passphrase
-from auditlog.errors import AuditLogError
 from auditlog.log import AuditLog
 
 __all__ = ["keys_rotate", "keys_status"]
@@ -15,11 +14,8 @@ __all__ = ["keys_rotate", "keys_status"]
 def keys_status(path: PathArg, passphrase: PassphraseOpt = None) -> None:
     """Show the root key id and each chain's live and shredded periods."""
     secret = ask_passphrase(passphrase)
-    try:
-        with AuditLog.open(path, mode="read", passphrase=secret) as log:
-            status = log.keys.status()
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, mode="read", passphrase=secret) as log:
+        status = log.keys.status()
     console.print(
         f"root key {status.root_key_id} ({status.provider})"
         + (
@@ -41,9 +37,6 @@ def keys_rotate(
 ) -> None:
     """Rewrap every data key under a new root key; the old root key is destroyed."""
     secret = ask_passphrase(passphrase)
-    try:
-        with AuditLog.open(path, passphrase=secret) as log:
-            new = log.keys.rotate_root_key(actor=actor, passphrase=secret)
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, passphrase=secret) as log:
+        new = log.keys.rotate_root_key(actor=actor, passphrase=secret)
     console.print(f"root key rotated; now {new}")

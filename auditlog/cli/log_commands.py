@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
@@ -17,10 +19,9 @@ from auditlog.cli._common import (
     PathArg,
     console,
     errors,
-    fail,
-    open_text_input,
+    invalid_settings,
+    open_binary_input,
     progress_bar,
-    usage_error,
 )
 from auditlog.cli._common import passphrase as ask_passphrase
 from auditlog.errors import AuditLogError, RecordValidationError
@@ -38,21 +39,27 @@ def init(
         str | None, typer.Option(help="Log origin for checkpoints, e.g. example.com/audit.")
     ] = None,
     period_seconds: Annotated[int, typer.Option(help="Length of a key period.")] = 86_400,
+    max_future_seconds: Annotated[
+        int, typer.Option(help="How far ahead of the clock a record may be dated.")
+    ] = 300,
 ) -> None:
     """Create a new, empty log at PATH."""
-    secret = ask_passphrase(passphrase, confirm=True)
     try:
-        config = LogConfig(origin=origin, period_seconds=period_seconds)
-        with AuditLog.create(path, passphrase=secret, config=config) as log:
-            console.print(f"created log [bold]{log.origin}[/] at {path}")
-    except AuditLogError as exc:
-        fail(exc)
-    except ValueError as exc:
-        usage_error(str(exc))
+        config = LogConfig(
+            origin=origin, period_seconds=period_seconds, max_future_seconds=max_future_seconds
+        )
+    except ValidationError as exc:
+        invalid_settings(exc)
+    secret = ask_passphrase(passphrase, confirm=True)
+    with AuditLog.create(path, passphrase=secret, config=config) as log:
+        console.print(f"created log [bold]{log.origin}[/] at {path}")
 
 
-def _read_batches(lines: Iterator[str], batch_size: int) -> Iterator[list[tuple[int, str]]]:
-    batch: list[tuple[int, str]] = []
+_RECORD_AT = re.compile(r"records\[(\d+)\]")
+
+
+def _read_batches(lines: Iterable[bytes], batch_size: int) -> Iterator[list[tuple[int, bytes]]]:
+    batch: list[tuple[int, bytes]] = []
     for number, line in enumerate(lines, start=1):
         if line.strip():
             batch.append((number, line))
@@ -72,17 +79,24 @@ def append(
         str | None, typer.Option(help="Chain to write to (default: each record's kind).")
     ] = None,
     batch_size: Annotated[
-        int, typer.Option(help="Lines validated together; a bad line refuses its whole batch.")
+        int,
+        typer.Option(min=1, help="Lines validated together; a bad line refuses its whole batch."),
     ] = 10_000,
     passphrase: PassphraseOpt = None,
 ) -> None:
-    """Validate JSON-lines records and append them, durably, a batch at a time."""
-    handle = open_text_input(source)
+    """Validate JSON-lines records and append them, durably, a batch at a time.
+
+    A batch with a bad line is refused whole (exit 2); the batches before it are durable.
+    """
     secret = ask_passphrase(passphrase)
+    handle = open_binary_input(source)
     written = 0
     try:
-        with AuditLog.open(path, passphrase=secret) as log:
-            for batch in _read_batches(iter(handle), batch_size):
+        with (
+            handle if source != "-" else nullcontext(),
+            AuditLog.open(path, passphrase=secret) as log,
+        ):
+            for batch in _read_batches(handle, batch_size):
                 records: list[Record] = []
                 problems: list[str] = []
                 for number, line in batch:
@@ -90,26 +104,38 @@ def append(
                         records.append(parse_record(line))
                     except RecordValidationError as exc:
                         problems.append(f"line {number}: {exc}")
-                if problems:
-                    for problem in problems[:20]:
-                        errors.print(f"[red]{escape(problem)}[/]", highlight=False)
-                    if len(problems) > 20:
-                        errors.print(f"... and {len(problems) - 20} more bad lines")
-                    errors.print(
-                        f"[bold red]error:[/] refused lines {batch[0][0]}-{batch[-1][0]}: nothing "
-                        f"of that batch was written ({written} records from earlier batches "
-                        "were); fix the lines and append from there",
-                        highlight=False,
-                    )
-                    raise typer.Exit(1)
-                result = log.append_many(records, chain=chain)
-                written += result.count
-    except AuditLogError as exc:
-        fail(exc)
-    finally:
-        if handle is not sys.stdin:
-            handle.close()
+                if not problems:
+                    try:
+                        written += log.append_many(records, chain=chain).count
+                        continue
+                    except RecordValidationError as exc:
+                        problems.append(_refusal(exc, batch))
+                _refuse_batch(problems, batch, written)
+    except (AuditLogError, OSError) as exc:
+        if written and not isinstance(exc, RecordValidationError):
+            errors.print(f"{written} records from earlier batches were appended (durable)")
+        raise
     console.print(f"appended {written} records (durable)")
+
+
+def _refusal(exc: RecordValidationError, batch: list[tuple[int, bytes]]) -> str:
+    """The problem of a batch the log refused, by line number where the error names a record."""
+    found = _RECORD_AT.match(exc.fields[0]) if exc.fields else None
+    if found is None:
+        return f"lines {batch[0][0]}-{batch[-1][0]}: {exc}"
+    number = batch[int(found.group(1))][0]
+    return f"line {number}: {_RECORD_AT.sub('record', str(exc), count=1)}"
+
+
+def _refuse_batch(problems: list[str], batch: list[tuple[int, bytes]], written: int) -> None:
+    for problem in problems[:20]:
+        errors.print(f"[red]{escape(problem)}[/]", highlight=False)
+    if len(problems) > 20:
+        errors.print(f"... and {len(problems) - 20} more bad lines")
+    raise RecordValidationError(
+        f"refused lines {batch[0][0]}-{batch[-1][0]}: nothing of that batch was written "
+        f"({written} records from earlier batches were); fix the lines and append from there"
+    )
 
 
 KeyOpt = Annotated[
@@ -138,12 +164,12 @@ def verify(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Verify every chain: exit 0 when intact, 1 with the location of the first problem."""
-    try:
-        log = AuditLog.open(
-            path, mode="read", passphrase=None if keyless else ask_passphrase(passphrase)
-        )
+    log = AuditLog.open(
+        path, mode="read", passphrase=None if keyless else ask_passphrase(passphrase)
+    )
+    with log:
         trusted = TrustedState(state) if state is not None else None
-        with log, progress_bar() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("verifying", total=log.total_bytes())
             report = log.verify(
                 keyless=keyless,
@@ -151,8 +177,6 @@ def verify(
                 trusted=trusted,
                 verifier_key=key,
             )
-    except AuditLogError as exc:
-        fail(exc)
     table = Table(title=f"{'keyless' if keyless else 'full'} verification: intact")
     for column in ("chain", "records", "blocks", "segments", "bytes", "root"):
         table.add_column(column, justify="right" if column != "chain" else "left")
@@ -176,11 +200,8 @@ def verify(
 
 def stats(path: PathArg) -> None:
     """Record, segment and byte counts per chain (no passphrase needed)."""
-    try:
-        with AuditLog.open(path, mode="read") as log:
-            result = log.stats()
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, mode="read") as log:
+        result = log.stats()
     table = Table(title=f"log {result.origin}")
     for column in ("chain", "records", "segments", "sealed", "bytes", "bytes/record", "periods"):
         table.add_column(column, justify="right" if column != "chain" else "left")
@@ -205,10 +226,7 @@ def repair(
 ) -> None:
     """Cut damaged blocks off chains' open tails (kept in quarantine) and log the cut."""
     secret = ask_passphrase(passphrase)
-    try:
-        reports = AuditLog.repair(path, passphrase=secret, chain=chain)
-    except AuditLogError as exc:
-        fail(exc)
+    reports = AuditLog.repair(path, passphrase=secret, chain=chain)
     if not reports:
         console.print("nothing to repair: every chain's open tail is intact")
         return
@@ -224,7 +242,4 @@ def schema(
     kind: Annotated[str, typer.Argument(help="Record kind: chat, call, network, ...")],
 ) -> None:
     """Print the JSON Schema of a record kind."""
-    try:
-        console.print_json(json.dumps(record_json_schema(kind)))
-    except AuditLogError as exc:
-        fail(exc)
+    console.print_json(json.dumps(record_json_schema(kind)))

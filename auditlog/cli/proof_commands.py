@@ -7,15 +7,8 @@ from typing import Annotated
 
 import typer
 
-from auditlog.cli._common import (
-    PassphraseOpt,
-    PathArg,
-    console,
-    fail,
-    read_text_input,
-)
+from auditlog.cli._common import PassphraseOpt, PathArg, console, read_text_input
 from auditlog.cli._common import passphrase as ask_passphrase
-from auditlog.errors import AuditLogError
 from auditlog.log import AuditLog
 from auditlog.proofs import (
     ConsistencyProof,
@@ -34,12 +27,9 @@ def checkpoint(
 ) -> None:
     """Sign and store a checkpoint of every chain (or one), and print the signed notes."""
     secret = ask_passphrase(passphrase)
-    try:
-        with AuditLog.open(path, passphrase=secret, chains=[chain] if chain else None) as log:
-            notes = log.proofs.sign_checkpoints(chain)
-            key = log.verifier_key
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, passphrase=secret, chains=[chain] if chain else None) as log:
+        notes = log.proofs.sign_checkpoints(chain)
+        key = log.verifier_key
     # Plain print: notes and keys are copied by hand and must not be re-wrapped by rich.
     for signed in notes.values():
         print(signed, end="")
@@ -49,34 +39,30 @@ def checkpoint(
 def prove(
     path: PathArg,
     chain: Annotated[str, typer.Option(help="The chain of the record.")],
-    index: Annotated[int, typer.Option(help="The record's index in its chain.")],
+    index: Annotated[int, typer.Option(min=0, help="The record's index in its chain.")],
     size: Annotated[
-        int | None, typer.Option(help="Tree size of the checkpoint to prove to (default: newest).")
+        int | None,
+        typer.Option(min=1, help="Tree size of the checkpoint to prove to (default: newest)."),
     ] = None,
 ) -> None:
     """Print a JSON inclusion proof of one record, with its signed checkpoint (no keys needed)."""
-    try:
-        with AuditLog.open(path, mode="read") as log:
-            proof = log.proofs.prove_inclusion(chain, index, size)
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, mode="read") as log:
+        proof = log.proofs.prove_inclusion(chain, index, size)
     print(proof.to_json())
 
 
 def prove_consistency(
     path: PathArg,
     chain: Annotated[str, typer.Option(help="The chain.")],
-    old: Annotated[int, typer.Option("--from", help="The older checkpoint's tree size.")],
+    old: Annotated[int, typer.Option("--from", min=1, help="The older checkpoint's tree size.")],
     new: Annotated[
-        int | None, typer.Option("--to", help="The newer checkpoint's size (default: newest).")
+        int | None,
+        typer.Option("--to", min=1, help="The newer checkpoint's size (default: newest)."),
     ] = None,
 ) -> None:
     """Print a JSON consistency proof between two stored checkpoints (no keys needed)."""
-    try:
-        with AuditLog.open(path, mode="read") as log:
-            proof = log.proofs.prove_consistency(chain, old, new)
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, mode="read") as log:
+        proof = log.proofs.prove_consistency(chain, old, new)
     print(proof.to_json())
 
 
@@ -86,17 +72,22 @@ def verify_proof(
 ) -> None:
     """Check an inclusion or consistency proof offline, with nothing but the log's public key."""
     text = read_text_input(proof_file)
+    if _document_format(text) == "auditlog-consistency-proof":
+        first, second = verify_consistency_proof(ConsistencyProof.from_json(text), key)
+        console.print(
+            f"consistent: {second.origin} at size {second.size} extends size {first.size}"
+        )
+    else:
+        checkpoint_ = verify_inclusion_proof(InclusionProof.from_json(text), key)
+        console.print(
+            f"included: the leaf is in {checkpoint_.origin} at tree size {checkpoint_.size}"
+        )
+
+
+def _document_format(text: str) -> object:
+    """The ``format`` of a JSON proof document, or None; its own parser judges the rest."""
     try:
-        kind = json.loads(text).get("format") if text.strip().startswith("{") else None
-        if kind == "auditlog-consistency-proof":
-            first, second = verify_consistency_proof(ConsistencyProof.from_json(text), key)
-            console.print(
-                f"consistent: {second.origin} at size {second.size} extends size {first.size}"
-            )
-        else:
-            checkpoint_ = verify_inclusion_proof(InclusionProof.from_json(text), key)
-            console.print(
-                f"included: the leaf is in {checkpoint_.origin} at tree size {checkpoint_.size}"
-            )
-    except AuditLogError as exc:
-        fail(exc)
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document.get("format") if isinstance(document, dict) else None

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from auditlog.cli._common import (
@@ -15,13 +16,12 @@ from auditlog.cli._common import (
     PathArg,
     console,
     days,
-    fail,
+    invalid_settings,
     progress_bar,
     usage_error,
     when,
 )
 from auditlog.cli._common import passphrase as ask_passphrase
-from auditlog.errors import AuditLogError
 from auditlog.log import AuditLog
 from auditlog.retention import RetentionPolicy, SweepPlan
 
@@ -45,16 +45,15 @@ def retention_set(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Set a chain's retention floor and ceiling (logged in the chain)."""
+    floor = days(keep_at_least, "--keep-at-least")
+    ceiling = days(delete_after, "--delete-after")
+    try:
+        policy = RetentionPolicy(keep_at_least=floor, delete_after=ceiling)
+    except ValidationError as exc:
+        invalid_settings(exc)
     secret = ask_passphrase(passphrase)
-    try:
-        policy = RetentionPolicy(keep_at_least=days(keep_at_least), delete_after=days(delete_after))
-    except ValueError as exc:
-        usage_error(str(exc))
-    try:
-        with AuditLog.open(path, passphrase=secret, chains=[chain]) as log:
-            log.retention.set_policy(chain, policy, actor=actor)
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, passphrase=secret, chains=[chain]) as log:
+        log.retention.set_policy(chain, policy, actor=actor)
     console.print(
         f"chain {chain}: keep at least {policy.keep_at_least}, delete after {policy.delete_after}"
     )
@@ -62,20 +61,17 @@ def retention_set(
 
 def retention_show(path: PathArg) -> None:
     """Show every chain's retention policy (no passphrase needed)."""
-    try:
-        with AuditLog.open(path, mode="read") as log:
-            table = Table(title="retention")
-            for column in ("chain", "keep at least (floor)", "delete after (ceiling)"):
-                table.add_column(column)
-            for chain in log.chains():
-                policy = log.retention.policy(chain)
-                table.add_row(
-                    chain,
-                    str(policy.keep_at_least) if policy else "-",
-                    str(policy.delete_after) if policy else "never (no policy)",
-                )
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, mode="read") as log:
+        table = Table(title="retention")
+        for column in ("chain", "keep at least (floor)", "delete after (ceiling)"):
+            table.add_column(column)
+        for chain in log.chains():
+            policy = log.retention.policy(chain)
+            table.add_row(
+                chain,
+                str(policy.keep_at_least) if policy else "-",
+                str(policy.delete_after) if policy else "never (no policy)",
+            )
     console.print(table)
 
 
@@ -89,21 +85,18 @@ def sweep(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Show (or apply) what retention deletes, shreds and holds."""
-    secret = ask_passphrase(passphrase)
     at = when(now)
-    try:
-        with AuditLog.open(path, passphrase=secret, mode="read" if dry_run else "write") as log:
-            plan = log.retention.sweep(at, dry_run=True)
-            _print_plan(plan)
-            if dry_run or plan.empty:
-                return
-            with progress_bar() as progress:
-                task = progress.add_task("sweeping", total=len(plan.chains))
-                for chain in plan.chains:
-                    log.retention.sweep(at, dry_run=False, chains=[chain], actor=actor)
-                    progress.advance(task)
-    except AuditLogError as exc:
-        fail(exc)
+    secret = ask_passphrase(passphrase)
+    with AuditLog.open(path, passphrase=secret, mode="read" if dry_run else "write") as log:
+        plan = log.retention.sweep(at, dry_run=True)
+        _print_plan(plan)
+        if dry_run or plan.empty:
+            return
+        with progress_bar() as progress:
+            task = progress.add_task("sweeping", total=len(plan.chains))
+            for chain in plan.chains:
+                log.retention.sweep(at, dry_run=False, chains=[chain], actor=actor)
+                progress.advance(task)
     console.print("sweep applied")
 
 
@@ -140,12 +133,13 @@ def hold_add(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Place a legal hold."""
-    secret = ask_passphrase(passphrase)
-    begin, finish = when(start), when(end)
+    begin, finish = when(start, "--start"), when(end, "--end")
+    expires_at, at = when(expires, "--expires"), when(now)
     if begin is None or finish is None:
         usage_error("--start and --end are required")
-    try:
-        with AuditLog.open(path, passphrase=secret, chains=chain) as log:
+    secret = ask_passphrase(passphrase)
+    with AuditLog.open(path, passphrase=secret, chains=chain) as log:
+        try:
             hold = log.retention.add_hold(
                 case_id,
                 chain,
@@ -153,24 +147,19 @@ def hold_add(
                 finish,
                 actor=actor,
                 subjects=subject or (),
-                expires_at=when(expires),
-                now=when(now),
+                expires_at=expires_at,
+                now=at,
             )
-    except AuditLogError as exc:
-        fail(exc)
-    except ValueError as exc:
-        usage_error(str(exc))
+        except ValidationError as exc:
+            invalid_settings(exc)
     console.print(f"placed {hold.hold_id} for case {hold.case_id}")
 
 
 def hold_list(path: PathArg, now: NowOpt = None) -> None:
     """List legal holds (no passphrase needed)."""
     at = when(now) or datetime.now(UTC)
-    try:
-        with AuditLog.open(path, mode="read") as log:
-            holds = log.retention.holds()
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, mode="read") as log:
+        holds = log.retention.holds()
     table = Table(title="legal holds")
     for column in ("hold", "case", "chains", "from", "to", "subjects", "expires", "state"):
         table.add_column(column)
@@ -196,12 +185,10 @@ def hold_release(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Release a legal hold (logged)."""
+    at = when(now)
     secret = ask_passphrase(passphrase)
-    try:
-        with AuditLog.open(path, passphrase=secret) as log:
-            log.retention.release_hold(hold_id, actor=actor, now=when(now))
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, passphrase=secret) as log:
+        log.retention.release_hold(hold_id, actor=actor, now=at)
     console.print(f"released {hold_id}")
 
 
@@ -217,13 +204,11 @@ def redact(
     passphrase: PassphraseOpt = None,
 ) -> None:
     """Erase one subject's records (frames removed, leaves kept: the log still verifies)."""
+    at = when(now)
     secret = ask_passphrase(passphrase)
-    try:
-        with AuditLog.open(path, passphrase=secret) as log:
-            done = log.retention.redact(
-                subject, reason=reason, actor=actor, now=when(now), legal_basis=legal_basis
-            )
-    except AuditLogError as exc:
-        fail(exc)
+    with AuditLog.open(path, passphrase=secret) as log:
+        done = log.retention.redact(
+            subject, reason=reason, actor=actor, now=at, legal_basis=legal_basis
+        )
     total = sum(len(v) for v in done.values())
     console.print(f"redacted {total} records in {len(done)} chains")

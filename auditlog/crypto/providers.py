@@ -13,11 +13,13 @@ import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Final, Literal, Protocol, runtime_checkable
+from typing import ClassVar, Final, Literal, Protocol, Self, runtime_checkable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from pydantic import model_validator
+from pydantic_core import PydanticCustomError
 
 from auditlog._fs import atomic_replace, create_exclusive, secure_delete
 from auditlog._statefile import StateFile, read_state, state_bytes
@@ -36,6 +38,14 @@ _NONCE_BYTES: Final = 12
 _KEY_BYTES: Final = 32
 # OWASP's recommendation for scrypt (2025): N=2^17, r=8, p=1, about 128 MiB and 0.3 s here.
 DEFAULT_SCRYPT_N: Final = 2**17
+_SCRYPT_R: Final = 8
+_SCRYPT_P: Final = 1
+# What a root key file may ask of scrypt; anything beyond is refused before scrypt runs.
+_SCRYPT_MIN_N: Final = 2**10
+_SCRYPT_MAX_N: Final = 2**20
+_SCRYPT_MAX_R: Final = 32
+_SCRYPT_MAX_P: Final = 16
+_SCRYPT_MAX_MEMORY: Final = 1 << 30
 _ROOT_KEY_REFUSAL: Final = (
     "the passphrase does not open this log's root key: check AUDITLOG_PASSPHRASE or "
     "the --passphrase you gave"
@@ -251,14 +261,50 @@ class RootKeyFile(StateFile):
     nonce: bytes
     wrapped: bytes
 
+    @model_validator(mode="after")
+    def _bounded_cost(self) -> Self:
+        # Checked when the file is read, before scrypt runs: a file whose cost was raised would
+        # otherwise hang the next open or exhaust its memory.
+        problem = _scrypt_cost_problem(self.n, self.r, self.p)
+        if problem is not None:
+            raise PydanticCustomError("scrypt_cost", problem)
+        return self
+
+
+def _scrypt_cost_problem(n: int, r: int, p: int) -> str | None:
+    """What is wrong with scrypt parameters (n, r, p), or None if they are within bounds.
+
+    n is a power of two from 2**10 to 2**20, r is 1-32, p is 1-16, and the memory scrypt needs,
+    128 * n * r bytes, is at most 1 GiB.
+    """
+    if not (_SCRYPT_MIN_N <= n <= _SCRYPT_MAX_N and n & (n - 1) == 0):
+        return "scrypt n must be a power of two from 2**10 to 2**20"
+    if not 1 <= r <= _SCRYPT_MAX_R:
+        return f"scrypt r must be from 1 to {_SCRYPT_MAX_R}"
+    if not 1 <= p <= _SCRYPT_MAX_P:
+        return f"scrypt p must be from 1 to {_SCRYPT_MAX_P}"
+    if 128 * n * r > _SCRYPT_MAX_MEMORY:
+        return "scrypt n * r * 128 bytes (the memory it takes) must be at most 1 GiB"
+    return None
+
 
 def _seal_root(root_key: bytes, key_id: str, secret: str, n: int) -> bytes:
+    problem = _scrypt_cost_problem(n, _SCRYPT_R, _SCRYPT_P)
+    if problem is not None:
+        raise ConfigurationError(f"{problem}; the default is 2**17 (scrypt_n=None)")
     salt = os.urandom(16)
     nonce = os.urandom(_NONCE_BYTES)
-    kek = _scrypt(secret, salt, n, 8, 1)
+    kek = _scrypt(secret, salt, n, _SCRYPT_R, _SCRYPT_P)
     wrapped = AESGCM(kek).encrypt(nonce, root_key, _root_aad(key_id))
     doc = RootKeyFile(
-        key_id=key_id, kdf="scrypt", n=n, r=8, p=1, salt=salt, nonce=nonce, wrapped=wrapped
+        key_id=key_id,
+        kdf="scrypt",
+        n=n,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        salt=salt,
+        nonce=nonce,
+        wrapped=wrapped,
     )
     return state_bytes(doc)
 

@@ -232,4 +232,5 @@ def _chain_settings(config: LogConfig) -> ChainSettings:
         late_bound_seconds=config.late_bound_seconds,
         dictionary_samples=config.dictionary_samples,
         dictionary_bytes=config.dictionary_bytes,
+        max_future_seconds=config.max_future_seconds,
     )

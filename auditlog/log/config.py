@@ -30,6 +30,10 @@ class LogConfig(BaseModel):
     late_bound_seconds: int = Field(default=86_400, ge=0)
     dictionary_samples: int = Field(default=1000, ge=8, le=100_000)
     dictionary_bytes: int = Field(default=16 << 10, ge=1024, le=1 << 20)
+    max_future_seconds: int = Field(default=300, ge=0, le=366 * 86_400)
+    """How far ahead of the log's clock a record's ``occurred_at`` may be; a record dated
+    further ahead is refused (``RecordValidationError``), since it would make every record after
+    it look late. Absent from manifests written before it existed, which get the default."""
 
     @field_validator("origin")
     @classmethod

@@ -45,7 +45,7 @@ from auditlog.records.models import (
     Record,
     log_event,
 )
-from auditlog.records.parsing import parse_record, record_json_schema
+from auditlog.records.parsing import parse_record, parse_stored_record, record_json_schema
 
 __all__ = [
     "LOG_SUBJECT",
@@ -79,5 +79,6 @@ __all__ = [
     "UtcDateTime",
     "log_event",
     "parse_record",
+    "parse_stored_record",
     "record_json_schema",
 ]

@@ -20,10 +20,12 @@ from pydantic import (
     PlainValidator,
     Strict,
     StringConstraints,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = ["MAX_CONTENT_BYTES", "IPAddress", "Port", "UtcDateTime"]
 
@@ -31,6 +33,9 @@ __all__ = ["MAX_CONTENT_BYTES", "IPAddress", "Port", "UtcDateTime"]
 MAX_CONTENT_BYTES: Final = 64 * 1024
 # Counts and sizes must fit a signed 64-bit integer so every msgpack reader can decode them.
 _MAX_INT64: Final = 2**63 - 1
+# The validation context key set when a record is read back from a log (parse_stored_record):
+# rules added after records were first stored are not applied to them, so old records still read.
+_STORED: Final = "auditlog.stored"
 
 
 def _to_ip_address(value: object) -> IPv4Address | IPv6Address:
@@ -126,6 +131,17 @@ def _check_content_size(value: str) -> str:
 # never empty strings, so one fact has one encoding. Pydantic-core refuses strings that are not
 # valid Unicode (lone surrogates), so every accepted string encodes to UTF-8.
 _Account = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
+
+
+def _check_subject(value: str, info: ValidationInfo) -> str:
+    # A blank subject names nobody, so the record could never be found, held or erased by it.
+    # Records stored before this rule existed are read back as they were.
+    if value.strip() or (info.context is not None and info.context.get(_STORED)):
+        return value
+    raise PydanticCustomError("blank_subject", "must not be empty or only whitespace")
+
+
+_Subject = Annotated[_Account, AfterValidator(_check_subject)]
 _Identifier = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=256)]
 _Code = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=128)]
 _UserAgent = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=1024)]

@@ -31,6 +31,7 @@ from auditlog.records.fields import (
     _Phone,
     _Query,
     _Sha256,
+    _Subject,
     _UserAgent,
 )
 from auditlog.records.kinds import (
@@ -139,8 +140,8 @@ class _RecordBase(BaseModel):
     """The kind of record; selects the model."""
     occurred_at: UtcDateTime
     """When the event happened (timezone-aware, stored in UTC); retention counts from it."""
-    subject: _Account
-    """The account the record is about; records are looked up by it."""
+    subject: _Subject
+    """The account the record is about; records are looked up by it (not blank)."""
     service: _Code
     """The platform service that produced the record."""
 

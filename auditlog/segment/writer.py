@@ -24,7 +24,7 @@ import zstandard
 
 from auditlog._fast import concat_each, leaf_hashes, prefix_each
 from auditlog._fs import create_exclusive, make_private_dir, write_all
-from auditlog.clock import Clock, SystemClock, datetime_to_micros
+from auditlog.clock import Clock, SystemClock, datetime_to_micros, future_limit
 from auditlog.codec import encode_records, train_dictionary
 from auditlog.crypto.keys import ChainKeyring, PeriodKeys
 from auditlog.errors import AuditLogError, LateRecordError, RecordValidationError
@@ -65,6 +65,7 @@ class ChainSettings:
     late_bound_seconds: int = 86_400
     dictionary_samples: int = 1000
     dictionary_bytes: int = 16 << 10
+    max_future_seconds: int = 300
 
 
 class Durability:
@@ -253,26 +254,35 @@ class ChainWriter:
         return self._appended
 
     def append_batch(
-        self, records: Sequence[Record], *, check_late: bool = True
+        self, records: Sequence[Record], *, check_late: bool = True, check_only: bool = False
     ) -> tuple[int, list[bytes]]:
         """Buffer ``records`` in order; returns the index of the first and their leaves.
 
-        ``check_late=False`` is for the log's own events, which happen now whatever the times
-        of the chain's records.
+        The whole batch is refused, none of it buffered, if a record is dated before 1970 or
+        more than ``max_future_seconds`` after the log clock's now (``RecordValidationError``),
+        or more than ``late_bound_seconds`` before a record ahead of it (``LateRecordError``).
+        ``check_only=True`` makes those checks and buffers nothing: a caller spreading one batch
+        over several chains checks every part before it appends any. ``check_late=False`` is
+        for the log's own events, which happen when the log says, whatever the times of the
+        chain's records: neither bound applies to them.
         """
         if not records:
             return self.size, []
-        canonical = encode_records(records)
         times = _micros_of(records)
         periods = list(map(floordiv, times, repeat(self._period_us)))
         if min(times) < 0 or max(periods) > _MAX_PERIOD:
             raise RecordValidationError(
-                "occurred_at must lie between 1970-01-01 and the last period the format can "
-                "name; records of other times cannot be kept"
+                "occurred_at: must lie between 1970-01-01 and the last period the format can "
+                "name; records of other times cannot be kept: fix the record's time",
+                fields=("occurred_at",),
             )
+        newest = max(times)
+        if check_late and newest > self._future_limit_us:
+            skew, limit = self.settings.max_future_seconds, self._future_limit_us
+            self._future_limit_us = future_limit(self._clock, skew, newest, limit)
+        canonical = [] if check_only else encode_records(records)
         with self._append_lock:
             self._check_usable()
-            newest = max(self._high_water, max(times))
             if check_late and _has_late(times, self._high_water, self._late_bound_us):
                 raise LateRecordError(
                     f"a record of chain {self.chain!r} is more than "
@@ -280,6 +290,9 @@ class ChainWriter:
                     "records are refused so that sealed periods stay sealed: write it to a chain "
                     "for back-filled records, or raise late_bound_seconds"
                 )
+            if check_only:
+                return self._appended, []
+            newest = max(self._high_water, newest)
             first = self._appended
             leaves = self._leaves(first, canonical, periods)
             self._appended += len(leaves)
@@ -291,6 +304,9 @@ class ChainWriter:
             pending.periods.extend(periods)
             pending.times.extend(times)
             return first, leaves
+
+    # The newest time append_batch takes without reading the clock (see future_limit).
+    _future_limit_us = -1
 
     def _leaves(self, first: int, canonical: list[bytes], periods: list[int]) -> list[bytes]:
         leaves: list[bytes] = []
