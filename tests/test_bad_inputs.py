@@ -47,8 +47,10 @@ from auditlog import (
     parse_record,
 )
 from auditlog.cli import app
-from auditlog.records import Activity, ChatMessage, Record, log_event
-from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N
+from auditlog.records import Activity, ChatMessage, LogEvent, LogEventType, Record, log_event
+from auditlog.retention import RetentionPolicy
+from auditlog.storage.layout import EVENTS_CHAIN
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock
 
 TEMPLATE_RECORDS = records(60, seed=3)
 CHAT = next(r for r in TEMPLATE_RECORDS if isinstance(r, ChatMessage))
@@ -386,6 +388,21 @@ api_call(
     ConfigurationError,
     "not empty",
     lambda p: AuditLog.create(p, passphrase=TEST_PASSPHRASE, scrypt_n=TEST_SCRYPT_N).close(),
+)
+
+
+def _create_without_passphrase(path: Path) -> None:
+    new = path.parent / "new"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("AUDITLOG_PASSPHRASE", raising=False)
+        try:
+            AuditLog.create(new, scrypt_n=TEST_SCRYPT_N).close()
+        finally:
+            assert not new.exists()  # nothing half made is left
+
+
+api_call(
+    "api-create-without-passphrase", ConfigurationError, "passphrase", _create_without_passphrase
 )
 for label, n in {"too-big": 2**21, "not-a-power-of-two": 3000, "too-small": 2**9}.items():
     api_call(
@@ -796,3 +813,28 @@ def test_bad_input(case: Case, template: Path, tmp_path: Path) -> None:
             case.run(path)
         assert case.fragment in str(raised.value)
     assert fingerprint(path) == before
+
+
+def test_the_log_still_writes_its_own_events(tmp_path: Path) -> None:
+    """Users cannot append the log kind, but the log writes its own events as before, dated when
+    it says, even ahead of its clock (a policy set, then a sweep, at simulated times)."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    later = start + timedelta(days=30)
+    with AuditLog.create(
+        tmp_path / "log",
+        passphrase=TEST_PASSPHRASE,
+        scrypt_n=TEST_SCRYPT_N,
+        clock=FixedClock(start),
+    ) as log:
+        log.append_many(records(20, start=start - timedelta(hours=1)))
+        with pytest.raises(RecordValidationError, match="kind 'log'"):
+            log.append(log_event(occurred_at=start, event="policy", chain="chat", detail="x"))
+        policy = RetentionPolicy(keep_at_least=timedelta(days=1), delete_after=timedelta(days=2))
+        log.retention.set_policy("chat", policy, actor="dpo", now=later)
+        log.retention.sweep(now=later, dry_run=False)
+        events = [event for event in log.read(EVENTS_CHAIN) if isinstance(event, LogEvent)]
+        assert {(event.event, event.occurred_at) for event in events} >= {
+            (LogEventType.POLICY, later),
+            (LogEventType.SWEEP, later),
+        }
+        log.verify()

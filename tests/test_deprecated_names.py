@@ -17,7 +17,7 @@ START = datetime(2026, 4, 1, tzinfo=UTC)
 def test_every_old_method_warns_and_does_what_its_new_name_does(tmp_path: Path) -> None:
     """Each former method of AuditLog raises a DeprecationWarning naming its replacement and
     gives the same result as the replacement."""
-    clock = FixedClock(START)
+    clock = FixedClock(START + timedelta(hours=1))  # the workload's hour has happened
     with AuditLog.create(
         tmp_path / "log", passphrase=TEST_PASSPHRASE, scrypt_n=TEST_SCRYPT_N, clock=clock
     ) as log:

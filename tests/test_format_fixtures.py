@@ -90,9 +90,9 @@ def test_a_migrated_log_verifies_and_reads_as_written(version: str, tmp_path: Pa
     original = _digests(FIXTURES / version / "log")
     log_dir = _migrated(version, tmp_path)
     now = _digests(log_dir)
-    for name, digest in original.items():
+    for name, sha in original.items():
         if name.endswith(KEPT):
-            assert now[name] == digest, f"migration rewrote {name}"
+            assert now[name] == sha, f"migration rewrote {name}"
     with AuditLog.open(log_dir, mode="read", passphrase=expected["passphrase"]) as log:
         assert log.verifier_key == expected["verifier_key"]
         for keyless in (True, False):
@@ -187,9 +187,7 @@ def test_a_migrated_log_opens_for_writing_sweeps_and_grows(version: str, tmp_pat
     later = datetime(2026, 3, 1, tzinfo=UTC)
     with AuditLog.open(log_dir, passphrase=expected["passphrase"]) as log:
         assert log.recovery == []
-        segments_now = {
-            k: v for k, v in _digests(log_dir).items() if k.endswith((".seg", ".tomb"))
-        }
+        segments_now = {k: v for k, v in _digests(log_dir).items() if k.endswith((".seg", ".tomb"))}
         assert segments_now == segments_before, "opening for writing changed a segment"
         plan = log.retention.sweep(later, dry_run=False)
         assert plan.applied

@@ -1091,7 +1091,8 @@ def write_unswept_log(log_path: Path) -> None:
     joins hour 5's segments. Every seal, and a checkpoint asked for after hour 1, is signed.
     """
     clock = FixedClock(T0)
-    config = CONFIG.model_copy(update={"max_segment_records": 3})
+    # Each hour's records are appended with the clock at the start of the hour.
+    config = CONFIG.model_copy(update={"max_segment_records": 3, "max_future_seconds": 3600})
     with AuditLog.create(
         log_path, passphrase=TEST_PASSPHRASE, config=config, scrypt_n=TEST_SCRYPT_N, clock=clock
     ) as log:

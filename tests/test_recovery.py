@@ -150,8 +150,14 @@ def test_segment_torn_while_being_created_is_removed(log: Path, content: bytes) 
 
 def test_torn_seal_is_cut_and_the_segment_reopened(log: Path) -> None:
     """A seal torn mid-write is cut; the segment is written on and sealed again at its roll."""
+    head_before_the_seal = (log / "head.note").read_bytes()
+    checkpoints_before = set((log / "chains" / CHAIN / "checkpoints").iterdir())
     _seal_open_segment(log)
-    # Pretend the process died while writing segment 3's seal, before segment 4 existed.
+    # Pretend the process died while writing segment 3's seal, before segment 4 existed (and
+    # so before the seal's checkpoint and the head that counts it were written).
+    (log / "head.note").write_bytes(head_before_the_seal)
+    for path in set((log / "chains" / CHAIN / "checkpoints").iterdir()) - checkpoints_before:
+        path.unlink()
     segment_file(log, CHAIN, OPEN + 1).unlink()
     path = segment_file(log, CHAIN, OPEN)
     scan = scan_file(path, OPEN, CHAIN)

@@ -43,7 +43,8 @@ FLOOR = 2 * DAY
 CEILING = 4 * DAY
 POLICY = RetentionPolicy(keep_at_least=FLOOR, delete_after=CEILING)
 NOW = START + DAYS * DAY + timedelta(hours=1)
-CONFIG = LogConfig(block_max_records=4, dictionary_samples=8)
+# Simulated days are appended while the test's clock still stands at their start.
+CONFIG = LogConfig(block_max_records=4, dictionary_samples=8, max_future_seconds=366 * 86_400)
 # Subjects: "carol" writes on days 1 and 3 only; "dave" on every day.
 CAROL_DAYS = (1, 3)
 
@@ -101,13 +102,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return files
 
 
-def events(log: AuditLog, chain: str = "chat", start: int = 0) -> list[LogEvent]:
-    return [r for r in log.read(chain, start) if isinstance(r, LogEvent)]
-
-
-def first_live_index(log: AuditLog) -> int:
-    """The first index of ``chat`` not deleted by a sweep."""
-    return max((end for _, end in log.verify(keyless=True).chains["chat"].tombstoned), default=0)
+def events(log: AuditLog, chain: str = "chat") -> list[LogEvent]:
+    """The log's own events about ``chain``, oldest first (they are in the events chain)."""
+    return [event for _, event in log.events() if event.chain == chain]
 
 
 # -- policies -----------------------------------------------------------------------------
@@ -243,7 +240,7 @@ def test_between_floor_and_ceiling_only_an_explicit_request_deletes(create_log: 
     assert P + 3 in log.keys.status().chains["chat"].live
     report = log.verify().chains["chat"]
     # One tombstone per sweep: segments 0-1, then segment 2 right after them.
-    assert report.tombstoned == ((0, 1 + 2 * PER_DAY), (1 + 2 * PER_DAY, 1 + 3 * PER_DAY))
+    assert report.tombstoned == ((0, 2 * PER_DAY), (2 * PER_DAY, 3 * PER_DAY))
 
 
 # -- holds ---------------------------------------------------------------------------------
@@ -348,15 +345,19 @@ def test_holds_and_policy_changes_are_log_records_in_the_chain(create_log: MakeL
     log.retention.extend_hold(hold.hold_id, end=day(3), actor="counsel", now=day(6, 2))
     log.retention.release_hold(hold.hold_id, actor="judge", now=day(6, 3))
     log.retention.sweep(now=day(6, 4), dry_run=False, actor="nightly")
-    found = [(e.event, e.actor, e.occurred_at) for e in events(log, start=first_live_index(log))]
+    after_policy = [
+        e for e in events(log) if e.event not in (LogEventType.POLICY, LogEventType.CHAIN)
+    ]
+    found = [(e.event, e.actor, e.occurred_at) for e in after_policy]
     assert found == [
         (LogEventType.HOLD_ADD, "counsel", day(6, 1)),
         (LogEventType.HOLD_EXTEND, "counsel", day(6, 2)),
         (LogEventType.HOLD_RELEASE, "judge", day(6, 3)),
-        (LogEventType.SWEEP, "nightly", day(6, 4)),
+        (LogEventType.SWEEP, "nightly", day(6, 4)),  # the sweep begins ...
+        (LogEventType.SWEEP, "nightly", day(6, 4)),  # ... and ends
     ]
-    assert all(e.subject == "auditlog" for e in events(log, start=first_live_index(log)))
-    assert "case-12" in events(log, start=first_live_index(log))[0].detail
+    assert all(e.subject == "auditlog" for e in events(log))
+    assert "case-12" in after_policy[0].detail
 
 
 def test_an_explicit_request_does_not_delete_a_held_period(create_log: MakeLog) -> None:
@@ -399,8 +400,8 @@ def test_applying_twice_is_a_no_op_the_second_time(create_log: MakeLog, log_path
     assert again.chains["chat"].already_shredded == [P, P + 1]
     assert log.retention.sweep(now=NOW + timedelta(hours=20), dry_run=False).empty
     assert snapshot(log_path) == after
-    sweeps = [e for e in events(log, start=first_live_index(log)) if e.event == LogEventType.SWEEP]
-    assert len(sweeps) == 1
+    sweeps = [e for e in events(log) if e.event == LogEventType.SWEEP]
+    assert len(sweeps) == 2  # one sweep: its beginning and its end
 
 
 def test_verify_reports_the_deleted_ranges(create_log: MakeLog) -> None:
@@ -408,14 +409,14 @@ def test_verify_reports_the_deleted_ranges(create_log: MakeLog) -> None:
     (deleted records included) and the records still present."""
     log = build(create_log)
     size = log.stats().chains["chat"].records
-    deleted_end = 1 + 2 * PER_DAY  # the policy record, then two days of records
+    deleted_end = 2 * PER_DAY  # two days of records
     log.retention.sweep(now=NOW, dry_run=False)
     for keyless in (True, False):
         report = log.verify(keyless=keyless).chains["chat"]
         assert report.tombstoned == ((0, deleted_end),)
-        assert report.size == size + 1  # the sweep's own record
+        assert report.size == size  # the sweep's own records are in the events chain
         assert report.records == report.size - deleted_end
-        assert report.segments == DAYS + 1 - 2
+        assert report.segments == DAYS - 2
         assert report.shredded_records == 0
 
 
@@ -471,9 +472,10 @@ def test_the_sweep_record_names_what_went(create_log: MakeLog) -> None:
     periods, and no subject or content."""
     log = build(create_log)
     log.retention.sweep(now=NOW, dry_run=False, actor="nightly")
-    (sweep,) = [e for e in events(log, start=first_live_index(log)) if e.event == "sweep"]
+    sweep, finished = [e for e in events(log) if e.event == "sweep"]
     assert "[0, 1]" in sweep.detail
-    assert f"[0, {1 + 2 * PER_DAY})" in sweep.detail
+    assert f"[0, {2 * PER_DAY})" in sweep.detail
+    assert "finished" in finished.detail
     assert f"{P}, {P + 1}" in sweep.detail
     assert "dave" not in sweep.detail
     assert "carol" not in sweep.detail
@@ -513,8 +515,9 @@ def test_a_read_only_handle_plans_but_does_not_apply(
 def test_an_idle_chain_is_swept_again_and_again(
     create_log: MakeLog, open_log: Callable[..., AuditLog]
 ) -> None:
-    """A chain written on one day only is swept every other day: each sweep deletes the segment
-    the last sweep's own record opened, and the log still opens and verifies afterwards."""
+    """A chain written on one day only is swept every other day: the first sweep deletes its
+    (open) segment, the later ones find nothing more (the sweeps' own records go to the log's
+    events chain), and the log still opens and verifies afterwards."""
     clock = FixedClock(START)
     log = create_log(CONFIG, clock=clock)
     log.retention.set_policy(
@@ -523,11 +526,13 @@ def test_an_idle_chain_is_swept_again_and_again(
         actor="dpo",
         now=START,
     )
+    clock.set(day(0, 23))
     log.append_many(day_records(0))
     for number in (2, 4, 6):
+        clock.set(day(number))
         plan = log.retention.sweep(now=day(number), dry_run=False).chains["chat"]
-        assert plan.shred_periods == [P + number - 2]
-        assert plan.seal_open_segment
+        assert plan.shred_periods == ([P] if number == 2 else [])
+        assert plan.seal_open_segment == (number == 2)
         assert not (log.path / "chains" / "chat" / "sweep.journal").exists()
     size = log.stats().chains["chat"].records
     log.close()
@@ -535,7 +540,7 @@ def test_an_idle_chain_is_swept_again_and_again(
     for keyless in (True, False):
         report = reopened.verify(keyless=keyless).chains["chat"]
         assert report.size == size
-        assert report.records == 1  # only the last sweep's own record is left
+        assert report.records == 0  # every record was deleted; a tombstone stands for them
 
 
 # -- redaction -----------------------------------------------------------------------------
@@ -588,7 +593,7 @@ def test_redaction_erases_a_subjects_frames_and_keeps_every_root(
         if frame in data
     ]
     assert not found, found
-    (event,) = [e for e in events(log, start=size_before) if e.event == LogEventType.REDACTION]
+    (event,) = [e for e in events(log) if e.event == LogEventType.REDACTION]
     assert (event.actor, event.occurred_at) == ("dpo", NOW)
     assert "erasure request 17" in event.detail
     assert "carol" not in event.detail
@@ -627,7 +632,7 @@ def test_redaction_inside_the_floor_needs_a_legal_basis(create_log: MakeLog) -> 
     (index,) = done["chat"]
     with pytest.raises(RecordRedactedError):
         list(log.read("chat", index, index + 1))
-    (event,) = [e for e in events(log, start=index + 1) if e.event == LogEventType.REDACTION]
+    (event,) = [e for e in events(log) if e.event == LogEventType.REDACTION]
     assert "legal basis court order 5" in event.detail
     log.append(chat(5, 8, "dave"))
     log.flush()
@@ -652,7 +657,7 @@ def test_a_redacted_period_is_swept_like_any_other(create_log: MakeLog) -> None:
     assert plan.shred_periods == [P, P + 1, P + 2, P + 3]
     for keyless in (True, False):
         report = log.verify(keyless=keyless).chains["chat"]
-        assert report.tombstoned == ((0, 1 + 4 * PER_DAY),)
+        assert report.tombstoned == ((0, 4 * PER_DAY),)
 
 
 def test_a_sweep_right_after_a_redaction_succeeds(

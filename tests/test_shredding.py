@@ -46,7 +46,7 @@ from auditlog import (
 from auditlog.cli import app
 from auditlog.codec import encode_record
 from auditlog.crypto.keys import ChainKeyring, derive_subkey
-from auditlog.records import ChatMessage, LogEvent, LogEventType
+from auditlog.records import ChatMessage, LogEventType
 from auditlog.retention import RetentionPolicy
 from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, tamper
 
@@ -55,7 +55,8 @@ DAY = timedelta(days=1)
 P0 = int(START.timestamp()) // 86_400
 P1 = P0 + 1
 RECORDS_PER_DAY = 24  # beyond dictionary_samples: P0 and P1 both train a dictionary
-CONFIG = LogConfig(block_max_records=8, dictionary_samples=16)
+# Simulated days are appended while the test's clock still stands at their start.
+CONFIG = LogConfig(block_max_records=8, dictionary_samples=16, max_future_seconds=366 * 86_400)
 POLICY = RetentionPolicy(keep_at_least=timedelta(0), delete_after=DAY)
 SWEEP_AT = START + 2 * DAY + timedelta(hours=1)  # P0 is past the ceiling, P1 is not
 TOKEN = secrets.token_hex(4)  # markers unique to this run, so no stray file can match them
@@ -226,16 +227,14 @@ def test_a_handle_opened_before_the_sweep_cannot_read_the_shredded_period(swept:
 
 
 def test_a_shred_is_recorded_in_the_chain(swept: Swept) -> None:
-    """The sweep appended a ``log`` record naming the shredded period to the chain, and a keyed
-    and a keyless verify both pass, counting the late record as shredded."""
+    """The sweep appended ``log`` records naming the shredded period to the log's events chain
+    (its beginning and its end), and a keyed and a keyless verify both pass, counting the late
+    record as shredded."""
     log = swept.log
-    events = [
-        r
-        for r in log.read("chat", swept.late_index + 1)
-        if isinstance(r, LogEvent) and r.event == LogEventType.SWEEP
-    ]
-    assert len(events) == 1
+    events = [e for _, e in log.events() if e.chain == "chat" and e.event == LogEventType.SWEEP]
+    assert len(events) == 2
     assert str(P0) in events[0].detail
+    assert "finished" in events[1].detail
     keyed = log.verify().chains["chat"]
     keyless = log.verify(keyless=True).chains["chat"]
     assert keyed.tombstoned == keyless.tombstoned == ((0, swept.p0_end),)
@@ -309,8 +308,8 @@ def test_root_key_rotation_rewraps_every_key_and_rewrites_no_segment(tmp_path: P
     ]
     assert not leftovers, leftovers
     assert not (path / "keys" / "root.key.next").exists()
-    (event,) = [e for e in log.read("chat", size) if isinstance(e, LogEvent)]
-    assert event.event == LogEventType.KEY_ROTATION
+    assert log.stats().chains["chat"].records == size  # the rotation is an event of the log's own
+    (event,) = [e for _, e in log.events() if e.event == LogEventType.KEY_ROTATION]
     assert new_id in event.detail
     log.close()
     with AuditLog.open(path, passphrase=TEST_PASSPHRASE, mode="read") as reopened:

@@ -18,14 +18,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditlog import AuditLog, KeyMaterialError, StateFileError, TrustedState
+from auditlog import AuditLog, IntegrityError, KeyMaterialError, StateFileError, TrustedState
 from auditlog._statefile import StateFile, decode_state, read_state, state_bytes
-from auditlog.crypto.keys import KeyringFile
+from auditlog.crypto.keys import KeyringFile, KeyringFileV1
 from auditlog.crypto.providers import EnvKeyProvider, RootKeyFile
 from auditlog.crypto.wrapped import WrappedKeyFile
-from auditlog.log.key_material import CheckpointKeyFile, HoldKeyFile
-from auditlog.log.manifest import Manifest
-from auditlog.log.retention.holds import HoldsFile
+from auditlog.log.holds_file import HoldsFile, HoldsFileV1
+from auditlog.log.key_material import (
+    CheckpointKeyFile,
+    CheckpointKeyFileV1,
+    HoldKeyFile,
+    HoldKeyFileV1,
+)
+from auditlog.log.manifest import Manifest, ManifestV1
 from auditlog.log.retention.journal import SweepJournal
 from auditlog.proofs import TrustedStateFile
 from auditlog.segment.frames import DictionaryFile
@@ -33,19 +38,28 @@ from auditlog.testing import TEST_PASSPHRASE, workload
 
 FIXTURE = Path(__file__).parent / "fixtures" / "logs" / "v1"
 
-MODELS: list[tuple[str, type[StateFile]]] = [
-    ("log/manifest.json", Manifest),
-    ("log/holds.json", HoldsFile),
+# The state files of format v1, with the models that read them (to migrate a v1 log).
+MODELS_V1: list[tuple[str, type[StateFile]]] = [
+    ("log/manifest.json", ManifestV1),
+    ("log/holds.json", HoldsFileV1),
     ("log/keys/root.key", RootKeyFile),
-    ("log/keys/checkpoint.key", CheckpointKeyFile),
-    ("log/keys/hold.key", HoldKeyFile),
+    ("log/keys/checkpoint.key", CheckpointKeyFileV1),
+    ("log/keys/hold.key", HoldKeyFileV1),
     ("trusted.json", TrustedStateFile),
+]
+# The state files of format v2 and their models.
+MODELS: list[tuple[str, type[StateFile]]] = [
+    ("manifest.json", Manifest),
+    ("holds.json", HoldsFile),
+    ("keys/root.key", RootKeyFile),
+    ("keys/checkpoint.key", CheckpointKeyFile),
+    ("keys/hold.key", HoldKeyFile),
 ]
 
 
 def _fixture_state_files() -> list[tuple[Path, type[StateFile]]]:
-    files: list[tuple[Path, type[StateFile]]] = [(FIXTURE / name, m) for name, m in MODELS]
-    files += [(p, KeyringFile) for p in sorted(FIXTURE.glob("log/chains/*/keyring"))]
+    files: list[tuple[Path, type[StateFile]]] = [(FIXTURE / name, m) for name, m in MODELS_V1]
+    files += [(p, KeyringFileV1) for p in sorted(FIXTURE.glob("log/chains/*/keyring"))]
     files += [(p, DictionaryFile) for p in sorted(FIXTURE.glob("log/chains/*/dicts/*.zdict"))]
     return files
 
@@ -53,9 +67,19 @@ def _fixture_state_files() -> list[tuple[Path, type[StateFile]]]:
 @pytest.mark.parametrize(
     ("path", "model"), _fixture_state_files(), ids=lambda v: getattr(v, "name", "")
 )
-def test_format_v1_state_files_reencode_byte_for_byte(path: Path, model: type[StateFile]) -> None:
-    """Each state file written by format v1 reads into its model and writes back unchanged."""
-    assert state_bytes(read_state(path, model)) == path.read_bytes()
+def test_format_v1_state_files_read_without_loss(path: Path, model: type[StateFile]) -> None:
+    """Each state file written by format v1 reads into its (v1) model and writes back
+    unchanged: byte for byte, but for configuration fields added since, with their defaults."""
+    written = state_bytes(read_state(path, model))
+    if model is ManifestV1:
+        old, new = json.loads(path.read_bytes()), json.loads(written)
+        added = set(new["config"]) - set(old["config"])
+        assert {k: v for k, v in new["config"].items() if k not in added} == old["config"]
+        assert {k: v for k, v in new.items() if k != "config"} == {
+            k: v for k, v in old.items() if k != "config"
+        }
+    else:
+        assert written == path.read_bytes()
 
 
 class _Example(StateFile):
@@ -207,16 +231,17 @@ DAMAGES: list[Damage] = [_damage_truncate, _damage_not_a_document, _damage_futur
 def test_a_damaged_state_file_of_a_log_is_refused_by_name(
     tmp_path: Path, name: str, damage: Damage
 ) -> None:
-    """Opening, planning a sweep, verifying and signing on a copy of the v1 fixture with one
-    state file damaged gives a StateFileError that names that file; nothing else escapes and
-    the file is left as it was."""
+    """Opening, planning a sweep, verifying and signing on a (migrated) copy of the v1 fixture
+    with one state file damaged gives an IntegrityError (a StateFileError, or the head's
+    refusal) that names that file; nothing else escapes and the file is left as it was."""
     expected = json.loads((FIXTURE / "expected.json").read_text())
     root = tmp_path / "copy"
     shutil.copytree(FIXTURE, root)
+    AuditLog.migrate(root / "log", passphrase=expected["passphrase"])
     target = root / "log" / name
     damage(target)
     damaged = target.read_bytes()
-    with pytest.raises(StateFileError) as info:
+    with pytest.raises(IntegrityError) as info:
         _open_plan_verify_sign(root / "log", expected["passphrase"])
     assert target.name in str(info.value)
     assert target.read_bytes() == damaged
@@ -255,7 +280,7 @@ def test_a_log_written_now_has_state_files_its_models_read(tmp_path: Path) -> No
             actor="t",
         )
         log.retention.add_hold("case", ["chat"], start, start + timedelta(hours=1), actor="t")
-    for name, model in MODELS[:-1]:
-        read_state(tmp_path / name, model)
+    for name, model in MODELS:
+        read_state(tmp_path / "log" / name, model)
     read_state(tmp_path / "log/chains/chat/keyring", KeyringFile)
     assert SweepJournal.FORMAT == "auditlog-sweep-journal"

@@ -526,21 +526,28 @@ def test_segment_files_are_read_only_once_sealed(template: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["ciphertext-bit", "deleted"])
-def test_damaged_dictionary_fails_keyed_verify_naming_the_chain(log: Path, damage: str) -> None:
-    """A damaged or missing zstd dictionary fails keyed verification, naming chain and segment."""
+def test_damaged_dictionary_fails_both_verifications_naming_the_file(
+    log: Path, damage: str
+) -> None:
+    """A damaged or missing zstd dictionary fails keyless verification (the log's signed head
+    binds it), naming the file, and keyed verification and reading of its blocks, naming chain
+    and segment."""
     dictionaries = sorted((log / "chains" / CHAIN / "dicts").glob("*.zdict"))
     assert dictionaries, "the template trained no dictionary"
+    name = f"chains/{CHAIN}/dicts/{dictionaries[0].name}"
     if damage == "deleted":
         dictionaries[0].unlink()
     else:
         # The ciphertext is the last field of the msgpack map: flip a bit near the end.
         flip_bit(dictionaries[0], dictionaries[0].stat().st_size - 20)
-    with AuditLog.open(log, mode="read") as reader:
-        reader.verify(keyless=True)  # keyless verification never reads dictionaries
-    with (
-        AuditLog.open(log, mode="read", passphrase=TEST_PASSPHRASE) as reader,
-        pytest.raises(IntegrityError) as caught,
-    ):
-        reader.verify()
-    assert caught.value.location.get("chain") == CHAIN, caught.value.diagnostics()
-    assert isinstance(caught.value.location.get("segment"), int), caught.value.diagnostics()
+    with AuditLog.open(log, mode="read") as reader, pytest.raises(IntegrityError) as caught:
+        reader.verify(keyless=True)
+    assert caught.value.location.get("file") == name, caught.value.diagnostics()
+    for keyed in (lambda r: r.verify(), lambda r: list(r.read(CHAIN))):
+        with (
+            AuditLog.open(log, mode="read", passphrase=TEST_PASSPHRASE) as reader,
+            pytest.raises(IntegrityError) as caught,
+        ):
+            keyed(reader)
+        assert caught.value.location.get("chain") == CHAIN, caught.value.diagnostics()
+        assert isinstance(caught.value.location.get("segment"), int), caught.value.diagnostics()

@@ -25,11 +25,16 @@ _CHILD = textwrap.dedent(
     """
     import sys
     from datetime import UTC, datetime, timedelta
-    from auditlog import AuditLog
+    from auditlog import AuditLog, GroupCommit
     from auditlog.testing import FixedClock, workload
 
     start = datetime(2026, 3, 1, tzinfo=UTC)
-    log = AuditLog.open(sys.argv[1], passphrase=sys.argv[2], clock=FixedClock(start))
+    # A group commit that would wait an hour: only the exit can write the records.
+    waiting = GroupCommit(max_records=10**6, max_delay=3600)
+    group_commit = waiting if sys.argv[4] == "group" else None
+    log = AuditLog.open(
+        sys.argv[1], passphrase=sys.argv[2], clock=FixedClock(start), group_commit=group_commit
+    )
     for record in workload(int(sys.argv[3]), start=start, span=timedelta(minutes=1)):
         log.append(record)  # buffered: never flushed, the log never closed
     print(sum(chain.records for chain in log.stats().chains.values()))
@@ -37,14 +42,16 @@ _CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("flushing", ["by-hand", "group"])
 def test_records_not_flushed_are_written_when_the_interpreter_exits(
-    create_log: MakeLog, log_path: Path
+    create_log: MakeLog, log_path: Path, flushing: str
 ) -> None:
     """A process that appends records, never flushes nor closes, and exits with status 0 leaves
-    every record on disk: the log opened afterwards reads them all and verifies."""
+    every record on disk, with or without a group commit waiting to write them: the log opened
+    afterwards reads them all and verifies."""
     create_log().close()
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(log_path), TEST_PASSPHRASE, "57"],
+        [sys.executable, "-c", _CHILD, str(log_path), TEST_PASSPHRASE, "57", flushing],
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,21 +6,14 @@ checkpoints and consistency proofs, the way a log operator feeds them after each
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from _integrity_helpers import SMALL_CONFIG
-from test_checkpoints import (
-    CHAIN,
-    block_ends,
-    cut_chain,
-    drop_checkpoints_above,
-    fork_chain,
-    records,
-    verify_read_only,
-)
+from test_checkpoints import CHAIN, fork_chain, records, verify_read_only
 
 from auditlog import AuditLog, TrustedState, merkle, note
 from auditlog.errors import ForkError, NoteError, RollbackError
@@ -38,6 +31,8 @@ class Setup:
     origin: str
     key: str
     witnesses: list[Witness]
+    older: Path
+    """A copy of the whole log when it held 96 records, for putting back (rollbacks, forks)."""
 
     @property
     def witness_keys(self) -> list[str]:
@@ -47,6 +42,7 @@ class Setup:
 @pytest.fixture
 def setup(tmp_path: Path, log_path: Path) -> Setup:
     """The log, created and closed, and three fresh witnesses following its chain."""
+    older = tmp_path / "older"
     with AuditLog.create(
         log_path,
         passphrase=TEST_PASSPHRASE,
@@ -54,7 +50,9 @@ def setup(tmp_path: Path, log_path: Path) -> Setup:
         config=SMALL_CONFIG,
         fsync=False,
     ) as log:
-        log.append_many(records(100), chain=CHAIN)
+        log.append_many(records(100)[:96], chain=CHAIN)
+        shutil.copytree(log_path, older)
+        log.append_many(records(100)[96:], chain=CHAIN)
         log.proofs.sign_checkpoints()
         origin, key = log.chain_origin(CHAIN), log.verifier_key
     witnesses = [
@@ -65,7 +63,7 @@ def setup(tmp_path: Path, log_path: Path) -> Setup:
     ]
     for witness in witnesses:
         witness.add_log(origin, key)
-    return Setup(log_path, origin, key, witnesses)
+    return Setup(log_path, origin, key, witnesses, older)
 
 
 def newest_checkpoint(path: Path) -> str:
@@ -120,15 +118,16 @@ def test_witnesses_follow_the_log_as_it_grows(setup: Setup) -> None:
 
 
 def test_a_block_cut_after_a_witnessed_checkpoint_is_detected(setup: Setup, tmp_path: Path) -> None:
-    """After a witnessed checkpoint, cutting one block off (and its notes) fails verification
-    against that checkpoint, and the witnesses refuse to cosign the shorter log."""
+    """After a witnessed checkpoint, putting back a copy of the log from one block earlier (self-
+    consistent, its signed head included) fails verification against that checkpoint, and the
+    witnesses refuse to cosign the shorter log."""
     witnessed = cosign(setup, newest_checkpoint(setup.path), setup.witnesses[:2])
     verify_witnessed(witnessed, setup.key, setup.witness_keys, 2)
     state = TrustedState(tmp_path / "trusted.json")
     state.update(setup.origin, witnessed)
-    cut = block_ends(setup.path)[-2]
-    cut_chain(setup.path, CHAIN, cut)
-    drop_checkpoints_above(setup.path, CHAIN, cut)
+    cut = 96
+    shutil.rmtree(setup.path)
+    shutil.copytree(setup.older, setup.path)
     verify_read_only(setup.path)  # self-consistent: the cut needs the witnessed checkpoint
     with pytest.raises(RollbackError) as info:
         verify_read_only(setup.path, trusted=TrustedState(tmp_path / "trusted.json"))
@@ -149,7 +148,7 @@ def test_a_forked_history_of_the_same_size_is_refused_and_kept(setup: Setup) -> 
     witness = setup.witnesses[0]
     original = newest_checkpoint(setup.path)
     submit(setup, witness, original)
-    forked = fork_chain(setup.path, CHAIN, 96, records(4, seed=99))
+    forked = fork_chain(setup.older, setup.path, CHAIN, records(4, seed=99))
     assert forked != original
     with pytest.raises(ForkError):
         witness.add_checkpoint(forked, old_size=100, proof=[], timestamp=NOW)
@@ -164,7 +163,7 @@ def test_a_forked_history_that_grew_past_the_witness_is_refused(setup: Setup) ->
     witnessed tree: the proof the log can produce fails, and the witness raises ForkError."""
     witness = setup.witnesses[0]
     submit(setup, witness, newest_checkpoint(setup.path))
-    forked = fork_chain(setup.path, CHAIN, 96, records(40, seed=99))
+    forked = fork_chain(setup.older, setup.path, CHAIN, records(40, seed=99))
     with AuditLog.open(setup.path, mode="read") as log:
         assert log.proofs.stored_checkpoints(CHAIN)[-1] == forked
         leaves = [log.proofs.prove_inclusion(CHAIN, i, 136).leaf_hash for i in range(136)]

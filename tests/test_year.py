@@ -217,12 +217,8 @@ class Year:
             }
             model.shredded |= shred
             self.held_seen[chain] |= held
-            if shred:  # the sweep's own log record opens the next period's segment
-                model.periods.add(period_of(now))
-            created = self.segment_files(chain) - before[chain]
-            assert len(created) == (1 if shred else 0)
-            for sequence in created:
-                model.segment_period[sequence] = period_of(now)
+            # The sweep's own records go to the log's events chain: no segment is created.
+            assert self.segment_files(chain) <= before[chain]
             self.held_now[chain] = held
             before_held = held_before.get(chain, set())
             firsts = shred and not model.shredded - shred

@@ -18,6 +18,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import ClassVar, Final, Literal
 
@@ -138,11 +139,13 @@ class ChainKeyring:
         place: str = "",
         on_store: Callable[[KeyringFile], None] | None = None,
         format_v1: bool = False,
+        lock: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         """``signer`` checks the file's signature on every load and signs every store (as
         ``place``, the file's path inside the log); ``on_store`` hears of every new version.
         Without a signer the file is neither checked nor signed (unit tests, tools).
-        ``format_v1`` reads an unsigned keyring of format v1, and never writes (migration)."""
+        ``format_v1`` reads an unsigned keyring of format v1, and never writes (migration).
+        ``lock``, if given, is held around each store and its ``on_store``."""
         self._path = path
         self._provider = provider
         self._origin = origin
@@ -154,6 +157,7 @@ class ChainKeyring:
         self._shredded: dict[int, int] = {}
         self._generation = 0
         self._format_v1 = format_v1
+        self._store_lock = lock or nullcontext
         self._cache: dict[int, tuple[PeriodKeys, float]] = {}
         self.cache_seconds = DEFAULT_CACHE_SECONDS
         self._load()
@@ -199,11 +203,12 @@ class ChainKeyring:
             doc = self._signer.sign(doc, self._place, generation=generation)
         else:
             doc = doc.model_copy(update={"generation": generation})
-        # write_state first destroys what an interrupted earlier replacement left behind.
-        write_state(self._path, doc, scrub_old=scrub_old)
-        self._generation = generation
-        if self._on_store is not None:
-            self._on_store(doc)
+        with self._store_lock():
+            # write_state first destroys what an interrupted earlier replacement left behind.
+            write_state(self._path, doc, scrub_old=scrub_old)
+            self._generation = generation
+            if self._on_store is not None:
+                self._on_store(doc)
 
     def get(self, period: int) -> PeriodKeys:
         """The keys of ``period``; raises ``KeyShreddedError`` if it was shredded."""

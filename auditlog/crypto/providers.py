@@ -142,6 +142,10 @@ class PassphraseKeyProvider(_AeadRootKey):
         self.path = path
         self._root_key = root_key
 
+    def moved_to(self, path: Path) -> PassphraseKeyProvider:
+        """This provider for its file moved to ``path`` (a log built aside, then renamed)."""
+        return PassphraseKeyProvider(path, self.key_id, self._root_key, self._previous)
+
     @property
     def previous_key_ids(self) -> list[str]:
         """Ids of root keys being rotated away (still unwrapping, never wrapping)."""

@@ -91,4 +91,3 @@ class StateSigner:
                 path=Path(path),
             )
         return state
-

@@ -49,6 +49,10 @@ def _flush_at_exit() -> None:
     """Flush what every live handle still buffers when the interpreter exits normally."""
     for appender in list(_LIVE):
         appender.flush_pending("at exit")
+        # What could not be flushed was reported; the handle is not to warn again while the
+        # interpreter tears down (its modules may be gone by then).
+        _LIVE.discard(appender)
+        appender._exited = True
 
 
 def _check_user_records(records: list[Record], *, many: bool) -> None:
@@ -107,6 +111,7 @@ class Appender:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flusher_error: BaseException | None = None
+        self._exited = False
         _LIVE.add(self)
 
     def start(self) -> None:
@@ -247,7 +252,7 @@ class Appender:
 
     def __del__(self) -> None:
         # A handle dropped without close(): like an unclosed file, flush and warn.
-        pending = self.pending()
+        pending = {} if self._exited else self.pending()
         if pending:
             counts = ", ".join(f"{n} in chain {name!r}" for name, n in sorted(pending.items()))
             warnings.warn(

@@ -42,7 +42,7 @@ from auditlog.log.repair import repair_chain
 from auditlog.log.results import AppendResult, LogStats, Receipt, RepairReport, VerifyReport
 from auditlog.log.retention import Retention
 from auditlog.log.retention.journal import pending_segments
-from auditlog.log.state import LogState
+from auditlog.log.state import LogState, all_chains
 from auditlog.log.verify import Progress, verify_log
 from auditlog.proofs import TrustedState
 from auditlog.records import LogEvent, LogEventType, Record
@@ -132,7 +132,7 @@ class AuditLog(DeprecatedMethods):
             self._chains, self._keys, self._manifest, self._events, self._state, self._clock.now
         )
         self._wire_hooks()
-        self._appender = Appender(self._chains, manifest.config, group_commit)
+        self._appender = Appender(self._chains, manifest.config, group_commit, clock=self._clock)
         if writable:
             try:
                 reconcile_head(
@@ -208,7 +208,12 @@ class AuditLog(DeprecatedMethods):
             raise
         provider = move_into(aside, root, provider)
         return cls.open(
-            root, key_provider=provider, group_commit=group_commit, fsync=fsync, clock=clock
+            root,
+            passphrase=passphrase,
+            key_provider=provider,
+            group_commit=group_commit,
+            fsync=fsync,
+            clock=clock,
         )
 
     @classmethod
@@ -443,7 +448,7 @@ class AuditLog(DeprecatedMethods):
 
     def total_bytes(self) -> int:
         """Bytes of every segment file (what ``verify`` reads), for progress bars."""
-        return sum(self._chains.reader(c).total_bytes() for c in self._chains.names())
+        return sum(self._chains.reader(c).total_bytes() for c in all_chains(self._chains.layout))
 
     def stats(self) -> LogStats:
         """Record, segment and byte counts per chain (keyless; reads the last segment only)."""

@@ -1,16 +1,20 @@
 """The chains of one log handle: their writers (one per chain, each holding its lock), readers,
 and the signed files that stand beside the segments (checkpoints, tombstones, redactions).
 
-A writer is made on first use and kept until the handle closes. Two hooks, given by the
-``AuditLog`` that owns this, run around it: ``on_seal`` signs a checkpoint at every segment
-seal, and ``on_open`` finishes a sweep a crash interrupted before anything else is written.
+A writer is made on first use and kept until the handle closes; the events chain's writer is
+opened around each event instead (``events_writer``). Hooks given by the ``AuditLog`` that owns
+this run around them: ``on_seal`` signs a checkpoint at every segment seal, ``on_dictionary``
+binds a new dictionary into the head, ``on_created`` records a new chain, and ``on_open``
+finishes a sweep a crash interrupted before anything else is written.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from auditlog._fs import make_private_dir
@@ -26,7 +30,7 @@ from auditlog.segment.redaction import RedactionStore
 from auditlog.segment.tiles import TileStore
 from auditlog.segment.tombstone import TombstoneStore
 from auditlog.segment.writer import ChainSettings, ChainWriter
-from auditlog.storage.layout import LogLayout, check_chain_id
+from auditlog.storage.layout import EVENTS_CHAIN, LogLayout, check_chain_id
 
 __all__ = ["Chains"]
 
@@ -34,6 +38,12 @@ SealHook = Callable[[str, int, bytes], object]
 """Called with (chain, tree size, root) once a segment is sealed."""
 OpenHook = Callable[[str], object]
 """Called with the chain's name once its writer is open, before anything is written."""
+DictionaryHook = Callable[[str, int], object]
+"""Called with (chain, period) once a period's dictionary is stored."""
+
+# The events chain rolls its segments sooner: every event opens its writer, which rereads the
+# open segment.
+_EVENTS_SEGMENT_RECORDS = 4096
 
 
 class Chains:
@@ -67,6 +77,8 @@ class Chains:
         self.recovery: list[RecoveryReport] = []
         self.on_seal: SealHook | None = None
         self.on_open: OpenHook | None = None
+        self.on_created: OpenHook | None = None
+        self.on_dictionary: DictionaryHook | None = None
         self._tombstone_cache: dict[
             tuple[str, str], tuple[tuple[str, ...], dict[int, Tombstone]]
         ] = {}
@@ -120,23 +132,45 @@ class Chains:
                 f"({sorted(self._allowed)}); add it to chains=..."
             )
         files = self.layout.chain(chain)
-        make_private_dir(files.directory)
-        on_seal = self.on_seal
+        if files.directory.is_dir():
+            writer = self._new_writer(chain, _chain_settings(self.config))
+        else:
+            # A new chain and the head that names it appear together (under the log lock), so
+            # that a verifier never sees one without the other.
+            with self.layout.log_lock():
+                make_private_dir(files.directory)
+                writer = self._new_writer(chain, _chain_settings(self.config))
+                if self.on_created is not None:
+                    self.on_created(chain)
+        if writer.recovery is not None:
+            self.recovery.append(writer.recovery)
+        self._writers[chain] = writer
+        return writer
+
+    def _new_writer(self, chain: str, settings: ChainSettings) -> ChainWriter:
+        files = self.layout.chain(chain)
+        on_seal, on_dictionary = self.on_seal, self.on_dictionary
 
         def sealed(size: int, root: bytes) -> None:
             if on_seal is not None:
                 on_seal(chain, size, root)
+
+        def dictionary(period: int) -> None:
+            if on_dictionary is not None:
+                on_dictionary(chain, period)
 
         writer = ChainWriter(
             files,
             chain,
             self.origin_of(chain),
             self._keys.keyring(chain),
-            _chain_settings(self.config),
+            settings,
             fsync=self._fsync,
             clock=self._clock,
             on_seal=sealed,
+            on_dictionary=dictionary,
             verifier_key=self.verifier_key,
+            state_lock=self.layout.log_lock,
         )
         sizes = CheckpointStore(files.checkpoints).sizes()
         if sizes and sizes[-1] > writer.size:
@@ -147,10 +181,24 @@ class Chains:
                 f"{sizes[-1]}); restore the missing segments from a backup",
                 location={"chain": chain, "size": writer.size, "checkpoint": sizes[-1]},
             )
-        if writer.recovery is not None:
-            self.recovery.append(writer.recovery)
-        self._writers[chain] = writer
         return writer
+
+    @contextmanager
+    def events_writer(self) -> Iterator[ChainWriter]:
+        """A writer of the events chain for one event; the caller holds the log lock."""
+        self.check_open()
+        if not self._writable:
+            raise ConfigurationError("this log was opened with mode='read'; open it to write")
+        make_private_dir(self.layout.chain(EVENTS_CHAIN).directory)
+        settings = _chain_settings(self.config)
+        settings = replace(
+            settings, max_segment_records=min(settings.max_segment_records, _EVENTS_SEGMENT_RECORDS)
+        )
+        writer = self._new_writer(EVENTS_CHAIN, settings)
+        try:
+            yield writer
+        finally:
+            writer.close()
 
     def open_writer_if_any(self, chain: str) -> ChainWriter | None:
         """The chain's writer if this handle has opened it, else None (nothing is opened)."""

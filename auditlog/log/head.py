@@ -29,6 +29,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
+import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +49,7 @@ from auditlog.storage.layout import LogLayout
 __all__ = ["HEAD_MAGIC", "BoundFile", "ChainHead", "HeadStore", "LogHead", "file_digest"]
 
 HEAD_MAGIC: Final = "auditlog-head/v2"
+_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +136,7 @@ def _parse(text: str) -> LogHead:
             )
         elif parts[0] == "file" and len(parts) == 4 and parts[1] not in files:
             generation_text, digest = parts[2], parts[3]
-            if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            if not _DIGEST.fullmatch(digest):
                 raise ValueError("bad digest")
             files[parts[1]] = BoundFile(
                 digest, None if generation_text == "-" else _nonnegative(generation_text)
@@ -170,6 +174,28 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_DIGESTS: dict[Path, tuple[tuple[int, int, int, int], str]] = {}
+_DIGESTS_LOCK = threading.Lock()
+
+
+def known_digest(path: Path) -> str:
+    """``file_digest``, remembered for a file this process has seen unchanged (same inode,
+    size, modification and change times): bound files are written once and never changed in
+    place, and the head is rewritten often. Checks against the head never use this."""
+    status = os.stat(path)
+    key = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    with _DIGESTS_LOCK:
+        cached = _DIGESTS.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    digest = file_digest(path)
+    with _DIGESTS_LOCK:
+        if len(_DIGESTS) > 100_000:
+            _DIGESTS.clear()
+        _DIGESTS[path] = (key, digest)
+    return digest
+
+
 def chain_snapshot(files: ChainFiles, shredded: tuple[int, ...]) -> ChainHead:
     """What a chain's files say now, for its ``chain`` line (no key needed)."""
     checkpoints = CheckpointStore(files.checkpoints).sizes()
@@ -191,9 +217,13 @@ def _is_sealed(path: Path) -> bool:
     return bool(heads) and heads[-1].kind == ENTRY_SEAL
 
 
-def bound_chain_files(layout: LogLayout, files: ChainFiles) -> dict[str, BoundFile]:
+def bound_chain_files(
+    layout: LogLayout, files: ChainFiles, *, fresh: bool = True
+) -> dict[str, BoundFile]:
     """The files of one chain the head binds, other than its keyring (which is signed and
-    carries a generation: the keyring's owner binds it), with their digests."""
+    carries a generation: the keyring's owner binds it), with their digests (``fresh``: read
+    now; else as remembered, for binding)."""
+    digest = file_digest if fresh else known_digest
     found: dict[str, BoundFile] = {}
     for directory, suffix in (
         (files.dicts, ".zdict"),
@@ -207,7 +237,7 @@ def bound_chain_files(layout: LogLayout, files: ChainFiles) -> dict[str, BoundFi
             continue
         for path in names:
             if not path.name.startswith("."):
-                found[layout.relative(path)] = BoundFile(file_digest(path))
+                found[layout.relative(path)] = BoundFile(digest(path))
     return found
 
 
@@ -221,6 +251,9 @@ class HeadStore:
         self.layout = layout
         self.verifier_key = verifier_key
         self._signer_key = signer_key
+        # The head this handle wrote last, and the file it was in: while the file is unchanged
+        # (under the log lock only this handle writes it) an update need not read and check it.
+        self._written: tuple[tuple[int, int, int, int], LogHead] | None = None
 
     def load(self) -> LogHead | None:
         """The head, its signature checked; None if the log has none (a log being created)."""
@@ -261,11 +294,22 @@ class HeadStore:
         if self._signer_key is None:
             raise IntegrityError("this handle holds no signing key: it cannot sign the log's head")
         atomic_replace(self.layout.head, note.sign(head.text(), self._signer_key).encode("utf-8"))
+        self._written = (_stat_key(self.layout.head), head)
         return head
 
     def update(self, change: Callable[[LogHead], LogHead]) -> LogHead:
         """Apply ``change`` to the current head and store the result as the next generation."""
         with self.layout.log_lock():
-            current = self.require()
+            current = None
+            written = self._written
+            if written is not None and self.layout.head.exists():
+                current = written[1] if _stat_key(self.layout.head) == written[0] else None
+            if current is None:
+                current = self.require()
             changed = change(current)
             return self.write(replace(changed, generation=current.generation + 1))
+
+
+def _stat_key(path: Path) -> tuple[int, int, int, int]:
+    status = os.stat(path)
+    return (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)

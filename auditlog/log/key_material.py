@@ -218,6 +218,7 @@ class KeyMaterial:
                     signer=self.state_signer(),
                     place=self._layout.relative(files.keyring),
                     on_store=stored,
+                    lock=self._layout.log_lock,
                 )
                 keyring.cache_seconds = self._cache_seconds
                 self._keyrings[chain] = keyring

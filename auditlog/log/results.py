@@ -72,7 +72,9 @@ class VerifyReport:
 
     @property
     def bytes(self) -> int:
-        return sum(c.bytes for c in self.chains.values())
+        """Bytes of segments verified: every chain's and the events chain's."""
+        events = self.events.bytes if self.events is not None else 0
+        return sum(c.bytes for c in self.chains.values()) + events
 
     @property
     def blocks(self) -> int:

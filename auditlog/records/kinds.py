@@ -37,7 +37,7 @@ class RecordKind(enum.StrEnum):
 
 
 class LogEventType(enum.StrEnum):
-    """What the log did to itself; later issues add shredding, tombstones, holds, policies."""
+    """What the log did to itself. New values are appended; none is ever reused."""
 
     REPAIR = "repair"
     SWEEP = "sweep"
@@ -47,6 +47,16 @@ class LogEventType(enum.StrEnum):
     HOLD_RELEASE = "hold-release"
     KEY_ROTATION = "key-rotation"
     REDACTION = "redaction"
+    CREATED = "created"
+    """The log was created (the first event of its events chain)."""
+    MIGRATED = "migrated"
+    """The log was migrated from an earlier format version."""
+    CHAIN = "chain"
+    """A chain was added to the log."""
+    PASSPHRASE = "passphrase"  # noqa: S105 - an event type, not a secret
+    """The passphrase protecting the root key was changed."""
+    RECOVERED = "recovered"
+    """The head was signed again after a change a crash had interrupted."""
 
 
 class ChatOperation(enum.StrEnum):

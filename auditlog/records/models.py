@@ -364,6 +364,9 @@ class LogEvent(_RecordBase):
     """What was done, where, and what it cost, in words."""
     actor: _Account | None = None
     """Who asked for it, when someone did."""
+    state: Annotated[str, Strict(), StringConstraints(min_length=1, max_length=1024)] | None = None
+    """The state file the event changed, as ``<path> <generation> <SHA-256>`` (format v2), so
+    that a state file put back from an older copy is caught against the event."""
 
 
 def log_event(

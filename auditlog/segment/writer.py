@@ -13,6 +13,7 @@ import os
 import struct
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby, repeat
@@ -169,10 +170,17 @@ class ChainWriter:
         fsync: bool = True,
         clock: Clock | None = None,
         on_seal: Callable[[int, bytes], None] | None = None,
+        on_dictionary: Callable[[int], None] | None = None,
         verifier_key: str | None = None,
+        state_lock: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
+        """``on_seal`` and ``on_dictionary`` hear of a seal and of a stored dictionary;
+        ``state_lock``, if given, is held around each of these changes and its hook, so that
+        whoever reads the chain's state under it never sees one half done."""
         self.chain = chain
         self._on_seal = on_seal
+        self._on_dictionary = on_dictionary
+        self._state_lock = state_lock or nullcontext
         self._clock = clock or SystemClock()
         self.origin = origin
         self.files = files
@@ -437,7 +445,10 @@ class ChainWriter:
             self._samples[period] = []
             self._dict_ids[period] = 0
             return 0
-        dict_id = self._dictionaries.save(keys, dictionary)
+        with self._state_lock():
+            dict_id = self._dictionaries.save(keys, dictionary)
+            if self._on_dictionary is not None:
+                self._on_dictionary(period)
         self._dict_ids[period] = dict_id
         del self._samples[period]
         return dict_id
@@ -483,6 +494,10 @@ class ChainWriter:
         return self._segment
 
     def _seal(self, segment: _OpenSegment) -> None:
+        with self._state_lock():
+            self._write_seal(segment)
+
+    def _write_seal(self, segment: _OpenSegment) -> None:
         tree = self._tree
         seal = Seal(
             block_count=len(segment.block_index),

@@ -10,7 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from auditlog import note
+from auditlog._statefile import decode_state, write_state
+from auditlog.crypto.keys import KeyringFile
+from auditlog.crypto.signed import SignedState, StateSigner
 from auditlog.log import AuditLog
+from auditlog.log.head import HeadStore, LogHead
+from auditlog.log.holds_file import HoldsFile
+from auditlog.log.manifest import MANIFEST_PATH, Manifest
+from auditlog.log.state import all_chains, snapshot
 from auditlog.segment.format import file_header
 from auditlog.segment.scan import list_segments, segment_path
 from auditlog.storage.layout import LogLayout
@@ -18,6 +26,7 @@ from auditlog.storage.layout import LogLayout
 __all__ = [
     "flip_bit",
     "period_data_key",
+    "resign_with",
     "segment_files",
     "signer_key",
     "start_empty_segment",
@@ -72,3 +81,41 @@ def signer_key(log: AuditLog) -> str:
     root key: for tests that check it never reaches a file in clear, and for tests of what a
     log does with well-signed notes it did not write itself (forks)."""
     return log._keys.signer()
+
+
+def resign_with(log_path: Path, signer_key: str) -> str:
+    """Pass the log off as another key's: what someone who can write the directory can do.
+
+    The manifest is made to name ``signer_key``'s verifier key, and every signature a verifier
+    checks without the root key — the manifest, holds and keyrings, every checkpoint,
+    tombstone and redaction note, and the head — is made again with ``signer_key``. Segments
+    and wrapped keys are untouched. Returns the new verifier key. Only a verifier that pins the
+    log's real key, or opens the log with its root key (which derives the real one), notices.
+    """
+    layout = LogLayout(log_path)
+    verifier = note.verifier_from_signer(signer_key)
+    manifest = decode_state(layout.manifest.read_bytes(), layout.manifest, Manifest)
+    signer = StateSigner(manifest.origin, verifier, signer_key)
+    forged = manifest.model_copy(update={"checkpoint_key": verifier})
+    write_state(layout.manifest, signer.sign(forged, MANIFEST_PATH, generation=forged.generation))
+    state_files: list[tuple[Path, type[SignedState]]] = [(layout.holds, HoldsFile)]
+    for chain in all_chains(layout):
+        files = layout.chain(chain)
+        state_files.append((files.keyring, KeyringFile))
+        for directory, suffix in (
+            (files.checkpoints, ".note"),
+            (files.tombstones, ".tomb"),
+            (files.redactions, ".note"),
+        ):
+            for path in directory.glob(f"*{suffix}") if directory.is_dir() else ():
+                signed = path.read_text("utf-8")
+                path.write_text(note.sign(signed[: signed.index("\n\n") + 1], signer_key))
+    for path, model in state_files:
+        if path.exists():
+            doc = decode_state(path.read_bytes(), path, model)
+            place = layout.relative(path)
+            write_state(path, signer.sign(doc, place, generation=doc.generation))
+    signed_head = layout.head.read_text("utf-8")
+    head = LogHead.parse(signed_head[: signed_head.index("\n\n") + 1])
+    HeadStore(layout, verifier, signer_key).write(snapshot(layout, head))
+    return verifier
