@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -23,7 +24,7 @@ from auditlog.errors import ForkError, IntegrityError, RollbackError
 from auditlog.proofs import TrustedState, open_checkpoint, sign_checkpoint
 from auditlog.records import Record
 from auditlog.segment.checkpoints import CheckpointStore
-from auditlog.testing import TEST_PASSPHRASE, tamper, workload
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, tamper, workload
 
 CHAIN = "main"
 
@@ -261,6 +262,179 @@ def test_a_whole_log_put_back_from_an_older_copy_is_caught_only_by_a_trusted_sta
         verify_read_only(log_path, trusted=TrustedState(state_path))
     assert (info.value.location["size"], info.value.location["trusted_size"]) == (96, 100)
     assert "96" in str(info.value)
+
+
+def test_a_chain_that_disappeared_after_being_trusted_is_a_rollback(
+    create_log: LogFactory, log_path: Path, tmp_path: Path
+) -> None:
+    """Deleting a whole chain (segments and checkpoints) does not escape a trusted state."""
+    log = create_log(SMALL_CONFIG, fsync=False)
+    log.append_many(records(100), chain=CHAIN)
+    log.append_many(records(20, seed=2), chain="other")
+    log.proofs.sign_checkpoints()
+    log.close()
+    state = tmp_path / "trusted.json"
+    verify_read_only(log_path, trusted=TrustedState(state))
+    shutil.rmtree(log_path / "chains" / "other")
+    with pytest.raises(RollbackError, match="gone"):
+        verify_read_only(log_path, trusted=TrustedState(state))
+
+
+# -- forks --------------------------------------------------------------------------------------
+
+
+def _trusted_then_forked(
+    create_log: LogFactory, log_path: Path, state_path: Path, keep: int, replacement: int
+) -> tuple[str, str]:
+    """A log of 100 records trusted in ``state_path``, then forked after ``keep`` records with
+    ``replacement`` other ones; returns the trusted checkpoint and the fork's new one."""
+    log = create_log(SMALL_CONFIG, fsync=False)
+    log.append_many(records(100)[:keep], chain=CHAIN)
+    older = state_path.parent / "older"
+    shutil.copytree(log_path, older)
+    log.append_many(records(100)[keep:], chain=CHAIN)
+    log.proofs.sign_checkpoints()
+    origin = log.chain_origin(CHAIN)
+    log.close()
+    verify_read_only(log_path, trusted=TrustedState(state_path))
+    trusted = TrustedState(state_path).checkpoints[origin]
+    forked = fork_chain(older, log_path, CHAIN, records(replacement, seed=99))
+    return trusted, forked
+
+
+def test_a_forked_tail_of_the_same_size_is_a_fork_with_evidence(
+    create_log: LogFactory, log_path: Path, tmp_path: Path
+) -> None:
+    """A tail rewritten with other records to the trusted size is a ForkError, and both
+    checkpoints are kept next to the state file."""
+    state_path = tmp_path / "trusted.json"
+    trusted, forked = _trusted_then_forked(create_log, log_path, state_path, 96, 4)
+    assert trusted != forked
+    assert checkpoint_sizes(log_path)[-1] == 100
+    verify_read_only(log_path)  # the fork is self-consistent: only outside state can tell
+    with pytest.raises(ForkError) as info:
+        verify_read_only(log_path, trusted=TrustedState(state_path))
+    assert info.value.location["size"] == 100
+    evidence = list(tmp_path.glob("trusted.json.fork-*"))
+    assert len(evidence) == 1
+    assert str(evidence[0]) in str(info.value)
+    kept = evidence[0].read_text("utf-8")
+    assert trusted in kept
+    assert forked in kept
+
+
+def test_a_forked_tail_with_other_block_ends_is_a_fork_with_evidence(
+    create_log: LogFactory, log_path: Path, tmp_path: Path
+) -> None:
+    """A rewritten tail whose blocks do not end at the trusted size is still a ForkError with
+    evidence, not a bare IntegrityError: the trusted size lies inside a block of the fork."""
+    state_path = tmp_path / "trusted.json"
+    _trusted_then_forked(create_log, log_path, state_path, 96, 8)
+    assert 100 not in block_ends(log_path)
+    with pytest.raises(ForkError) as info:
+        verify_read_only(log_path, trusted=TrustedState(state_path))
+    assert info.value.location["size"] == 100
+    assert len(list(tmp_path.glob("trusted.json.fork-*"))) == 1
+
+
+def test_checkpointing_a_rewritten_tail_over_a_stored_note_keeps_both(log_path: Path) -> None:
+    """A chain cut below its own checkpoint refuses write-open; a second checkpoint of a stored
+    size with another root raises ForkError and both notes are kept."""
+    with AuditLog.create(
+        log_path, passphrase=TEST_PASSPHRASE, scrypt_n=TEST_SCRYPT_N, config=SMALL_CONFIG
+    ) as log:
+        log.append_many(records(100), chain=CHAIN)
+        original = log.proofs.sign_checkpoints(CHAIN)[CHAIN]
+        signer = tamper.signer_key(log)
+        origin = log.chain_origin(CHAIN)
+    cut_chain(log_path, CHAIN, 96)
+    with pytest.raises(RollbackError, match="96 < 100"):
+        AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, fsync=False)
+    store = CheckpointStore(checkpoint_dir(log_path))
+    other = sign_checkpoint(signer, origin, 100, bytes(32))
+    with pytest.raises(ForkError):
+        store.save(other, 100, bytes(32))
+    assert store.get(100) == original
+    forks = list(checkpoint_dir(log_path).glob("00000000000000000100.fork-*.note"))
+    assert len(forks) == 1
+    assert forks[0].read_text("utf-8") == other
+    with pytest.raises(RollbackError):
+        verify_read_only(log_path)
+
+
+# -- the trusted state ---------------------------------------------------------------------------
+
+
+def test_trusted_state_advances_only_forward(
+    create_log: LogFactory, log_path: Path, tmp_path: Path
+) -> None:
+    """The state follows the newest checkpoint as the log grows, and never moves back."""
+    log = write_log(create_log, 100)
+    origin, key = log.chain_origin(CHAIN), log.verifier_key
+    state_path = tmp_path / "trusted.json"
+
+    def trusted_size() -> int | None:
+        checkpoint = TrustedState(state_path).trusted(origin, key)
+        return None if checkpoint is None else checkpoint.size
+
+    assert trusted_size() is None
+    log.verify(trusted=TrustedState(state_path))
+    assert trusted_size() == 100
+    log.append_many(records(140)[100:], chain=CHAIN)
+    log.proofs.sign_checkpoints()
+    log.close()
+    verify_read_only(log_path, trusted=TrustedState(state_path))
+    assert trusted_size() == 140
+    drop_checkpoints_above(log_path, CHAIN, 100)  # the chain is intact; only notes went
+    with pytest.raises(RollbackError, match="checkpoints were deleted"):
+        verify_read_only(log_path, trusted=TrustedState(state_path))
+    assert trusted_size() == 140
+    doc = json.loads(state_path.read_text("utf-8"))
+    assert (doc["format"], doc["version"]) == ("auditlog-trusted-checkpoints", 1)
+
+
+def test_a_damaged_trusted_state_is_refused(tmp_path: Path) -> None:
+    """A state file that cannot be read is an IntegrityError, never an empty state."""
+    state_path = tmp_path / "trusted.json"
+    state_path.write_text('{"format": "auditlog-trusted-checkpoints", "version"', "utf-8")
+    with pytest.raises(IntegrityError):
+        TrustedState(state_path)
+    state_path.write_text('{"format": "something-else", "version": 1}', "utf-8")
+    with pytest.raises(IntegrityError):
+        TrustedState(state_path)
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+def test_the_signing_key_is_never_on_disk_in_clear(
+    create_log: LogFactory, log_path: Path, tmp_path: Path
+) -> None:
+    """No file of the log or of a trusted state holds the checkpoint signer key in any encoding."""
+    log = write_log(create_log, 100)
+    log.verify(trusted=TrustedState(tmp_path / "trusted.json"))
+    signer = tamper.signer_key(log)
+    log.close()
+    encoded = signer.split("+", 4)[4]  # PRIVATE+KEY+<name>+<hash>+<base64, may hold '+'>
+    key_bytes = base64.b64decode(encoded)
+    assert key_bytes[0] == 0x01
+    assert len(key_bytes) == 33
+    seed = key_bytes[1:]
+    needles = [
+        signer.encode(),
+        encoded.encode(),
+        seed,
+        base64.b64encode(seed),
+        base64.b64encode(seed).rstrip(b"="),
+        seed.hex().encode(),
+        seed.hex().upper().encode(),
+    ]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "checkpoint.key" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        for needle in needles:
+            assert needle not in data, f"{path.relative_to(tmp_path)} holds the signer key"
 
 
 def test_verifying_with_another_verifier_key_fails(create_log: LogFactory) -> None:
