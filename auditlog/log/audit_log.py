@@ -18,7 +18,6 @@ from typing import Literal, Self
 from auditlog.clock import Clock, SystemClock
 from auditlog.crypto.keys import DEFAULT_CACHE_SECONDS
 from auditlog.crypto.providers import KeyProvider
-from auditlog.errors import MigrationRequiredError
 from auditlog.log._deprecated import DeprecatedMethods
 from auditlog.log.appending import Appender
 from auditlog.log.chains import Chains
@@ -29,16 +28,11 @@ from auditlog.log.head import HeadStore
 from auditlog.log.key_material import KeyMaterial
 from auditlog.log.keys import Keys
 from auditlog.log.manifest import MANIFEST_PATH, Manifest, ManifestRef, load_manifest
-from auditlog.log.migration import (
-    MigrationReport,
-    finish_migration,
-    migrate_state,
-    migration_event,
-)
+from auditlog.log.migration import MigrationReport, migrate_state, migration_event
 from auditlog.log.opening import reconcile_head
 from auditlog.log.proofs import Proofs
 from auditlog.log.reading import log_stats, read_records
-from auditlog.log.repair import repair_chain
+from auditlog.log.repair import repair_detail, repair_log
 from auditlog.log.results import AppendResult, LogStats, Receipt, RepairReport, VerifyReport
 from auditlog.log.retention import Retention
 from auditlog.log.retention.journal import pending_segments
@@ -271,15 +265,7 @@ class AuditLog(DeprecatedMethods):
         sealed segment is not repairable here: restore that segment from a backup.
         """
         root = Path(path)
-        layout = LogLayout(root)
-        manifest = load_manifest(layout)
-        now = (clock or SystemClock()).now()
-        reports = []
-        for name in [chain] if chain else layout.chain_names():
-            origin = f"{manifest.origin}/{name}"
-            report = repair_chain(layout.chain(name), name, origin, now, manifest.checkpoint_key)
-            if report is not None:
-                reports.append(report)
+        reports = repair_log(root, chain, (clock or SystemClock()).now())
         if reports:
             # Opening for writing now succeeds (it binds the quarantined bytes into the head);
             # it also proves the repaired chain verifies against the log's own key.
@@ -290,9 +276,7 @@ class AuditLog(DeprecatedMethods):
                     log._events.record(
                         LogEventType.REPAIR,
                         log._clock.now(),
-                        f"cut {report.bytes_cut} bytes from segment {report.segment} at offset "
-                        f"{report.offset}; records from index {report.first_lost_index} on were "
-                        f"lost; the bytes are kept in {report.quarantine.name}",
+                        repair_detail(report),
                         chain=report.chain,
                     )
         return reports
@@ -314,13 +298,7 @@ class AuditLog(DeprecatedMethods):
         again finishes it. ``ConfigurationError`` if the log is of format v2 already.
         """
         root = Path(path)
-        layout = LogLayout(root)
-        try:
-            load_manifest(layout)
-        except MigrationRequiredError:
-            report, provider, _ = migrate_state(root, provider=key_provider, passphrase=passphrase)
-        else:
-            report, provider = finish_migration(root, provider=key_provider, passphrase=passphrase)
+        report, provider = migrate_state(root, provider=key_provider, passphrase=passphrase)
         with cls.open(root, key_provider=provider, clock=clock) as log:
             now = log._clock.now()
             log._events.record(

@@ -29,7 +29,13 @@ from auditlog._statefile import read_state, write_state
 from auditlog.crypto.keys import ChainKeyring, KeyringFile, KeyringFileV1
 from auditlog.crypto.providers import KeyProvider, PassphraseKeyProvider
 from auditlog.crypto.signed import StateSigner
-from auditlog.errors import ConfigurationError, IntegrityError, NoteError, StateFileError
+from auditlog.errors import (
+    ConfigurationError,
+    IntegrityError,
+    MigrationRequiredError,
+    NoteError,
+    StateFileError,
+)
 from auditlog.log.head import HeadStore, LogHead
 from auditlog.log.holds_file import HOLDS_PATH, HoldsFile, HoldsFileV1
 from auditlog.log.key_material import (
@@ -38,7 +44,13 @@ from auditlog.log.key_material import (
     checkpoint_key_file,
     hold_key_file,
 )
-from auditlog.log.manifest import MANIFEST_PATH, Manifest, ManifestV1, read_manifest_v1
+from auditlog.log.manifest import (
+    MANIFEST_PATH,
+    Manifest,
+    ManifestV1,
+    load_manifest,
+    read_manifest_v1,
+)
 from auditlog.log.state import snapshot
 from auditlog.proofs import open_checkpoint
 from auditlog.segment.checkpoints import CheckpointStore
@@ -64,10 +76,17 @@ class MigrationReport:
 
 def migrate_state(
     root: Path, *, provider: KeyProvider | None, passphrase: str | None
-) -> tuple[MigrationReport, KeyProvider, int]:
-    """Steps 1 to 5 but the event: returns the report, the root key provider, and the number
-    of the head signed (the caller opens the log and records the ``migrated`` event)."""
+) -> tuple[MigrationReport, KeyProvider]:
+    """Steps 1 to 5 but the event (the caller opens the log and records the ``migrated``
+    event), or the end of a migration stopped before its head; returns the report and the
+    root key provider."""
     layout = LogLayout(root)
+    try:
+        load_manifest(layout)
+    except MigrationRequiredError:
+        pass
+    else:
+        return finish_migration(root, provider=provider, passphrase=passphrase)
     if layout.chain(EVENTS_CHAIN).directory.is_dir():
         raise IntegrityError(
             f"{root} has an events chain, which only a log of format v2 has, but its manifest "
@@ -101,11 +120,10 @@ def migrate_state(
     chains = _verify_v1(layout, manifest_v1, provider, verifier_key)
     signed = _sign_state(layout, manifest_v1, provider, signer, signer_key)
     heads = HeadStore(layout, verifier_key, signer_key)
-    head = heads.write(
+    heads.write(
         snapshot(layout, LogHead(origin=origin, generation=1, events_root=merkle.EMPTY_ROOT))
     )
-    report = MigrationReport(from_version=1, to_version=2, chains=chains, signed=signed)
-    return report, provider, head.generation
+    return MigrationReport(from_version=1, to_version=2, chains=chains, signed=signed), provider
 
 
 def finish_migration(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 from auditlog._fs import create_exclusive, make_private_dir
 from auditlog.errors import IntegrityError
+from auditlog.log.manifest import load_manifest
 from auditlog.log.results import RepairReport
 from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.files import ChainFiles, acquire_chain_lock
@@ -20,8 +22,31 @@ from auditlog.segment.reader import ChainReader
 from auditlog.segment.redaction import RedactionStore
 from auditlog.segment.scan import entry_heads, list_segments
 from auditlog.segment.tombstone import TombstoneStore
+from auditlog.storage.layout import LogLayout
 
-__all__ = ["repair_chain"]
+__all__ = ["repair_chain", "repair_detail", "repair_log"]
+
+
+def repair_log(root: Path, chain: str | None, now: datetime) -> list[RepairReport]:
+    """Cut the damaged open tail of ``chain`` (default: every chain) of the log at ``root``."""
+    layout = LogLayout(root)
+    manifest = load_manifest(layout)
+    reports = []
+    for name in [chain] if chain else layout.chain_names():
+        origin = f"{manifest.origin}/{name}"
+        report = repair_chain(layout.chain(name), name, origin, now, manifest.checkpoint_key)
+        if report is not None:
+            reports.append(report)
+    return reports
+
+
+def repair_detail(report: RepairReport) -> str:
+    """The detail of a repair's event."""
+    return (
+        f"cut {report.bytes_cut} bytes from segment {report.segment} of chain {report.chain} at "
+        f"offset {report.offset}; records from index {report.first_lost_index} on were lost; "
+        f"the bytes are kept in {report.quarantine.name}"
+    )
 
 
 def repair_chain(
