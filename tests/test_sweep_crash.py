@@ -33,7 +33,7 @@ import pytest
 
 import auditlog
 from auditlog import AuditLog, IntegrityError, LogConfig
-from auditlog.records import LogEvent, LogEventType
+from auditlog.records import LogEventType
 from auditlog.retention import RetentionPolicy
 from auditlog.segment.scan import list_segments, scan_segment
 from auditlog.segment.tombstone import TombstoneStore
