@@ -1,8 +1,11 @@
-"""Repair: cut damaged blocks off the open tail of a chain, keeping the cut bytes as evidence.
+"""Repair: cut damaged blocks off the open tail of a chain, keeping the cut bytes as evidence,
+and rebuild tiles that do not verify.
 
 Only the last segment of a chain is ever cut, from the first damaged entry to its end, and
 never below a signed checkpoint. Damage in a sealed segment is not repairable here: restore
-that segment from a backup. A torn tail is not damage: opening for writing cuts it.
+that segment from a backup. A torn tail is not damage: opening for writing cuts it. Tiles are
+derived data: when they do not verify (or after a cut) they are written again from the segments
+and tombstones.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.files import ChainFiles, acquire_chain_lock
 from auditlog.segment.format import ENTRY_BLOCK
 from auditlog.segment.reader import ChainReader
+from auditlog.segment.recovery import rebuild_tiles
 from auditlog.segment.redaction import RedactionStore
 from auditlog.segment.scan import entry_heads, list_segments
+from auditlog.segment.tiles import TileStore, is_tile_damage
 from auditlog.segment.tombstone import TombstoneStore
 from auditlog.storage.layout import LogLayout
 
@@ -52,32 +57,34 @@ def repair_detail(report: RepairReport) -> str:
 def repair_chain(
     files: ChainFiles, chain: str, origin: str, now: datetime, verifier_key: str
 ) -> RepairReport | None:
-    """Cut the damaged tail of one chain, holding its writer lock; None if it is intact."""
+    """Cut the damaged tail of one chain, and rebuild its tiles after a cut or if they do not
+    verify, holding its writer lock; the cut made, or None."""
     # Hold the writer lock throughout: cutting a file a live writer appends to would corrupt it.
     lock = acquire_chain_lock(files, chain)
     try:
-        return _cut_damaged_tail(files, chain, origin, now, verifier_key)
+        tombstones = TombstoneStore(files.tombstones, origin, verifier_key).load()
+        redactions = RedactionStore(files.redactions, origin, verifier_key).indexes()
+        # The whole chain and its tiles are checked (keyless), so damage anywhere is found;
+        # only damage in the last segment can be cut. Tile damage is raised only once the
+        # segments verified.
+        reader = ChainReader(files, chain, origin, period_seconds=86_400)
+        try:
+            reader.verify(None, tombstones=tombstones, redactions=redactions, holding_lock=True)
+            return None
+        except IntegrityError as exc:
+            cut = None if is_tile_damage(exc) else _cut_damaged_tail(files, chain, now, exc)
+        rebuild_tiles(TileStore(files.tiles), files, chain, tombstones)
+        return cut
     finally:
         os.close(lock)
 
 
 def _cut_damaged_tail(
-    files: ChainFiles, chain: str, origin: str, now: datetime, verifier_key: str
-) -> RepairReport | None:
+    files: ChainFiles, chain: str, now: datetime, error: IntegrityError
+) -> RepairReport:
+    """Cut the last segment at the damaged entry ``error`` names, keeping the bytes."""
     segments = list_segments(files.segments)
-    if not segments:
-        return None
-    sequence, path = segments[-1]
-    # The whole chain is checked (keyless), so damage anywhere is found; only damage in the
-    # last segment can be cut.
-    reader = ChainReader(files, chain, origin, period_seconds=86_400)
-    tombstones = TombstoneStore(files.tombstones, origin, verifier_key).load()
-    redactions = RedactionStore(files.redactions, origin, verifier_key).indexes()
-    try:
-        reader.verify(None, tombstones=tombstones, redactions=redactions)
-        return None
-    except IntegrityError as exc:
-        error = exc
+    sequence, path = segments[-1] if segments else (-1, files.segments)
     damage = error.location
     offset = damage.get("offset")
     if damage.get("segment") != sequence or not isinstance(offset, int):

@@ -148,17 +148,28 @@ class CompactRange:
             self._end, self._hashes = saved
             raise
 
-    def merge(self, other: CompactRange) -> None:
-        """Add the leaves of ``other``, which must start where this range ends, at its end."""
+    def merge(
+        self, other: CompactRange, stride_nodes: list[tuple[int, int, bytes]] | None = None
+    ) -> None:
+        """Add the leaves of ``other``, which must start where this range ends, at its end.
+
+        With ``stride_nodes``, every node at a level that is a positive multiple of 8 that the
+        merge knows is appended to it as ``(level, index, hash)``, as ``extend`` does: the
+        subtrees of ``other`` at such levels and the parents they complete. Nodes inside one of
+        ``other``'s subtrees are not known and not appended.
+        """
         if other._begin != self._end:
             raise ValueError(
                 f"cannot merge [{other._begin}, {other._end}) into [{self._begin}, {self._end}):"
                 " the ranges are not adjacent"
             )
-        for (level, _), node in zip(
+        collect = stride_nodes.append if stride_nodes is not None else None
+        for (level, index), node in zip(
             range_nodes(other._begin, other._end), other._hashes, strict=True
         ):
-            self._push_node(level, node)
+            if collect and level and not level % 8:
+                collect((level, index, node))
+            self._push_node(level, node, collect)
 
     def _push_node(
         self,

@@ -2,7 +2,9 @@
 
 ``ChainCheck`` checks indexes, the block hash chain, the Merkle roots recomputed from the
 leaves, each seal, and the tombstones that stand for deleted segments. Keyless verification and
-writer recovery both use it, so there is one definition of an intact chain.
+writer recovery both use it, so there is one definition of an intact chain. A ``NodeSink`` given
+to it receives the tree nodes it computes on the way (verification holds the tiles against
+them), so that nothing needs a second pass over the segments.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import builtins
 import hmac
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from auditlog.errors import IntegrityError
 from auditlog.merkle import EMPTY_ROOT, CompactRange
@@ -17,7 +20,20 @@ from auditlog.segment.blocks import ParsedBlock
 from auditlog.segment.format import TIME_GRANULE_US, Seal, Tombstone, genesis_hash
 from auditlog.segment.scan import SegmentScan
 
-__all__ = ["ChainCheck"]
+__all__ = ["ChainCheck", "NodeSink"]
+
+
+class NodeSink(Protocol):
+    """Receives, in chain order, the leaves and stride nodes a ``ChainCheck`` has checked."""
+
+    def block(
+        self, first_index: int, leaves: bytes, stride_nodes: list[tuple[int, int, bytes]]
+    ) -> None:
+        """A block's leaves (joined) and the nodes of levels 8, 16, ... they completed."""
+
+    def deleted(self, deleted: CompactRange, stride_nodes: list[tuple[int, int, bytes]]) -> None:
+        """A tombstone's compact range and the nodes of levels 8, 16, ... its merge completed
+        (its own subtrees at those levels included)."""
 
 
 @dataclass
@@ -45,6 +61,7 @@ class ChainCheck:
     wanted: set[int] = field(default_factory=set)  # tree sizes whose roots to record too
     pending_deletion: int = 0  # segments a tombstone stands for that an unfinished sweep left
     pending: set[int] = field(default_factory=set)  # segments an unfinished sweep will delete
+    nodes: NodeSink | None = None  # told the tree nodes as they are checked
 
     @classmethod
     def start(cls, chain: str, origin: str) -> ChainCheck:
@@ -92,9 +109,13 @@ class ChainCheck:
                     "deleted segments was changed",
                     location=where,
                 )
-            self.tree.merge(tombstone.range())
+            deleted = tombstone.range()
+            stride_nodes: list[tuple[int, int, builtins.bytes]] = []
+            self.tree.merge(deleted, stride_nodes if self.nodes is not None else None)
             if self.tree.hashes != tombstone.frontier:
                 raise IntegrityError("a tombstone's frontier does not match", location=where)
+            if self.nodes is not None:
+                self.nodes.deleted(deleted, stride_nodes)
             self.last_hash = tombstone.last_block_hash
             self.next_sequence = tombstone.last_sequence + 1
             self.roots[tombstone.end_index] = self.tree.root()
@@ -183,14 +204,17 @@ class ChainCheck:
         if header.min_time % TIME_GRANULE_US or header.max_time % TIME_GRANULE_US:
             raise IntegrityError("block's time range is not in whole minutes", location=where)
         leaves = bytes(block.leaves)
+        stride_nodes: list[tuple[int, int, builtins.bytes]] | None = (
+            [] if self.nodes is not None else None
+        )
         done = 0
         # Roots asked for inside the block (a checkpoint held by someone else may fall there).
         for size in sorted(s for s in self.wanted if header.first_index < s < header.tree_size):
             cut = (size - header.first_index) * 32
-            self.tree.extend_joined(leaves[done:cut])
+            self.tree.extend_joined(leaves[done:cut], stride_nodes)
             self.roots[size] = self.tree.root()
             done = cut
-        self.tree.extend_joined(leaves[done:])
+        self.tree.extend_joined(leaves[done:], stride_nodes)
         root = self.tree.root()
         self.roots[header.tree_size] = root
         if not hmac.compare_digest(root, header.tree_root):
@@ -199,6 +223,8 @@ class ChainCheck:
                 "a leaf was changed",
                 location=where,
             )
+        if self.nodes is not None and stride_nodes is not None:
+            self.nodes.block(header.first_index, leaves, stride_nodes)
         self.last_hash = block.block_hash
         self.blocks += 1
         self.records += header.count

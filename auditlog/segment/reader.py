@@ -1,9 +1,16 @@
-"""Reading a chain: keyless and keyed verification, and decrypting records by index range."""
+"""Reading a chain: keyless and keyed verification, and decrypting records by index range.
+
+Verification holds the tiles beside the segments against the tree it recomputes, in the same
+pass: they are derived data, but a proof built from them must not be the first to notice.
+"""
 
 from __future__ import annotations
 
 import builtins
+import fcntl
+import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +32,7 @@ from auditlog.segment.scan import (
     read_file_header,
     scan_segment,
 )
+from auditlog.segment.tiles import TileCheck, TileStore
 
 __all__ = ["ChainReader", "ChainReport"]
 
@@ -57,6 +65,37 @@ def _micros_of(value: object) -> int:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise IntegrityError("a stored record has no valid occurred_at")
     return datetime_to_micros(value)
+
+
+@contextmanager
+def _writer_absent(files: ChainFiles, holding_lock: bool) -> Iterator[bool]:
+    """Whether no writer holds the chain's lock; while it is true, none can start.
+
+    Taken only when the tail of the tiles is unsettled, for the moment a re-read takes: a
+    shared lock, so a writer opening right then is refused as if another writer held it. A lock
+    file that cannot be opened (no permission) counts as held: nothing is then concluded.
+    """
+    if holding_lock:
+        yield True
+        return
+    try:
+        fd = os.open(files.lock, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield True  # no writer ever opened this chain here (a copy of the log)
+        return
+    except PermissionError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            absent = False
+        else:
+            absent = True
+        yield absent
+    finally:
+        os.close(fd)
 
 
 class ChainReader:
@@ -133,20 +172,44 @@ class ChainReader:
         redactions: set[int] | None = None,
         wanted_roots: set[int] | None = None,
         pending_segments: set[int] | None = None,
+        *,
+        holding_lock: bool = False,
     ) -> ChainReport:
-        """Check the whole chain; with a keyring, also decrypt and re-hash every record.
+        """Check the whole chain and its tiles; with a keyring, also decrypt and re-hash every
+        record.
 
         Deleted segments are stepped over by their (signature-checked) tombstones; blocks of
-        shredded periods are checked without keys only, and counted.
+        shredded periods are checked without keys only, and counted. Damage to the tiles is
+        raised only once the chain itself has verified, so an error about the tiles
+        (``tiles.is_tile_damage``) means the segments are intact. ``holding_lock`` says the
+        caller holds the chain's writer lock, so no writer can be behind an unsettled tail.
         """
         check = ChainCheck.start(self.chain, self.origin)
         check.tombstones = dict(tombstones or {})
         check.wanted = set(wanted_roots or ())
         check.pending = set(pending_segments or ())
+        tiles = check.nodes = TileCheck(TileStore(self.files.tiles), self.chain)
+        try:
+            return self._verify(
+                check, tiles, keyring, progress, redactions or set(), holding_lock=holding_lock
+            )
+        finally:
+            tiles.close()
+
+    def _verify(
+        self,
+        check: ChainCheck,
+        tiles: TileCheck,
+        keyring: ChainKeyring | None,
+        progress: Progress | None,
+        allowed: set[int],
+        *,
+        holding_lock: bool,
+    ) -> ChainReport:
         torn = 0
+        torn_new = False  # the last segment is a torn new one (its header never made it)
         sealed = 0
         shredded = 0
-        allowed = redactions or set()
         for scan in self.scans():
             check.feed(scan)
             for ordinal, block in enumerate(scan.blocks):
@@ -163,6 +226,7 @@ class ChainReader:
                             },
                         )
             torn = scan.torn_bytes
+            torn_new = scan.first_index == -1
             sealed += scan.seal is not None
             if keyring is not None:
                 for ordinal, block in enumerate(scan.blocks):
@@ -173,6 +237,13 @@ class ChainReader:
             if progress is not None:
                 progress(scan.size)
         check.apply_tombstones()
+        # A chain shorter than a size asked for is a rollback, which the caller's check of the
+        # checkpoints reports: that says more than what the tiles hold beyond the chain.
+        if all(size <= check.size for size in check.wanted) and tiles.finish(check.size):
+            with _writer_absent(self.files, holding_lock) as absent:
+                if absent:
+                    end, _ = self.end(self.segment_files())
+                    tiles.settle(max(check.size, end), torn=torn > 0 or torn_new)
         return ChainReport(
             chain=self.chain,
             records=check.records,

@@ -9,19 +9,28 @@ that, on request, keeping the bytes).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from auditlog._fs import fsync_dir
 from auditlog.errors import IntegrityError
+from auditlog.merkle import CompactRange
 from auditlog.segment.check import ChainCheck
 from auditlog.segment.files import ChainFiles
 from auditlog.segment.format import Tombstone
 from auditlog.segment.scan import SegmentScan, list_segments, scan_segment, segment_path
-from auditlog.segment.tiles import TileStore
+from auditlog.segment.tiles import TileStore, unchecked_tombstones
 
-__all__ = ["RecoveryReport", "check_tail", "cut_torn_tail", "leaf_blocks", "recover_tiles"]
+__all__ = [
+    "RecoveryReport",
+    "check_tail",
+    "cut_torn_tail",
+    "leaf_blocks",
+    "rebuild_tiles",
+    "recover_tiles",
+    "tree_pieces",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,25 +120,73 @@ def cut_torn_tail(scan: SegmentScan, chain: str, durable_records: int) -> Recove
 
 
 def recover_tiles(
-    tiles: TileStore, files: ChainFiles, chain: str, size: int, *, any_deleted: bool
+    tiles: TileStore,
+    files: ChainFiles,
+    chain: str,
+    size: int,
+    *,
+    any_deleted: bool = False,
+    tombstones: Mapping[int, Tombstone] | None = None,
 ) -> None:
-    """Bring the tiles in step with the recovered chain: cut extra nodes, rebuild if short."""
+    """Bring the tiles in step with the recovered chain: cut extra nodes, and rebuild them
+    from the segments and tombstones if a level file has another length than ``size`` calls
+    for (or is missing, or a stray file is there).
+
+    ``tombstones`` are the chain's, as the writer's open checked them; without them, a chain
+    with ``any_deleted`` reads its tombstones' texts (their signatures were just checked).
+    """
     tiles.truncate(size)
-    if not tiles.matches(size) and not any_deleted:
-        # Tiles cannot be rebuilt across deleted segments (their leaves are gone); proofs
-        # near such a gap fail their own check until the tiles are restored.
-        rebuilt = tiles.rebuild(leaf_blocks(files.segments, chain))
-        if rebuilt != size:
-            raise IntegrityError(
-                f"rebuilding tiles found {rebuilt} leaves, the chain has {size}",
-                location={"chain": chain},
-            )
+    if tiles.matches(size):
+        return
+    if tombstones is None and any_deleted:
+        tombstones = {t.first_sequence: t for t in unchecked_tombstones(files.tombstones)}
+    rebuilt = rebuild_tiles(tiles, files, chain, tombstones or {})
+    if rebuilt != size:
+        raise IntegrityError(
+            f"rebuilding tiles found {rebuilt} leaves, the chain has {size}",
+            location={"chain": chain},
+        )
 
 
-def leaf_blocks(segments_dir: Path, chain: str) -> Iterator[tuple[int, bytes]]:
-    """(first index, joined leaves) of every block of a chain, in order (no key needed)."""
+def rebuild_tiles(
+    tiles: TileStore, files: ChainFiles, chain: str, tombstones: Mapping[int, Tombstone]
+) -> int:
+    """Write the chain's tiles again from its segments and tombstones (one pass, no key);
+    returns the tree size they hold."""
+    return tiles.rebuild(tree_pieces(files.segments, chain, tombstones))
+
+
+def tree_pieces(
+    segments_dir: Path, chain: str, tombstones: Mapping[int, Tombstone]
+) -> Iterator[tuple[int, bytes] | CompactRange]:
+    """What the chain's tree is made of, in index order (no key needed): ``(first index,
+    joined leaves)`` of every block of the segments present, and the compact range of every
+    tombstone where it stands. As in verification, a tombstone whose first segment is still
+    there is not used, and the other segments a used tombstone stands for (an unfinished sweep
+    may have left some) are passed over."""
+    present = {sequence for sequence, _ in list_segments(segments_dir)}
+    waiting = sorted(
+        (t for t in tombstones.values() if t.first_sequence not in present),
+        key=lambda t: t.first_index,
+    )
+    deleted = {s for t in waiting for s in range(t.first_sequence, t.last_sequence + 1)}
+    for first, leaves in leaf_blocks(segments_dir, chain, deleted):
+        while waiting and waiting[0].first_index <= first:
+            yield waiting.pop(0).range()
+        yield first, leaves
+    for tombstone in waiting:
+        yield tombstone.range()
+
+
+def leaf_blocks(
+    segments_dir: Path, chain: str, passed_over: Container[int] = ()
+) -> Iterator[tuple[int, bytes]]:
+    """(first index, joined leaves) of every block of a chain, in order (no key needed), but
+    those of the segments ``passed_over``."""
     segments = list_segments(segments_dir)
     for position, (sequence, path) in enumerate(segments):
+        if sequence in passed_over:
+            continue
         last = position == len(segments) - 1
         scan = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=last)
         for block in scan.blocks:
