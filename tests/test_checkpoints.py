@@ -24,6 +24,7 @@ from auditlog.errors import ForkError, IntegrityError, RollbackError
 from auditlog.proofs import TrustedState, open_checkpoint, sign_checkpoint
 from auditlog.records import Record
 from auditlog.segment.checkpoints import CheckpointStore
+from auditlog.storage.layout import EVENTS_CHAIN
 from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, tamper, workload
 
 CHAIN = "main"
@@ -109,7 +110,8 @@ def test_a_checkpoint_is_stored_at_every_seal_and_on_demand(
     assert checkpoint_sizes(log_path) == sealed
     notes = log.proofs.sign_checkpoints()
     assert checkpoint_sizes(log_path) == [*sealed, 100]
-    assert notes == {CHAIN: CheckpointStore(checkpoint_dir(log_path)).get(100)}
+    assert notes[CHAIN] == CheckpointStore(checkpoint_dir(log_path)).get(100)
+    assert set(notes) == {CHAIN, EVENTS_CHAIN}  # the log's own events are signed too
     assert log.proofs.stored_checkpoints(CHAIN)[-1] == notes[CHAIN]
 
 
@@ -118,8 +120,12 @@ def test_checkpoint_signs_the_head_of_every_chain(create_log: LogFactory, log_pa
     log = create_log(SMALL_CONFIG, fsync=False)
     log.append_many(records(200))
     notes = log.proofs.sign_checkpoints()
-    assert sorted(notes) == log.chains()
+    assert set(notes) == {*log.chains(), EVENTS_CHAIN}
     report = log.verify(keyless=True)
+    events = notes.pop(EVENTS_CHAIN)
+    checkpoint = open_checkpoint(events, log.verifier_key, log.chain_origin(EVENTS_CHAIN))
+    assert report.events is not None
+    assert (checkpoint.size, checkpoint.root_hash) == (report.events.records, report.events.root)
     for chain, signed in notes.items():
         checkpoint = open_checkpoint(signed, log.verifier_key, log.chain_origin(chain))
         assert checkpoint.size == report.chains[chain].records

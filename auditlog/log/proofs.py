@@ -20,6 +20,7 @@ from auditlog.proofs import (
     verify_inclusion_proof,
 )
 from auditlog.segment.tiles import TileStore
+from auditlog.storage.layout import EVENTS_CHAIN
 
 __all__ = ["Proofs"]
 
@@ -49,15 +50,31 @@ class Proofs:
         self._chains.check_open()
         if not self._writable:
             raise ConfigurationError("checkpoints are signed by the writer: open with mode='write'")
-        names = (
-            [chain] if chain is not None else sorted(w.chain for w in self._chains.open_writers())
-        )
+        events = self._chains.layout.chain(EVENTS_CHAIN).directory.is_dir()
+        if chain is None:
+            names = sorted(w.chain for w in self._chains.open_writers())
+            if events:
+                names.append(EVENTS_CHAIN)  # the log's own events are checkpointed with the rest
+        else:
+            names = [chain]
         notes = {}
         for name in names:
+            if name == EVENTS_CHAIN:
+                notes[name] = self._sign_events()
+                continue
             size, root = self._chains.writer(name).head()
             notes[name] = self.store_checkpoint(name, size, root)
             self._state.bind_chain(name)  # the head counts every stored checkpoint
         return notes
+
+    def _sign_events(self) -> str:
+        """A checkpoint of the events chain, signed under the log lock (other handles append
+        events too)."""
+        with self._chains.layout.log_lock(), self._chains.events_writer() as writer:
+            size, root = writer.head()
+            note = self.store_checkpoint(EVENTS_CHAIN, size, root)
+            self._state.bind_chain(EVENTS_CHAIN)
+        return note
 
     def stored_checkpoints(self, chain: str) -> list[str]:
         """The chain's stored signed checkpoints, oldest first."""
