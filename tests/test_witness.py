@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import random
+import shutil
 import stat
 import tempfile
 import threading
@@ -34,6 +36,7 @@ from auditlog.errors import (
     ForkError,
     IntegrityError,
     KeyMaterialError,
+    MigrationRequiredError,
     NoteError,
     PassphraseError,
     ProofError,
@@ -55,8 +58,11 @@ from auditlog.witness.state import (
     WitnessEvidence,
     WitnessKeyFile,
     WitnessStateFile,
-    _read_followed_logs,
+    WitnessStateFileV1,
+    _read_v1_followed_logs,
+    _sealed,
     _signer_key_file,
+    state_mac_key,
 )
 
 ORIGIN = "auditlog.example/log/chat-1"
@@ -173,6 +179,22 @@ def witness(witness_dir: Path, log: FakeLog) -> Witness:
 
 def _state(witness: Witness) -> bytes:
     return (witness.directory / "state.json").read_bytes()
+
+
+def _resealed(witness: Witness, doc: dict[str, object]) -> bytes:
+    """``doc`` as the state file the witness's key holder would write (a valid MAC): a state
+    whose content is wrong, not one forged without the key."""
+    key = state_mac_key(witness._signer_key, witness.verifier_key)
+    model = WitnessStateFile.model_validate(doc)
+    return state_bytes(_sealed(model, key, model.generation))
+
+
+def _as_version_1(witness: Witness) -> None:
+    """Rewrite the witness's state file as format version 1 wrote it (no MAC)."""
+    path = witness.directory / "state.json"
+    doc = json.loads(path.read_bytes())
+    old = WitnessStateFileV1(witness=doc["witness"], logs=doc["logs"])
+    path.write_bytes(state_bytes(old))
 
 
 def _evidence(witness: Witness) -> list[dict[str, object]]:
@@ -493,7 +515,9 @@ def test_state_file_is_versioned(witness: Witness, log: FakeLog) -> None:
     witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
     doc = json.loads(_state(witness))
     assert doc["format"] == STATE_FORMAT
-    assert doc["version"] == 1
+    assert doc["version"] == 2
+    assert doc["generation"] == 3  # created, the log added, the checkpoint cosigned
+    assert len(bytes.fromhex(doc["mac"])) == 32
     assert doc["witness"] == witness.verifier_key
     assert doc["logs"] == {ORIGIN: {"verifier_key": log.verifier, "checkpoint": log.checkpoint(5)}}
 
@@ -560,9 +584,12 @@ def test_corrupt_state_is_an_error_never_a_reset(witness: Witness, log: FakeLog)
         "is not valid JSON": good[: len(good) // 2],
         "is not UTF-8": b"\xff" + good,
         "is not an? auditlog-witness-state file": b"[]",
-        r"damaged \(the checkpoint of .* does not verify": json.dumps(altered).encode(),
-        r"damaged \(the checkpoint filed under .* is of another log": json.dumps(misfiled).encode(),
-        r"damaged \(it belongs to another witness key": json.dumps(foreign).encode(),
+        # Edited without the key: refused before any of it is looked at.
+        "not authenticated by this witness's key": json.dumps(altered).encode(),
+        # Wrong content under a valid MAC: still caught by what it says.
+        r"damaged \(the checkpoint of .* does not verify": _resealed(witness, altered),
+        r"damaged \(the checkpoint filed under .* is of another log": _resealed(witness, misfiled),
+        r"damaged \(it belongs to another witness key": _resealed(witness, foreign),
         "damaged: logs.*size": json.dumps(extra).encode(),
         "damaged: logs.*verifier_key": json.dumps(
             {**doc, "logs": {ORIGIN: {"verifier_key": 5, "checkpoint": None}}}
@@ -584,8 +611,8 @@ def test_corrupt_state_is_an_error_never_a_reset(witness: Witness, log: FakeLog)
         with pytest.raises(StateFileError):
             witness.followed_logs()
         assert path.read_bytes() == content
-    path.write_bytes(json.dumps({**doc, "version": 2}).encode())
-    with pytest.raises(StateFileError, match=r"version 2.*upgrade auditlog"):
+    path.write_bytes(json.dumps({**doc, "version": 3}).encode())
+    with pytest.raises(StateFileError, match=r"version 3.*upgrade auditlog"):
         Witness.open(witness.directory, TEST_PASSPHRASE)
     path.unlink()
     with pytest.raises(StateFileError, match=r"state\.json.*is missing"):
@@ -608,7 +635,7 @@ def _damaged_copies(raw: bytes) -> dict[str, bytes]:
         "truncated": raw[: len(raw) // 2],
         "empty": b"",
         "not JSON": b"format: auditlog-witness\n",
-        "version 2": json.dumps({**doc, "version": 2}).encode(),
+        "version 3": json.dumps({**doc, "version": 3}).encode(),
         "version 0": json.dumps({**doc, "version": 0}).encode(),
         "version '1'": json.dumps({**doc, "version": "1"}).encode(),
     }
@@ -633,7 +660,7 @@ def test_a_damaged_witness_file_is_a_state_file_error_naming_it(
             Witness.open(witness.directory, TEST_PASSPHRASE)
         assert caught.value.path == path, what
         assert f"({path})" in str(caught.value), what
-        if what == "version 2":
+        if what == "version 3":
             assert "upgrade auditlog" in str(caught.value)
         if name == "state.json":
             with pytest.raises(StateFileError):
@@ -681,8 +708,8 @@ def test_files_written_before_the_models_reencode_byte_for_byte(tmp_path: Path) 
     state_path.write_bytes(OLD_STATE)
     key = read_state(key_path, WitnessKeyFile)
     assert _reencoded(key_path, WitnessKeyFile) == OLD_WITNESS_KEY
-    assert _reencoded(state_path, WitnessStateFile) == OLD_STATE
-    logs = _read_followed_logs(state_path, key.verifier_key)
+    assert _reencoded(state_path, WitnessStateFileV1) == OLD_STATE
+    logs = _read_v1_followed_logs(state_path, key.verifier_key)
     assert sorted(logs) == ["a.example/log", "z.example/empty", "\u00fc.example/l\u00f6g\u20142"]
     assert [log.latest.checkpoint.size if log.latest else None for log in logs.values()] == [
         12,
@@ -715,7 +742,11 @@ def test_witness_files_are_written_as_before(tmp_path: Path) -> None:
             WitnessKeyFile,
             {"format", "version", "root_key_id", "verifier_key", "wrapped_signer_key"},
         ),
-        (directory / "state.json", WitnessStateFile, {"format", "version", "witness", "logs"}),
+        (
+            directory / "state.json",
+            WitnessStateFile,
+            {"format", "version", "witness", "logs", "generation", "mac"},
+        ),
         (
             evidence,
             WitnessEvidence,
@@ -1201,3 +1232,175 @@ def test_cli_cosign(runner: CliRunner, tmp_path: Path, witness: Witness, log: Fa
     malformed = runner.invoke(witness_app, args, input=log.checkpoint(40), env=ENV)
     assert malformed.exit_code == 2
     assert "proof line 1" in _said(malformed.output)
+
+
+# -- state.json is authenticated (format version 2) --------------------------------------------
+
+
+def test_a_log_planted_in_the_state_without_the_key_is_refused(
+    witness: Witness, log: FakeLog
+) -> None:
+    """Someone who can write the witness directory but holds no passphrase adds a log of their
+    own, or swaps a followed log's key for theirs: the witness refuses the whole file rather
+    than cosign for them."""
+    witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
+    path = witness.directory / "state.json"
+    good = json.loads(path.read_bytes())
+    attacker = FakeLog(seed=9, origin="evil.example/log")
+    planted = json.loads(json.dumps(good))
+    planted["logs"][attacker.origin] = {"verifier_key": attacker.verifier, "checkpoint": None}
+    swapped = json.loads(json.dumps(good))
+    thief = FakeLog(seed=9, origin=ORIGIN)
+    swapped["logs"][ORIGIN] = {"verifier_key": thief.verifier, "checkpoint": thief.checkpoint(2)}
+    for forged in (planted, swapped):
+        path.write_text(json.dumps(forged, indent=2, sort_keys=True) + "\n", "utf-8")
+        with pytest.raises(StateFileError, match="not authenticated"):
+            Witness.open(witness.directory, TEST_PASSPHRASE)
+        with pytest.raises(StateFileError, match="not authenticated"):
+            witness.add_checkpoint(attacker.checkpoint(3), old_size=0, proof=[], timestamp=TIME)
+        with pytest.raises(StateFileError, match="not authenticated"):
+            witness.add_checkpoint(thief.checkpoint(3), old_size=2, proof=[], timestamp=TIME)
+    # A state of another witness, with its own valid MAC, is no good here either.
+    other = Witness.init(
+        witness.directory.parent / "other",
+        "other.example/w",
+        TEST_PASSPHRASE,
+        scrypt_n=TEST_SCRYPT_N,
+    )
+    path.write_bytes((other.directory / "state.json").read_bytes())
+    with pytest.raises(StateFileError):
+        Witness.open(witness.directory, TEST_PASSPHRASE)
+
+
+def test_an_older_state_put_back_while_the_witness_runs_is_a_rollback(
+    witness: Witness, log: FakeLog
+) -> None:
+    """An older, genuine state.json put back under a running witness would let a log roll
+    back; the witness remembers the newest generation it read and refuses."""
+    witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
+    path = witness.directory / "state.json"
+    older = path.read_bytes()
+    witness.add_checkpoint(log.checkpoint(12), old_size=5, proof=log.proof(5, 12), timestamp=TIME)
+    path.write_bytes(older)
+    with pytest.raises(RollbackError, match="went back from generation 4 to 3"):
+        witness.add_checkpoint(log.checkpoint(5), old_size=5, proof=[], timestamp=TIME)
+    assert path.read_bytes() == older  # nothing was written over it
+
+
+def test_a_version_1_state_is_refused_until_migrated_once(witness: Witness, log: FakeLog) -> None:
+    """A witness directory of format version 1 opens only after an explicit migration, which
+    checks the file, authenticates it and keeps every followed log and checkpoint."""
+    witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
+    _as_version_1(witness)
+    before = _files(witness.directory)
+    with pytest.raises(MigrationRequiredError, match="auditlog witness migrate"):
+        Witness.open(witness.directory, TEST_PASSPHRASE)
+    assert _files(witness.directory) == before
+    migrated = Witness.migrate(witness.directory, TEST_PASSPHRASE)
+    assert migrated.followed_logs() == {ORIGIN: log.verifier}
+    latest = migrated.latest_checkpoint(ORIGIN)
+    assert latest is not None
+    assert latest.size == 5
+    doc = json.loads(_state(witness))
+    assert (doc["version"], doc["generation"]) == (2, 1)
+    again = Witness.migrate(witness.directory, TEST_PASSPHRASE)  # already done: unchanged
+    assert json.loads(_state(witness)) == doc
+    again.add_checkpoint(log.checkpoint(12), old_size=5, proof=log.proof(5, 12), timestamp=TIME)
+    # A version 1 file with a checkpoint that does not verify is not migrated.
+    _as_version_1(witness)
+    path = witness.directory / "state.json"
+    old = json.loads(path.read_bytes())
+    old["logs"][ORIGIN]["checkpoint"] = log.checkpoint(12).replace("\n12\n", "\n13\n", 1)
+    path.write_text(json.dumps(old), "utf-8")
+    with pytest.raises(StateFileError, match="does not verify"):
+        Witness.migrate(witness.directory, TEST_PASSPHRASE)
+
+
+def test_cli_migrates_a_version_1_witness(witness: Witness, log: FakeLog) -> None:
+    """``auditlog witness migrate`` does the migration; before it, commands exit 2 saying so."""
+    witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
+    _as_version_1(witness)
+    runner = CliRunner()
+    env = {"AUDITLOG_PASSPHRASE": TEST_PASSPHRASE}
+    add = ["add-log", str(witness.directory), "--origin", "b.example/log", "--key", log.verifier]
+    refused = runner.invoke(witness_app, add, env=env)
+    assert refused.exit_code == 2, refused.output
+    assert "auditlog witness migrate" in " ".join(refused.output.split())
+    done = runner.invoke(witness_app, ["migrate", str(witness.directory)], env=env)
+    assert done.exit_code == 0, done.output
+    assert Witness.open(witness.directory, TEST_PASSPHRASE).followed_logs() == {
+        ORIGIN: log.verifier
+    }
+
+
+V1_WITNESS = Path(__file__).parent / "fixtures" / "witness" / "v1"
+
+
+def test_the_format_v1_witness_fixture_migrates_and_keeps_cosigning(tmp_path: Path) -> None:
+    """A witness directory written by format version 1 (tests/fixtures/witness/v1) is refused
+    with a clear message, migrates once, and then cosigns the next checkpoint of the log it
+    followed, refusing a rollback as before."""
+    directory = tmp_path / "witness"
+    shutil.copytree(V1_WITNESS, directory)
+    with pytest.raises(MigrationRequiredError, match="format version 1"):
+        Witness.open(directory, TEST_PASSPHRASE)
+    witness = Witness.migrate(directory, TEST_PASSPHRASE)
+    origin = "fixture.example/log"
+    latest = witness.latest_checkpoint(origin)
+    assert latest is not None
+    assert latest.size == 5
+    signer = (directory / "log.signer").read_text("utf-8").strip()
+    leaves = [bytes.fromhex(line) for line in (directory / "leaves.hex").read_text().split()]
+
+    def signed(size: int) -> str:
+        return note.sign(
+            note.Checkpoint(origin, size, merkle.root(leaves[:size])).to_text(), signer
+        )
+
+    line = witness.add_checkpoint(
+        signed(9), old_size=5, proof=merkle.consistency_proof(5, 9, leaves), timestamp=TIME
+    )
+    assert (
+        note.verify_cosignature(
+            note.Checkpoint(origin, 9, merkle.root(leaves[:9])).to_text(),
+            line,
+            witness.verifier_key,
+        )
+        == TIME
+    )
+    with pytest.raises(RollbackError):
+        Witness.open(directory, TEST_PASSPHRASE).add_checkpoint(
+            signed(5), old_size=9, proof=[], timestamp=TIME
+        )
+
+
+def _rfc5869_hkdf_sha256(ikm: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-SHA256 with no salt, written out from RFC 5869 (an independent implementation)."""
+    prk = hmac.new(b"\0" * 32, ikm, hashlib.sha256).digest()
+    out, block = b"", b""
+    for counter in range(1, -(-length // 32) + 1):
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+    return out[:length]
+
+
+def test_the_state_mac_follows_docs_witness_md(witness: Witness, log: FakeLog) -> None:
+    """An independent verifier computes state.json's MAC from the specification alone; the
+    HKDF it uses is first checked against RFC 5869's test case 3 (no salt, no info)."""
+    ikm = bytes.fromhex("0b" * 22)
+    okm = _rfc5869_hkdf_sha256(ikm, b"", 42)
+    assert okm.hex() == (
+        "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
+    )
+    witness.add_checkpoint(log.checkpoint(5), old_size=0, proof=[], timestamp=TIME)
+    raw = _state(witness)
+    doc = json.loads(raw)
+    seed = note.parse_signer_key(witness._signer_key).seed
+    key = _rfc5869_hkdf_sha256(
+        seed, b"auditlog/v2 witness state mac\0" + witness.verifier_key.encode(), 32
+    )
+    unsigned = json.dumps({**doc, "mac": ""}, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    expected = hmac.new(
+        key, b"auditlog-witness-state/v2\n" + unsigned.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+    assert doc["mac"] == expected

@@ -104,6 +104,23 @@ def add_log(
     errors.print(f"following {escape(origin)}", highlight=False)
 
 
+@witness_app.command("migrate")
+def migrate(directory: DirArg, passphrase: PassphraseOpt = None) -> None:
+    """Authenticate a witness directory of format version 1 once (its state gets a MAC).
+
+    Check the logs it then lists against your records: a version 1 state file carried no MAC,
+    so whoever could write the directory could have changed it.
+    """
+    try:
+        witness = Witness.migrate(directory, ask_passphrase(passphrase))
+        followed = witness.followed_logs()
+    except AuditLogError as exc:
+        fail(exc, refusals=_REFUSALS)
+    errors.print(f"migrated {escape(str(directory))}; it follows:", highlight=False)
+    for origin, key in sorted(followed.items()):
+        errors.print(f"  {escape(origin)}  {escape(key)}", highlight=False)
+
+
 @witness_app.command("add-checkpoint")
 def add_checkpoint(
     directory: DirArg,

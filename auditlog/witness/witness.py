@@ -23,6 +23,7 @@ from auditlog.errors import (
     ConfigurationError,
     ForkError,
     KeyMaterialError,
+    MigrationRequiredError,
     NoteError,
     OldSizeMismatchError,
     ProofError,
@@ -41,8 +42,10 @@ from auditlog.witness.state import (
     _Cosigned,
     _FollowedLog,
     _read_followed_logs,
+    _read_v1_followed_logs,
     _signer_key_file,
     _state_file,
+    state_mac_key,
 )
 
 __all__ = ["Witness"]
@@ -67,6 +70,8 @@ class Witness:
         self._directory = directory
         self._signer_key = signer_key
         self._verifier_key = verifier_key
+        self._mac_key = state_mac_key(signer_key, verifier_key)
+        self._generation = 0  # the newest generation of state.json this process has read
 
     def __repr__(self) -> str:
         return f"Witness({str(self._directory)!r}, verifier_key={self._verifier_key!r})"
@@ -102,34 +107,41 @@ class Witness:
             signer_key.encode("utf-8"), provider, verifier_key=verifier_key
         )
         # The state comes last: its presence marks a complete witness directory.
-        create_state(directory / _STATE_FILE, _state_file(verifier_key, {}))
+        mac_key = state_mac_key(signer_key, verifier_key)
+        create_state(directory / _STATE_FILE, _state_file(verifier_key, {}, mac_key, 1))
         return cls(directory, signer_key, verifier_key)
 
     @classmethod
     def open(cls, directory: Path, passphrase: str | None = None) -> Witness:
-        """Unlock the witness in ``directory`` with its passphrase (or ``AUDITLOG_PASSPHRASE``)."""
+        """Unlock the witness in ``directory`` with its passphrase (or ``AUDITLOG_PASSPHRASE``).
+
+        A state file of format version 1 raises ``MigrationRequiredError``: see :meth:`migrate`.
+        """
         directory = Path(directory)
-        if not (directory / _STATE_FILE).is_file():
-            raise ConfigurationError(
-                f"{directory} is not a witness directory (no {_STATE_FILE}): create one with "
-                "`auditlog witness init`"
-            )
-        key_path = directory / _SIGNER_KEY_FILE
-        # The key is wrapped under a context naming the verifier key the file holds, so the
-        # file is read before its WrappedKeyFile, which needs the context, can be made.
-        key_doc = read_state(key_path, WitnessKeyFile)
-        key_file = _signer_key_file(key_path, key_doc.verifier_key)
-        provider = PassphraseKeyProvider.open(directory / _ROOT_KEY_FILE, passphrase)
-        if provider.key_id != key_doc.root_key_id:
-            raise KeyMaterialError(
-                f"{key_path} was wrapped by root key {key_doc.root_key_id!r}, but "
-                f"{_ROOT_KEY_FILE} holds {provider.key_id!r}: restore both files from one backup"
-            )
-        signer_key = key_file.unwrap(provider, key_doc).decode("utf-8")
-        if note.verifier_from_signer(signer_key) != key_doc.verifier_key:
-            raise KeyMaterialError(f"{key_path} holds a signer key that does not match its name")
-        witness = cls(directory, signer_key, key_doc.verifier_key)
+        witness = cls(directory, *_unlock(directory, passphrase))
         witness._read_state()  # a damaged state file or one of another witness fails here
+        return witness
+
+    @classmethod
+    def migrate(cls, directory: Path, passphrase: str | None = None) -> Witness:
+        """Authenticate the version 1 ``state.json`` of the witness in ``directory`` (once).
+
+        Version 1 state files carry no MAC: whoever could write the directory could have added
+        a log or changed a log's key in them. Migration checks what can be checked (the file is
+        this witness's, every checkpoint verifies under its log's key), writes the state again
+        as version 2 under the witness's MAC key and returns the unlocked witness. Check the
+        followed logs it lists (``followed_logs()``) against your records. A state file that is
+        already of version 2 is left as it is.
+        """
+        directory = Path(directory)
+        witness = cls(directory, *_unlock(directory, passphrase))
+        with witness._locked():
+            path = directory / _STATE_FILE
+            try:
+                witness._read_state()
+            except MigrationRequiredError:
+                logs = _read_v1_followed_logs(path, witness._verifier_key)
+                witness._write_state(logs)
         return witness
 
     @property
@@ -322,10 +334,45 @@ class Witness:
         return exclusive_lock(self._directory / _LOCK_FILE)
 
     def _read_state(self) -> dict[str, _FollowedLog]:
-        return _read_followed_logs(self._directory / _STATE_FILE, self._verifier_key)
+        logs, generation = _read_followed_logs(
+            self._directory / _STATE_FILE,
+            self._verifier_key,
+            self._mac_key,
+            seen_generation=self._generation,
+        )
+        self._generation = generation
+        return logs
 
     def _write_state(self, logs: dict[str, _FollowedLog]) -> None:
-        write_state(self._directory / _STATE_FILE, _state_file(self._verifier_key, logs))
+        """Write the state one generation on from the one last read (under the lock)."""
+        generation = self._generation + 1
+        state = _state_file(self._verifier_key, logs, self._mac_key, generation)
+        write_state(self._directory / _STATE_FILE, state)
+        self._generation = generation
+
+
+def _unlock(directory: Path, passphrase: str | None) -> tuple[str, str]:
+    """The signer and verifier keys of the witness in ``directory``."""
+    if not (directory / _STATE_FILE).is_file():
+        raise ConfigurationError(
+            f"{directory} is not a witness directory (no {_STATE_FILE}): create one with "
+            "`auditlog witness init`"
+        )
+    key_path = directory / _SIGNER_KEY_FILE
+    # The key is wrapped under a context naming the verifier key the file holds, so the
+    # file is read before its WrappedKeyFile, which needs the context, can be made.
+    key_doc = read_state(key_path, WitnessKeyFile)
+    key_file = _signer_key_file(key_path, key_doc.verifier_key)
+    provider = PassphraseKeyProvider.open(directory / _ROOT_KEY_FILE, passphrase)
+    if provider.key_id != key_doc.root_key_id:
+        raise KeyMaterialError(
+            f"{key_path} was wrapped by root key {key_doc.root_key_id!r}, but "
+            f"{_ROOT_KEY_FILE} holds {provider.key_id!r}: restore both files from one backup"
+        )
+    signer_key = key_file.unwrap(provider, key_doc).decode("utf-8")
+    if note.verifier_from_signer(signer_key) != key_doc.verifier_key:
+        raise KeyMaterialError(f"{key_path} holds a signer key that does not match its name")
+    return signer_key, key_doc.verifier_key
 
 
 def _check_first_checkpoint(origin: str, old_size: int, proof: list[bytes], size: int) -> None:
