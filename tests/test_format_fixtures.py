@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from auditlog import (
     AuditLog,
@@ -27,6 +28,7 @@ from auditlog import (
     RecordRedactedError,
     TrustedState,
 )
+from auditlog.cli import app
 from auditlog.codec import encode_record
 from auditlog.testing import workload
 
@@ -199,3 +201,24 @@ def test_a_migrated_log_opens_for_writing_sweeps_and_grows(version: str, tmp_pat
         assert proof.size == log.stats().chains["chat"].records
         report = log.verify(verifier_key=expected["verifier_key"])
         assert report.chains["chat"].size > expected["chains"]["chat"]["size"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_cli_refuses_an_old_log_then_migrates_it(version: str, tmp_path: Path) -> None:
+    """``auditlog verify`` of a v1 log exits 2 naming ``auditlog migrate``; ``auditlog
+    migrate`` verifies every record, signs the state and says so; the log then verifies."""
+    log_dir = _copy(version, tmp_path) / "log"
+    env = {"AUDITLOG_PASSPHRASE": _expected(version)["passphrase"]}
+    runner = CliRunner()
+    refused = runner.invoke(app, ["verify", str(log_dir)], env=env)
+    assert refused.exit_code == 2, refused.output
+    assert "auditlog migrate" in " ".join(refused.output.split())
+    migrated = runner.invoke(app, ["migrate", str(log_dir)], env=env)
+    assert migrated.exit_code == 0, migrated.output
+    said = " ".join(migrated.output.split())
+    assert "from format v1 to v2" in said
+    assert "records verified with keys" in said
+    again = runner.invoke(app, ["migrate", str(log_dir)], env=env)
+    assert again.exit_code == 2, again.output  # once only: a v2 log is not migrated
+    assert "format v2 already" in " ".join(again.output.split())
+    assert runner.invoke(app, ["verify", str(log_dir)], env=env).exit_code == 0

@@ -17,10 +17,10 @@ Exit codes, for every command:
 Errors print one sentence saying what happened and what to do, never a traceback;
 ``auditlog --debug <command>`` prints the traceback too. Every command runs inside
 ``_common.AuditLogCommands.invoke``, the one place an error becomes a message and a code. The
-commands live by subject: ``log_commands`` (init, append, verify, stats, repair, schema),
-``proof_commands`` (checkpoint, prove, prove-consistency, verify-proof), ``retention_commands``
-(retention, hold, sweep, redact), ``key_commands`` (keys), ``witness_commands`` (witness),
-``demo``.
+commands live by subject: ``log_commands`` (init, append, verify, stats, repair, migrate,
+schema), ``proof_commands`` (checkpoint, prove, prove-consistency, verify-proof),
+``retention_commands`` (retention, hold, sweep, redact), ``key_commands`` (keys),
+``witness_commands`` (witness), ``demo``.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ app.add_typer(keys_app, name="keys")
 
 app.command()(log_commands.stats)
 app.command()(log_commands.repair)
+app.command()(log_commands.migrate)
 app.command()(log_commands.schema)
 app.command()(demo)
 app.add_typer(witness_app, name="witness")

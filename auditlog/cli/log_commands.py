@@ -29,7 +29,7 @@ from auditlog.log import AuditLog, LogConfig
 from auditlog.proofs import TrustedState
 from auditlog.records import Record, parse_record, record_json_schema
 
-__all__ = ["append", "init", "repair", "schema", "stats", "verify"]
+__all__ = ["append", "init", "migrate", "repair", "schema", "stats", "verify"]
 
 
 def init(
@@ -236,6 +236,28 @@ def repair(
             f"at offset {report.offset} (records from index {report.first_lost_index} on); "
             f"kept in {report.quarantine}"
         )
+
+
+def migrate(path: PathArg, passphrase: PassphraseOpt = None) -> None:
+    """Migrate a log of format v1 (auditlog 0.1) to format v2, once: verify every record with
+    keys, then sign its state files and head. Killed half-way, run it again to finish."""
+    secret = ask_passphrase(passphrase)
+    total = sum(
+        segment.stat().st_size
+        for segment in Path(path).glob("chains/*/segments/*")
+        if segment.is_file()
+    )
+    with progress_bar() as progress:
+        task = progress.add_task("verifying before migrating", total=total)
+        report = AuditLog.migrate(
+            path, passphrase=secret, progress=lambda n: progress.advance(task, n)
+        )
+    records = sum(report.chains.values())
+    console.print(
+        f"migrated {path} from format v{report.from_version} to v{report.to_version}: "
+        f"{len(report.chains)} chains, {records:,} records verified with keys; "
+        f"{len(report.signed)} files signed"
+    )
 
 
 def schema(

@@ -289,6 +289,7 @@ class AuditLog(DeprecatedMethods):
         passphrase: str | None = None,
         key_provider: KeyProvider | None = None,
         clock: Clock | None = None,
+        progress: Progress | None = None,
     ) -> MigrationReport:
         """Migrate a log of format v1 (auditlog 0.1) to format v2, once, with its keys.
 
@@ -296,9 +297,12 @@ class AuditLog(DeprecatedMethods):
         signed, the log's keys rewrapped for v2, the first head signed and the events chain
         started with a ``migrated`` event. No segment is rewritten. Killed half-way, running it
         again finishes it. ``ConfigurationError`` if the log is of format v2 already.
+        ``progress`` is called with the bytes of segments verified as they are.
         """
         root = Path(path)
-        report, provider = migrate_state(root, provider=key_provider, passphrase=passphrase)
+        report, provider = migrate_state(
+            root, provider=key_provider, passphrase=passphrase, progress=progress
+        )
         with cls.open(root, key_provider=provider, clock=clock) as log:
             now = log._clock.now()
             log._events.record(

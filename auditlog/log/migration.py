@@ -20,6 +20,7 @@ it again finishes it. The log's events written under v1 stay where they were (in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,7 +76,11 @@ class MigrationReport:
 
 
 def migrate_state(
-    root: Path, *, provider: KeyProvider | None, passphrase: str | None
+    root: Path,
+    *,
+    provider: KeyProvider | None,
+    passphrase: str | None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[MigrationReport, KeyProvider]:
     """Steps 1 to 5 but the event (the caller opens the log and records the ``migrated``
     event), or the end of a migration stopped before its head; returns the report and the
@@ -86,7 +91,7 @@ def migrate_state(
     except MigrationRequiredError:
         pass
     else:
-        return finish_migration(root, provider=provider, passphrase=passphrase)
+        return finish_migration(root, provider=provider, passphrase=passphrase, progress=progress)
     if layout.chain(EVENTS_CHAIN).directory.is_dir():
         raise IntegrityError(
             f"{root} has an events chain, which only a log of format v2 has, but its manifest "
@@ -117,7 +122,7 @@ def migrate_state(
             location={"file": "manifest.json"},
         )
     signer = StateSigner(origin, verifier_key, signer_key)
-    chains = _verify_v1(layout, manifest_v1, provider, verifier_key)
+    chains = _verify_v1(layout, manifest_v1, provider, verifier_key, progress)
     signed = _sign_state(layout, manifest_v1, provider, signer, signer_key)
     heads = HeadStore(layout, verifier_key, signer_key)
     heads.write(
@@ -127,7 +132,11 @@ def migrate_state(
 
 
 def finish_migration(
-    root: Path, *, provider: KeyProvider | None, passphrase: str | None
+    root: Path,
+    *,
+    provider: KeyProvider | None,
+    passphrase: str | None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[MigrationReport, KeyProvider]:
     """A migration stopped after the manifest was signed, before the first head: sign it."""
     layout = LogLayout(root)
@@ -144,6 +153,7 @@ def finish_migration(
         ManifestV1(**manifest.model_dump(exclude={"format", "version", "generation", "signature"})),
         provider,
         verifier_key,
+        progress,
     )
     HeadStore(layout, verifier_key, signer_key).write(
         snapshot(
@@ -173,7 +183,11 @@ def _signer_key(layout: LogLayout, origin: str, provider: KeyProvider) -> str:
 
 
 def _verify_v1(
-    layout: LogLayout, manifest: ManifestV1, provider: KeyProvider, verifier_key: str
+    layout: LogLayout,
+    manifest: ManifestV1,
+    provider: KeyProvider,
+    verifier_key: str,
+    progress: Callable[[int], None] | None,
 ) -> dict[str, int]:
     """Verify every chain of a v1 log with keys; returns each chain's size."""
     sizes = {}
@@ -186,6 +200,7 @@ def _verify_v1(
         reader = ChainReader(files, chain, origin, manifest.config.period_seconds)
         report = reader.verify(
             keyring,
+            progress,
             tombstones=TombstoneStore(files.tombstones, origin, verifier_key).load(),
             redactions=RedactionStore(files.redactions, origin, verifier_key).indexes(),
             wanted_roots={size for size, _ in checkpoints},
