@@ -222,3 +222,24 @@ def test_the_cli_refuses_an_old_log_then_migrates_it(version: str, tmp_path: Pat
     assert again.exit_code == 2, again.output  # once only: a v2 log is not migrated
     assert "format v2 already" in " ".join(again.output.split())
     assert runner.invoke(app, ["verify", str(log_dir)], env=env).exit_code == 0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_log_made_before_holds_existed_migrates_with_a_new_hold_key(
+    version: str, tmp_path: Path
+) -> None:
+    """A v1 log without ``keys/hold.key`` (made before legal holds existed, so no hold names
+    subjects) migrates and gets a hold key; one whose holds name subjects but whose hold key
+    is gone is refused before anything is written."""
+    expected = _expected(version)
+    log_dir = _copy(version, tmp_path) / "log"
+    (log_dir / "keys" / "hold.key").unlink()
+    before = _digests(log_dir)
+    with pytest.raises(IntegrityError, match=r"hold\.key is missing"):
+        AuditLog.migrate(log_dir, passphrase=expected["passphrase"])
+    assert _digests(log_dir) == before
+    (log_dir / "holds.json").unlink()
+    AuditLog.migrate(log_dir, passphrase=expected["passphrase"])
+    with AuditLog.open(log_dir, passphrase=expected["passphrase"]) as log:
+        assert len(log.retention.subject_token("alice")) == 32
+        log.verify(verifier_key=expected["verifier_key"])

@@ -20,6 +20,7 @@ it again finishes it. The log's events written under v1 stay where they were (in
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -240,6 +241,8 @@ def _sign_state(
     signer_key: str,
 ) -> tuple[str, ...]:
     """Sign the keyrings, holds and manifest as v2; rewrap the log's keys under v2 contexts."""
+    # Read before anything is written: a refusal must leave the log as it was (v1).
+    hold_secret = _hold_secret(layout, manifest.origin, provider)
     signed = []
     for chain in layout.chain_names():
         path = layout.chain(chain).keyring
@@ -272,7 +275,6 @@ def _sign_state(
         ),
     )
     write_state(layout.checkpoint_key, checkpoint)
-    hold_secret = _hold_secret(layout, origin, provider)
     write_state(
         layout.hold_key,
         HoldKeyFile(
@@ -288,6 +290,17 @@ def _sign_state(
 
 
 def _hold_secret(layout: LogLayout, origin: str, provider: KeyProvider) -> bytes:
+    """The hold key's secret, from a key file of format v1 (or v2, if a migration was
+    stopped); a new one if the log has none (v1 logs made before legal holds existed have no
+    ``keys/hold.key``) and no hold names subjects."""
+    if not layout.hold_key.exists():
+        if not _holds_name_subjects(layout):
+            return secrets.token_bytes(32)
+        raise IntegrityError(
+            f"{layout.hold_key} is missing, but holds.json has holds on subjects, whose tokens "
+            "only that key makes: restore it from a backup before migrating",
+            location={"file": "keys/hold.key"},
+        )
     for version in (1, 2):
         file = hold_key_file(layout, origin, version)
         try:
@@ -298,6 +311,16 @@ def _hold_secret(layout: LogLayout, origin: str, provider: KeyProvider) -> bytes
         f"{layout.hold_key} is not a hold key file of this log: restore it from a backup",
         location={"file": "keys/hold.key"},
     )
+
+
+def _holds_name_subjects(layout: LogLayout) -> bool:
+    if not layout.holds.exists():
+        return False
+    try:
+        holds = read_state(layout.holds, HoldsFileV1).holds
+    except StateFileError:
+        holds = read_state(layout.holds, HoldsFile).holds  # signed by a stopped migration
+    return any(hold.subject_tokens for hold in holds)
 
 
 def migration_event(report: MigrationReport, when: datetime) -> str:
