@@ -65,12 +65,21 @@ def _dump(kind: str, **fields: object) -> str:
 def _load(text: str | bytes, expected: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        raise ProofError("a proof document must be JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ProofError(
+            f"a proof document must be JSON ({expected}): ask the log's operator for the "
+            "document again, as `auditlog prove` wrote it"
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != expected:
-        raise ProofError(f"not an {expected} document")
+        raise ProofError(
+            f"not an {expected} document: check that the right file was given (an inclusion "
+            "and a consistency proof are different documents)"
+        )
     if doc.get("version") != _VERSION:
-        raise ProofError(f"{expected} version {doc.get('version')!r} is not one this reads")
+        raise ProofError(
+            f"{expected} version {doc.get('version')!r} is not one this reads: verify it "
+            "with the auditlog version that wrote it, or a newer one"
+        )
     return doc
 
 

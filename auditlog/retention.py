@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Self
+from typing import Final, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +35,10 @@ def period_bounds(period: int, period_seconds: int) -> tuple[datetime, datetime]
         datetime.fromtimestamp(period * period_seconds, UTC),
         datetime.fromtimestamp((period + 1) * period_seconds, UTC),
     )
+
+
+MAX_RETENTION: Final = timedelta(days=365_250)
+"""The longest floor or ceiling a policy may set (so dates computed from it never overflow)."""
 
 
 class RetentionPolicy(BaseModel):
@@ -57,6 +61,11 @@ class RetentionPolicy(BaseModel):
         if self.delete_after < self.keep_at_least:
             raise ValueError(
                 "delete_after (the ceiling) must not be shorter than keep_at_least (the floor)"
+            )
+        if self.delete_after > MAX_RETENTION:
+            raise ValueError(
+                f"delete_after may be at most {MAX_RETENTION.days} days (about 1000 years); "
+                "to keep records for good, use a legal hold"
             )
         return self
 

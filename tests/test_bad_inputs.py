@@ -328,6 +328,31 @@ def _with_naive_clock(path: Path) -> None:
 
 api_call("api-append-with-a-naive-clock", ConfigurationError, "naive", _with_naive_clock)
 
+_NAIVE = datetime(2026, 1, 1)  # naive on purpose
+api("api-sweep-naive-now", ConfigurationError, "naive", lambda log: log.retention.sweep(now=_NAIVE))
+api(
+    "api-hold-naive-now",
+    ConfigurationError,
+    "naive",
+    lambda log: log.retention.add_hold(
+        "case-1", chains=["chat"], start=NOW - timedelta(days=1), end=NOW, actor="a", now=_NAIVE
+    ),
+)
+api(
+    "api-rotate-naive-now",
+    ConfigurationError,
+    "naive",
+    lambda log: log.keys.rotate_root_key(actor="a", now=_NAIVE),
+)
+api(
+    "api-policy-of-a-thousand-years-and-more",
+    ValidationError,
+    "legal hold",
+    lambda log: RetentionPolicy(
+        keep_at_least=timedelta(days=1), delete_after=timedelta(days=400_000)
+    ),
+)
+
 # -- the API: records ------------------------------------------------------------------------
 
 BLANKS = {

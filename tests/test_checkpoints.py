@@ -64,6 +64,12 @@ def cut_chain(log_path: Path, chain: str, size: int) -> None:
             block = next(b for b in scan.blocks if b.header.first_index == size)
             os.chmod(scan.path, 0o600)
             os.truncate(scan.path, block.offset)
+    # The tiles (derived data, level n holding a 32-byte node per 2**n leaves) would show the
+    # cut too: a careful forger cuts them as well.
+    tiles = log_path / "chains" / chain / "tiles"
+    for level in tiles.iterdir() if tiles.is_dir() else ():
+        kept = (size >> int(level.name.removeprefix("level-"))) * 32
+        os.truncate(level, min(kept, level.stat().st_size))
 
 
 def drop_checkpoints_above(log_path: Path, chain: str, size: int) -> None:

@@ -1,4 +1,4 @@
-"""The commands on a log as a whole: init, append, verify, stats, repair, schema."""
+"""The commands on a log as a whole: init, append, verify, stats, repair, migrate, schema."""
 
 from __future__ import annotations
 

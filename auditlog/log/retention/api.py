@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
+from auditlog.clock import aware_utc
 from auditlog.errors import ConfigurationError, RetentionError
 from auditlog.log.chains import Chains
 from auditlog.log.events import EventLog, state_claim
@@ -51,6 +52,10 @@ class Retention:
             chains, keys, events, state, lambda: self._manifest.current.retention, self.holds
         )
 
+    def _when(self, now: datetime | None) -> datetime:
+        """``now`` checked (aware, in UTC), or the log's clock."""
+        return self._now() if now is None else aware_utc(now, "now")
+
     def __call__(self, chain: str) -> RetentionPolicy | None:
         """Deprecated: ``log.retention(chain)`` is ``log.retention.policy(chain)``."""
         warnings.warn(
@@ -71,7 +76,7 @@ class Retention:
     ) -> None:
         """Set a chain's floor and ceiling; stored in the manifest and appended to the chain."""
         check_chain_id(chain)
-        when = now or self._now()
+        when = self._when(now)
         layout = self._chains.layout
         with layout.log_lock():
             changed = self._manifest.edit(
@@ -111,7 +116,7 @@ class Retention:
         now: datetime | None = None,
     ) -> LegalHold:
         """Place a legal hold: what it covers is kept past the ceiling until it is released."""
-        when = now or self._now()
+        when = self._when(now)
         chains = list(chains)
         unknown = sorted(set(chains) - set(self._chains.names()))
         if unknown:
@@ -150,14 +155,14 @@ class Retention:
         updated = hold.model_copy(
             update={"end": end or hold.end, "expires_at": expires_at or hold.expires_at}
         )
-        when = now or self._now()
+        when = self._when(now)
         self._store_hold(updated, LogEventType.HOLD_EXTEND, when, actor, replace=True)
         return updated
 
     def release_hold(self, hold_id: str, *, actor: str, now: datetime | None = None) -> LegalHold:
         """Release a hold: the ceiling applies again to what it covered, from the next sweep."""
         hold = self._hold(hold_id)
-        when = now or self._now()
+        when = self._when(now)
         released = hold.model_copy(update={"released_at": when})
         self._store_hold(released, LogEventType.HOLD_RELEASE, when, actor, replace=True)
         return released
@@ -212,7 +217,7 @@ class Retention:
         (allowed past the floor; inside it ``RetentionError``). Idempotent; a sweep killed
         midway is finished by the next one.
         """
-        when = now or self._now()
+        when = self._when(now)
         names = self._chains.require(chains)
         if not dry_run:
             for chain in names:
@@ -259,7 +264,7 @@ class Retention:
             subject,
             reason=reason,
             actor=actor,
-            when=now or self._now(),
+            when=self._when(now),
             legal_basis=legal_basis,
             names=self._chains.require(chains),
         )
