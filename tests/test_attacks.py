@@ -688,3 +688,92 @@ def test_refusal_of_a_damaged_dictionary_says_what_to_do(site: Site) -> None:
     with pytest.raises(IntegrityError) as caught:
         _verify(site, keyless=False)
     _says_what_to_do(str(caught.value), "restore")
+
+
+# -- the other state files: changed, deleted or put back without the key ------------------
+
+
+def _drop_hold(log: Path) -> None:
+    holds = log / "holds.json"
+    doc = json.loads(holds.read_text("utf-8"))
+    doc["holds"] = []
+    holds.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", "utf-8")
+
+
+def _newest(directory: Path) -> Path:
+    return sorted(directory.iterdir())[-1]
+
+
+STATE_TAMPERS: dict[str, Any] = {
+    "holds-json-edited": _drop_hold,
+    "holds-json-deleted": lambda log: (log / "holds.json").unlink(),
+    "head-deleted": lambda log: (log / "head.note").unlink(),
+    "newest-checkpoint-deleted": lambda log: _newest(log / "chains/chat/checkpoints").unlink(),
+    "every-checkpoint-deleted": lambda log: shutil.rmtree(log / "chains/chat/checkpoints"),
+    "checkpoint-key-deleted": lambda log: (log / "keys/checkpoint.key").unlink(),
+    "hold-key-deleted": lambda log: (log / "keys/hold.key").unlink(),
+    "events-chain-deleted": lambda log: shutil.rmtree(log / "chains/_log"),
+    "events-segment-flipped": lambda log: tamper.flip_bit(
+        sorted((log / "chains/_log/segments").iterdir())[0], 200, 1
+    ),
+    "dictionary-deleted": lambda log: sorted((log / "chains/chat/dicts").iterdir())[0].unlink(),
+    "newest-segment-deleted": lambda log: _newest(log / "chains/chat/segments").unlink(),
+}
+
+
+_CUT_WITHOUT_REMEDY = pytest.mark.xfail(
+    strict=True,
+    reason="a chain cut below its own stored checkpoint is caught, but verify says only 'chain "
+    "... has 50 records but a trusted checkpoint says it had 60: records were cut off the log' "
+    "(auditlog/proofs.py require_not_rolled_back): no sentence says what to do, and the "
+    "checkpoint is the log's own, not a trusted one",
+)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(name, marks=_CUT_WITHOUT_REMEDY if name == "newest-segment-deleted" else ())
+        for name in sorted(STATE_TAMPERS)
+    ],
+)
+def test_state_files_changed_without_the_key_are_reported(site: Site, change: str) -> None:
+    """The other files that steer the log (holds, head, checkpoints, key files, the events
+    chain ``_log``, dictionaries), changed or deleted by someone without the key: keyless and
+    keyed verify and opening for write all raise IntegrityError (RollbackError or
+    StateFileError where that is the kind) saying what to restore, and the refused write-open
+    writes nothing."""
+    STATE_TAMPERS[change](site.log)
+    attacked = _files(site.log)
+    for check in (
+        lambda: _verify(site, keyless=True),
+        lambda: _verify(site, keyless=False),
+        lambda: _open_for_write(site),
+    ):
+        with pytest.raises(IntegrityError) as reported:
+            check()
+        _says_what_to_do(str(reported.value), "restore")
+    assert _files(site.log) == attacked
+
+
+def test_an_older_signed_manifest_put_back_is_a_rollback(site: Site) -> None:
+    """An older, genuinely signed manifest put back (one with a shorter floor, from before the
+    operator lengthened it): the signed head binds the manifest's generation, so keyless verify
+    and opening for write raise RollbackError naming manifest.json, and ``auditlog sweep
+    --apply`` deletes nothing."""
+    manifest = site.log / "manifest.json"
+    older = manifest.read_bytes()
+    longer = RetentionPolicy(keep_at_least=5 * DAY, delete_after=6 * DAY)
+    with AuditLog.open(site.log, passphrase=TEST_PASSPHRASE, clock=FixedClock(NOW)) as log:
+        log.retention.set_policy("chat", longer, actor="dpo", now=NOW)
+    manifest.write_bytes(older)
+    attacked = _files(site.log)
+
+    for check in (lambda: _verify(site, keyless=True), lambda: _open_for_write(site)):
+        with pytest.raises(RollbackError) as reported:
+            check()
+        assert reported.value.location == {"file": "manifest.json"}
+        assert "older copy was put back" in str(reported.value)
+    code, output = _cli("sweep", str(site.log), "--apply", "--now", NOW.isoformat(), keyed=True)
+    assert code == 1, output
+    assert _files(site.log) == attacked
