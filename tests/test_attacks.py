@@ -44,7 +44,7 @@ from auditlog import (
 )
 from auditlog._statefile import write_state
 from auditlog.cli import app
-from auditlog.errors import RollbackError
+from auditlog.errors import RetentionError, RollbackError
 from auditlog.log.retention.journal import SweepJournal, _tombstones_for
 from auditlog.records import ChatMessage
 from auditlog.retention import ChainSweepPlan, RetentionPolicy
@@ -777,3 +777,70 @@ def test_an_older_signed_manifest_put_back_is_a_rollback(site: Site) -> None:
     code, output = _cli("sweep", str(site.log), "--apply", "--now", NOW.isoformat(), keyed=True)
     assert code == 1, output
     assert _files(site.log) == attacked
+
+
+# -- a genuinely signed journal replayed: re-checked against the floor and holds ----------
+
+
+@pytest.mark.parametrize(
+    ("segment", "period", "why"),
+    [
+        (SWEPT_SEGMENT, P + 1, "under legal hold"),
+        (FLOOR_SEGMENT, P + 4, "inside the retention floor"),
+    ],
+    ids=["held-since", "inside-floor"],
+)
+def test_a_replayed_signed_journal_is_rechecked_against_floor_and_holds(
+    site: Site, segment: int, period: int, why: str
+) -> None:
+    """Attack 1 with a journal the log really signed (one the operator's own sweep once wrote,
+    copied from a backup taken mid-sweep) put back when it would delete what must be kept: a
+    period placed under hold since, or one inside the floor. Defence: before any step the
+    writer re-checks every period of the journal against the signed policy and holds as they
+    are now; opening for write refuses with RetentionError saying nothing was carried out and
+    to remove the journal; no segment is deleted, no key shredded, no tombstone signed."""
+    with AuditLog.open(site.log, passphrase=TEST_PASSPHRASE, clock=FixedClock(NOW)) as log:
+        # The operator's own key signs the journal: this stands for a sweep that wrote it.
+        operator_key = tamper.signer_key(log)
+        if why == "under legal hold":
+            day_one = START + DAY
+            log.retention.add_hold("case-2", ["chat"], day_one, day_one + DAY, actor="court")
+    _plant_journal(site, operator_key, [segment], [period])
+    attacked = _files(site.log)
+
+    with pytest.raises(RetentionError) as refused:
+        _open_for_write(site)
+    assert why in str(refused.value)
+    _says_what_to_do(str(refused.value), "nothing of it was carried out", "sweep again")
+    code, output = _cli("sweep", str(site.log), "--apply", "--now", NOW.isoformat(), keyed=True)
+    assert code == 2, output
+    assert _files(site.log) == attacked
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a signed sweep journal on disk makes compare() skip the whole chain's sealed-bytes "
+    "check (auditlog/log/state.py _compare_chain: 'and chain not in pending'), so a replayed "
+    "journal for segment 1 lets a write-open accept segment 0 (under legal hold) deleted by "
+    "hand: it finishes the journal and re-signs the head over the gap. Verify still reports "
+    "the gap (hash chain), but the writer carries on.",
+)
+def test_a_replayed_signed_journal_does_not_cover_a_segment_deleted_by_hand(site: Site) -> None:
+    """Attack 1 and 3 combined: a journal the log really signed (deleting segment 1, which
+    may go) is put back, and segment 0, under legal hold and named by no journal, is deleted.
+    Defence expected: the journal excuses only its own segments; opening for write refuses
+    the missing segment before the journal is carried out or the head signed again."""
+    with AuditLog.open(site.log, passphrase=TEST_PASSPHRASE, clock=FixedClock(NOW)) as log:
+        operator_key = tamper.signer_key(log)  # stands for the sweep that wrote the journal
+    _plant_journal(site, operator_key, [SWEPT_SEGMENT], [P + 1])
+    victim = site.chat("segments", f"{HELD_SEGMENT:010d}.seg")
+    os.chmod(victim, 0o600)
+    victim.unlink()
+    head = (site.log / "head.note").read_bytes()
+
+    with pytest.raises(IntegrityError) as reported:
+        _verify(site, keyless=True)
+    assert reported.value.location.get("chain") == "chat"
+    with pytest.raises(IntegrityError):
+        _open_for_write(site)
+    assert (site.log / "head.note").read_bytes() == head
