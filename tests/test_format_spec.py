@@ -56,13 +56,11 @@ from auditlog import (
     IntegrityError,
     LogConfig,
     NetworkAddressRecord,
-    PassphraseKeyProvider,
     Record,
     RecordValidationError,
     VerifyReport,
 )
-from auditlog.crypto import ChainKeyring
-from auditlog.errors import ForkError, RecordRedactedError, RollbackError
+from auditlog.errors import ForkError, MigrationRequiredError, RecordRedactedError, RollbackError
 from auditlog.records import RECORD_TYPES, Attachment, CallParty, LogEventType
 from auditlog.retention import RetentionPolicy, SweepPlan
 from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock
@@ -232,14 +230,11 @@ class Keyring:
     shredded: dict[int, int] = field(default_factory=dict)
 
 
-def read_keyring(chain_dir: Path, origin: str, root_keys: dict[str, bytes]) -> Keyring:
-    """A chain's keyring, every key unwrapped by the root key its entry names (empty if none)."""
-    try:
-        raw = (chain_dir / "keyring").read_bytes()
-    except FileNotFoundError:
+def read_keyring(doc: dict[str, Any] | None, origin: str, root_keys: dict[str, bytes]) -> Keyring:
+    """A chain's keyring (its signature already checked), every key unwrapped by the root key
+    its entry names (empty if the chain has none)."""
+    if doc is None:
         return Keyring()
-    doc = msgpack.unpackb(raw, strict_map_key=False)
-    require(doc["format"] == "auditlog-keyring" and doc["version"] == 1, "keyring v1")
     keyring = Keyring(shredded=dict(doc["shredded"]))
     for period, (key_id, blob) in doc["keys"].items():
         require(key_id in root_keys, "a data key is wrapped by a root key the log has")
@@ -250,20 +245,33 @@ def read_keyring(chain_dir: Path, origin: str, root_keys: dict[str, bytes]) -> K
     return keyring
 
 
-def unwrap_checkpoint_signer(log: Path, manifest: dict[str, Any], root_key: bytes) -> str:
-    """The log's checkpoint signer key string, from ``keys/checkpoint.key``."""
+def key_file_context(kind: str, origin: str, version: int) -> bytes:
+    """The wrapping context of a log key file: ``auditlog/v<version> <kind>`` 0x00 origin."""
+    return f"auditlog/v{version} {kind}\x00".encode() + origin.encode()
+
+
+def unwrap_checkpoint_signer(
+    log: Path, manifest: dict[str, Any], root_key: bytes, version: int = 2
+) -> str:
+    """The log's checkpoint signer key string, from ``keys/checkpoint.key`` (v2, or v1)."""
     doc = msgpack.unpackb((log / "keys" / "checkpoint.key").read_bytes())
-    require(doc["format"] == "auditlog-checkpoint-key" and doc["version"] == 1, "checkpoint key v1")
+    require(doc["format"] == "auditlog-checkpoint-key", "a checkpoint key file")
+    require(doc["version"] == version, f"checkpoint key v{version}")
     require(doc["verifier_key"] == manifest["checkpoint_key"], "checkpoint key file matches")
-    context = b"auditlog/v1 checkpoint-key\x00" + manifest["origin"].encode()
-    return unwrap(root_key, doc["wrapped"], context).decode("ascii")
+    context = key_file_context("checkpoint-key", manifest["origin"], version)
+    try:
+        signer = unwrap(root_key, doc["wrapped"], context).decode("ascii")
+    except InvalidTag:
+        raise SpecError("the checkpoint key does not unwrap under its context") from None
+    require(verifier_of(signer) == manifest["checkpoint_key"], "the manifest names the log's key")
+    return signer
 
 
 def unwrap_hold_key(log: Path, manifest: dict[str, Any], root_key: bytes) -> bytes:
     """The key of the subject tokens in legal holds, from ``keys/hold.key``."""
     doc = msgpack.unpackb((log / "keys" / "hold.key").read_bytes())
-    require(doc["format"] == "auditlog-hold-key" and doc["version"] == 1, "hold key v1")
-    context = b"auditlog/v1 hold-key\x00" + manifest["origin"].encode()
+    require(doc["format"] == "auditlog-hold-key" and doc["version"] == 2, "hold key v2")
+    context = key_file_context("hold-key", manifest["origin"], 2)
     return unwrap(root_key, doc["wrapped"], context)
 
 
@@ -293,9 +301,12 @@ def load_dictionary(chain_dir: Path, origin: str, period: int, dict_id: int, key
         + period.to_bytes(4, "big")
         + dict_id.to_bytes(4, "big")
     )
-    dictionary: bytes = AESGCM(hkdf(key, b"dictionary")).decrypt(
-        doc["nonce"], doc["ciphertext"], aad
-    )
+    try:
+        dictionary: bytes = AESGCM(hkdf(key, b"dictionary")).decrypt(
+            doc["nonce"], doc["ciphertext"], aad
+        )
+    except InvalidTag:
+        raise SpecError("a dictionary decrypts under its period's key") from None
     require(dictionary[:4] == b"\x37\xa4\x30\xec", "a dictionary is a zstd dictionary")
     require(int.from_bytes(dictionary[4:8], "little") == dict_id, "dictionary id matches")
     return dictionary
@@ -336,6 +347,13 @@ def parse_signer_key(text: str) -> tuple[str, bytes]:
     public = Ed25519PrivateKey.from_private_bytes(typed[1:]).public_key().public_bytes_raw()
     require(key_hash(name, b"\x01" + public).hex() == hash_hex.lower(), "signer key hash")
     return name, typed[1:]
+
+
+def verifier_of(signer: str) -> str:
+    """The verifier key of a signer key: ``<name>+<key hash>+base64(0x01 || public key)``."""
+    name, seed = parse_signer_key(signer)
+    public = b"\x01" + Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    return f"{name}+{key_hash(name, public).hex()}+{base64.b64encode(public).decode()}"
 
 
 def sign_note(signer: str, text: str) -> str:
@@ -727,6 +745,7 @@ class ChainResult:
     bytes: int = 0
     sealed: int = 0
     torn: int = 0
+    torn_new: bool = False  # the last segment is a torn new segment
     root: builtins.bytes = EMPTY_ROOT
     size: int = 0  # the tree size: records present and records deleted by sweeps
     roots: dict[int, builtins.bytes] = field(default_factory=lambda: {0: EMPTY_ROOT})
@@ -801,7 +820,7 @@ def check_segment(
     result.bytes += segment.size
     result.torn = segment.torn
     if segment.first_index is None:
-        state.open_before = True
+        state.open_before = result.torn_new = True
         return
     require(segment.first_index == tree.size, "segment starts where the chain ended")
     for block in segment.blocks:
@@ -856,14 +875,165 @@ def apply_tombstone(tombstone: Tombstone, state: ChainState, result: ChainResult
     result.deleted.append((tombstone.first_index, tombstone.end_index))
 
 
+# --- docs/format.md, "Signed state files", "Sweep journal" ----------------------------------
+
+STATE_FORMATS = {"manifest.json": "auditlog", "holds.json": "auditlog-holds"}
+
+
+def state_format(path: str) -> str | None:
+    """The ``format`` of the signed state file at ``path`` in the log (None: not one)."""
+    parts = path.split("/")
+    if len(parts) == 3 and parts[0] == "chains" and parts[2] == "keyring":
+        return "auditlog-keyring"
+    return STATE_FORMATS.get(path)
+
+
+def decode_state(raw: bytes, path: str) -> dict[str, Any]:
+    """A state file's map: JSON for the manifest and holds, msgpack for keyrings."""
+    if path.endswith(".json"):
+        doc = json.loads(raw.decode("utf-8"))
+    else:
+        doc = msgpack.unpackb(raw, strict_map_key=False)
+    require(isinstance(doc, dict), "a state file is a map")
+    assert isinstance(doc, dict)
+    return doc
+
+
+def state_signed_text(origin: str, path: str, doc: dict[str, Any]) -> str:
+    """The text a state file's signature covers: its place, format, version, generation and
+    the SHA-256 of the file written with an empty ``signature``."""
+    unsigned = {**doc, "signature": ""}  # the key keeps its place in a msgpack map
+    if path.endswith(".json"):
+        body = (json.dumps(unsigned, indent=2, sort_keys=True) + "\n").encode()
+    else:
+        body = msgpack.packb(unsigned)
+    return (
+        f"auditlog-state/v2\n{origin}\n{path}\n"
+        f"{doc['format']} {doc['version']} {doc['generation']}\n"
+        f"{hashlib.sha256(body).hexdigest()}\n"
+    )
+
+
+def read_signed_state(log: Path, path: str, origin: str, key: VerifierKey) -> dict[str, Any]:
+    """A signed state file, its format, version 2, generation and signature checked."""
+    doc = decode_state((log / path).read_bytes(), path)
+    require(doc.get("format") == state_format(path) and doc.get("version") == 2, f"{path} v2")
+    generation = doc.get("generation")
+    require(type(generation) is int and generation >= 1, "a signed state file has a generation")
+    signature = doc.get("signature")
+    require(isinstance(signature, str), "a signed state file has a signature")
+    assert isinstance(signature, str)
+    require(
+        open_note(signature, key) == state_signed_text(origin, path, doc),
+        "a state file's signature covers its content and place",
+    )
+    return doc
+
+
+@dataclass(frozen=True)
+class PendingSweep:
+    """What the signed journal of an unfinished sweep may have half done."""
+
+    segments: frozenset[int]
+    periods: frozenset[int]
+    tombstones: frozenset[str]  # file names
+
+
+def signed_journal(chain_dir: Path, origin: str, key: VerifierKey) -> PendingSweep | None:
+    """The chain's sweep journal if it is there and signed by the log's key, else None."""
+    path = chain_dir / "sweep.journal"
+    if not path.exists():
+        return None
+    doc = msgpack.unpackb(path.read_bytes())
+    if (doc.get("format"), doc.get("version")) != ("auditlog-sweep-journal", 1):
+        return None
+    body = {name: value for name, value in doc.items() if name != "signature"}
+    digest = hashlib.sha256(msgpack.packb(body)).hexdigest()
+    try:
+        text = open_note(doc.get("signature", ""), key)
+    except SpecError:
+        return None
+    if text != f"auditlog-sweep-journal/v1\n{origin}\n{digest}\n":
+        return None
+    tombstones = [parse_tombstone(t, origin) for t in doc["tombstones"]]
+    return PendingSweep(
+        frozenset(doc["delete_segments"]),
+        frozenset(doc["shred_periods"]),
+        frozenset(f"{t.first_sequence:010d}-{t.last_sequence:010d}.tomb" for t in tombstones),
+    )
+
+
+# --- docs/format.md, "Tiles" -----------------------------------------------------------------
+
+TILE_NAME = re.compile(r"^level-([0-9]{2,})$")
+HOLE = bytes(32)
+
+
+def check_tiles(chain_dir: Path, tree: Tree, deleted: list[tuple[int, int]], torn: bool) -> None:
+    """The stored nodes against the tree recomputed from the chain (``docs/format.md``)."""
+    directory = chain_dir / "tiles"
+    size = tree.size
+    expected: dict[int, int] = {}
+    level = 0
+    while level == 0 or size >> level:
+        expected[level] = size >> level
+        level += 8
+    files: dict[int, bytes] = {}
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        match = TILE_NAME.fullmatch(path.name)
+        require(
+            match is not None and path.name == f"level-{int(match[1]):02d}", "tiles: a tile file"
+        )
+        assert match is not None
+        data = path.read_bytes()
+        found = int(match[1])
+        if found not in expected:
+            require(torn, "tiles: no level file the tree has no node of")
+            continue
+        length = 32 * expected[found]
+        require(len(data) % 32 == 0 and len(data) >= length, "tiles: a level holds every node")
+        require(len(data) == length or torn, "tiles: no node beyond the chain's end")
+        files[found] = data[:length]
+    for level, count in expected.items():
+        require(count == 0 or level in files, "tiles: a level holds every node")
+    # Range nodes of tombstones of more than one leaf: stored nodes strictly inside one are all
+    # holes or all as the original leaves give them.
+    range_nodes = [
+        (start, width) for a, b in deleted for start, width in subtrees(a, b) if width > 1
+    ]
+    for start, width in range_nodes:
+        leaves = files[0][32 * start : 32 * (start + width)]
+        inside = [level for level in files if 1 << level < width]
+        if leaves[:32] == HOLE:
+            for level in inside:
+                nodes = files[level][32 * (start >> level) : 32 * ((start + width) >> level)]
+                require(not any(nodes), "tiles: a deleted subtree is all holes or all original")
+            continue
+        hashes = [leaves[i : i + 32] for i in range(0, len(leaves), 32)]
+        require(mth(hashes) == tree.known[(start, width)], "tiles: deleted leaves hash up")
+        for level in inside:
+            for index in range(start >> level, (start + width) >> level):
+                first = (index << level) - start
+                node = mth(hashes[first : first + (1 << level)])
+                require(files[level][32 * index : 32 * index + 32] == node, "tiles: node matches")
+    for level, data in files.items():
+        for index in range(expected[level]):
+            begin, end = index << level, (index + 1) << level
+            if any(s <= begin and end <= s + w and end - begin < w for s, w in range_nodes):
+                continue
+            node = tree.hash(begin, end)
+            require(data[32 * index : 32 * index + 32] == node, "tiles: node matches the tree")
+
+
 def verify_chain(
     chain_dir: Path,
     origin: str,
     period_us: int,
     checkpoint_key: VerifierKey,
     keyring: Keyring | None,
+    pending: PendingSweep | None = None,
 ) -> ChainResult:
-    """Keyless checks of one chain and its checkpoints; with its keyring, the keyed checks."""
+    """Keyless checks of one chain, its checkpoints and tiles; with its keyring, keyed too."""
     result = ChainResult()
     directory = chain_dir / "segments"
     files = {
@@ -900,31 +1070,216 @@ def verify_chain(
         else:
             require(sequence in tombstones, "every segment is present or stood for by a tombstone")
             tombstone = tombstones[sequence]
-            span = range(tombstone.first_sequence, tombstone.last_sequence + 1)
-            require(not files.keys() & set(span), "a tombstone's segments are all deleted")
+            span = set(range(tombstone.first_sequence, tombstone.last_sequence + 1))
+            # Segments a stopped sweep is yet to delete: its signed journal names them.
+            allowed = pending.segments if pending is not None else frozenset()
+            require(files.keys() & span <= allowed, "a tombstone's segments are all deleted")
+            for present in sorted(files.keys() & span):  # counted as sealed, nothing else
+                result.sealed += (
+                    parse_segment(files[present].read_bytes(), present, last=False).seal is not None
+                )
             apply_tombstone(tombstone, state, result)
             sequence = tombstone.last_sequence + 1
     result.size = state.tree.size
     result.root = state.tree.root()
     check_checkpoints(chain_dir, origin, checkpoint_key, state.tree, result)
+    check_tiles(chain_dir, state.tree, result.deleted, torn=result.torn > 0 or result.torn_new)
     return result
 
 
-def verify_log(log: Path, passphrase: str | None = None) -> dict[str, ChainResult]:
-    """Verify every chain of the log at ``log``; keyed when a passphrase is given."""
+# --- docs/format.md, "Log head" --------------------------------------------------------------
+
+EVENTS_CHAIN = "_log"
+HEAD_CHAIN = re.compile(
+    r"^chain (\S+) (checkpoints (?:0|[1-9][0-9]*) (?:0|[1-9][0-9]*) "
+    r"sealed (?:-|0|[1-9][0-9]*) (?:0|[1-9][0-9]*) shredded (?:-|[0-9]+(?:,[0-9]+)*))$"
+)
+HEAD_FILE = re.compile(r"^file (\S+) (-|0|[1-9][0-9]*) ([0-9a-f]{64})$")
+LOG_FILES = ("manifest.json", "holds.json", "keys/root.key", "keys/checkpoint.key", "keys/hold.key")
+CHAIN_FILES = (("dicts", ".zdict"), ("tombstones", ".tomb"), ("redactions", ".note"))
+
+
+@dataclass
+class Head:
+    """A parsed head: its generation, the events chain's size and root, chain and file lines."""
+
+    generation: int
+    events_size: int
+    events_root: bytes
+    chains: dict[str, str]  # chain id -> the rest of its line
+    files: dict[str, tuple[str, str]]  # path -> (generation or "-", SHA-256 hex)
+
+
+def parse_head(text: str, origin: str) -> Head:
+    """A head's text: magic, origin, generation, events, then sorted chain and file lines."""
+    lines = text[:-1].split("\n")
+    require(len(lines) >= 4 and lines[0] == "auditlog-head/v2", "a head v2")
+    require(lines[1] == f"origin {origin}", "the head's origin is the log origin")
+    word, *generation = lines[2].split(" ")
+    require(word == "generation" and len(generation) == 1, "the head's generation")
+    word, *events = lines[3].split(" ")
+    require(word == "events" and len(events) == 2, "the head's events line")
+    head = Head(decimals(generation)[0], decimals(events[:1])[0], decode_hash(events[1]), {}, {})
+    rest = lines[4:]
+    chain_lines = [line for line in rest if line.startswith("chain ")]
+    file_lines = rest[len(chain_lines) :]
+    require(chain_lines == sorted(chain_lines), "the head's chain lines are sorted")
+    require(file_lines == sorted(file_lines), "the head's file lines are sorted")
+    for line in chain_lines:
+        match = HEAD_CHAIN.fullmatch(line)
+        require(match is not None, "a head chain line")
+        assert match is not None
+        require(match[1] not in head.chains, "one chain line a chain")
+        head.chains[match[1]] = match[2]
+    for line in file_lines:
+        match = HEAD_FILE.fullmatch(line)
+        require(match is not None, "a head file line")
+        assert match is not None
+        require(match[1] not in head.files, "one file line a file")
+        head.files[match[1]] = (match[2], match[3])
+    return head
+
+
+def chain_line(chain_dir: Path, shredded: Sequence[int]) -> str:
+    """A chain's line as its files say now (without ``chain <id> ``)."""
+    directory = chain_dir / "checkpoints"
+    sizes = sorted(
+        int(match[1])
+        for path in (directory.iterdir() if directory.is_dir() else [])
+        if (match := CHECKPOINT_NAME.fullmatch(path.name))
+    )
+    segments = sorted(
+        (int(match[1]), path)
+        for path in (chain_dir / "segments").glob("*.seg")
+        if (match := SEGMENT_NAME.fullmatch(path.name))
+    )
+    sealed = segments[:-1]
+    if segments:
+        sequence, path = segments[-1]
+        if parse_segment(path.read_bytes(), sequence, last=True).seal is not None:
+            sealed = segments
+    through = str(sealed[-1][0]) if sealed else "-"
+    size = sum(path.stat().st_size for _, path in sealed)
+    return (
+        f"checkpoints {len(sizes)} {sizes[-1] if sizes else 0} sealed {through} {size} "
+        f"shredded {','.join(map(str, sorted(shredded))) or '-'}"
+    )
+
+
+def bound_files(log: Path, chains: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Every file the head must bind, with its generation (signed state files) and digest."""
+    paths = [name for name in LOG_FILES if (log / name).is_file()]
+    for chain in chains:
+        if (log / "chains" / chain / "keyring").is_file():
+            paths.append(f"chains/{chain}/keyring")
+        for directory, suffix in (*CHAIN_FILES, ("quarantine", ".bin")):
+            folder = log / "chains" / chain / directory
+            for item in sorted(folder.iterdir()) if folder.is_dir() else []:
+                if item.name.endswith(suffix) and not item.name.startswith("."):
+                    paths.append(f"chains/{chain}/{directory}/{item.name}")
+    bound = {}
+    for name in paths:
+        raw = (log / name).read_bytes()
+        generation = "-"
+        if state_format(name) is not None:
+            generation = str(decode_state(raw, name)["generation"])
+        bound[name] = (generation, hashlib.sha256(raw).hexdigest())
+    return bound
+
+
+def check_head(
+    log: Path,
+    head: Head,
+    results: dict[str, ChainResult],
+    lines: dict[str, str],
+    pending: dict[str, PendingSweep],
+) -> None:
+    """The head against the directory: every chain line, every bound file, the events chain."""
+    require(set(head.chains) == set(lines), "the head names every chain, and only those")
+    for chain, line in lines.items():
+        if chain in pending:  # a stopped sweep: sealed bytes and shredded periods may be behind
+            line, signed = line.split(" sealed ")[0], head.chains[chain].split(" sealed ")[0]
+        else:
+            signed = head.chains[chain]
+        require(line == signed, "a chain's checkpoints and sealed segments are as the head says")
+    files = bound_files(log, sorted(lines))
+    for path in sorted(set(files) | set(head.files)):
+        chain = path.split("/")[1] if path.startswith("chains/") else ""
+        sweep = pending.get(chain)
+        if path not in files:
+            name = path.rsplit("/", 1)[-1]
+            swept = (
+                sweep is not None and name.endswith(".zdict") and int(name[:10]) in sweep.periods
+            )
+            require(swept, "every file the head binds is there")
+        elif path not in head.files:
+            stored = sweep is not None and path.rsplit("/", 1)[-1] in sweep.tombstones
+            require(stored, "every file is bound by the head")
+        elif files[path] != head.files[path]:
+            newer = path.endswith("/keyring") and int(files[path][0]) > int(head.files[path][0])
+            require(sweep is not None and newer, "every file is the one the head binds")
+    events = results.get(EVENTS_CHAIN, ChainResult())
+    require(
+        (events.size, events.root) == (head.events_size, head.events_root),
+        "the events chain is as the head says",
+    )
+
+
+def unlock_signer(log: Path, manifest: dict[str, Any], root_keys: dict[str, bytes]) -> str:
+    """The checkpoint signer key, unwrapped by whichever root key wrapped it."""
+    doc = msgpack.unpackb((log / "keys" / "checkpoint.key").read_bytes())
+    return unwrap_checkpoint_signer(log, manifest, root_keys[doc["root_key_id"]])
+
+
+def verify_log(
+    log: Path, passphrase: str | None = None, key: str | None = None
+) -> dict[str, ChainResult]:
+    """Verify the log at ``log`` (every chain, ``_log`` included, and its head); keyed when a
+    passphrase is given; with the verifier key ``key`` if pinned, else the manifest's."""
     manifest = json.loads((log / "manifest.json").read_text("utf-8"))
-    require(manifest["format"] == "auditlog" and manifest["version"] == 1, "manifest v1")
+    require(manifest.get("format") == "auditlog", "a log's manifest")
+    require(manifest.get("version") != 1, "a log of format v1 must be migrated")
+    require(manifest.get("version") == 2, "manifest v2")
+    origin = manifest["origin"]
+    checkpoint_key = parse_verifier_key(key or manifest["checkpoint_key"])
+    root_keys = None
+    if passphrase is not None:
+        root_keys = unlock_root_keys(log, manifest, passphrase)
+        signer = unlock_signer(log, manifest, root_keys)
+        require(parse_verifier_key(verifier_of(signer)) == checkpoint_key, "the log's own key")
+    read_signed_state(log, "manifest.json", origin, checkpoint_key)
+    if (log / "holds.json").exists():
+        read_signed_state(log, "holds.json", origin, checkpoint_key)
     period_us = manifest["config"]["period_seconds"] * 1_000_000
-    checkpoint_key = parse_verifier_key(manifest["checkpoint_key"])
-    root_keys = None if passphrase is None else unlock_root_keys(log, manifest, passphrase)
-    results = {}
-    chain_dirs = (log / "chains").iterdir()
-    for chain_dir in sorted(p for p in chain_dirs if p.is_dir() and CHAIN_ID.fullmatch(p.name)):
-        origin = f"{manifest['origin']}/{chain_dir.name}"
-        keyring = None if root_keys is None else read_keyring(chain_dir, origin, root_keys)
-        results[chain_dir.name] = verify_chain(
-            chain_dir, origin, period_us, checkpoint_key, keyring
+    chains = sorted(
+        p.name for p in (log / "chains").iterdir() if p.is_dir() and CHAIN_ID.fullmatch(p.name)
+    )
+    if (log / "chains" / EVENTS_CHAIN).is_dir():
+        chains.append(EVENTS_CHAIN)
+    results, lines, pending = {}, {}, {}
+    for chain in chains:
+        chain_dir = log / "chains" / chain
+        chain_origin = f"{origin}/{chain}"
+        keyring_doc = None
+        if (chain_dir / "keyring").exists():
+            keyring_doc = read_signed_state(log, f"chains/{chain}/keyring", origin, checkpoint_key)
+        keyring = None
+        if root_keys is not None:
+            keyring = read_keyring(keyring_doc, chain_origin, root_keys)
+        sweep = signed_journal(chain_dir, chain_origin, checkpoint_key)
+        if sweep is not None:
+            pending[chain] = sweep
+        results[chain] = verify_chain(
+            chain_dir, chain_origin, period_us, checkpoint_key, keyring, sweep
         )
+        shredded = keyring_doc["shredded"] if keyring_doc is not None else {}
+        lines[chain] = chain_line(chain_dir, list(shredded))
+    try:
+        signed_head = (log / "head.note").read_text("utf-8")
+    except FileNotFoundError:
+        raise SpecError("the log's head is missing") from None
+    head = parse_head(open_note(signed_head, checkpoint_key), origin)
+    check_head(log, head, results, lines, pending)
     return results
 
 
@@ -1152,11 +1507,23 @@ def library_report(log_path: Path, *, keyless: bool) -> VerifyReport:
         return log.verify(keyless=keyless)
 
 
+def reconcile(log_path: Path) -> None:
+    """Open the log for writing and close it: the writer signs a head that binds what a crash
+    (or here, a test) left unbound, with a ``recovered`` event."""
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE):
+        pass
+
+
 def assert_agree(results: dict[str, ChainResult], report: VerifyReport) -> None:
-    """The verifier's findings equal the library's report, chain by chain."""
-    assert set(results) == set(report.chains)
-    for chain, result in results.items():
-        theirs = report.chains[chain]
+    """The verifier's findings equal the library's report, chain by chain (``_log`` is the
+    report's ``events``)."""
+    chains = {chain: result for chain, result in results.items() if chain != EVENTS_CHAIN}
+    assert set(chains) == set(report.chains)
+    pairs = [(result, report.chains[chain]) for chain, result in chains.items()]
+    assert (EVENTS_CHAIN in results) == (report.events is not None)
+    if report.events is not None:
+        pairs.append((results[EVENTS_CHAIN], report.events))
+    for result, theirs in pairs:
         assert (
             result.records,
             result.blocks,
@@ -1258,11 +1625,18 @@ def test_damaged_length_is_not_a_torn_tail(
 def test_truncation_at_a_block_boundary_is_not_detected(
     create_log: Callable[..., AuditLog], log_path: Path
 ) -> None:
-    """Cutting the open segment after a whole block passes both verifiers (a documented limit)."""
+    """Cutting the open segment after a whole block is caught by the tiles, which hold the cut
+    leaves; cut with its tiles, it passes both verifiers (a documented limit)."""
     write_sample_log(create_log)
     path = last_segment(log_path, "network")
     segment = parse_segment(path.read_bytes(), 0, last=True)
     path.write_bytes(path.read_bytes()[: segment.blocks[-1].offset])
+    with pytest.raises(SpecError, match="no node beyond the chain's end"):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError, match="beyond the chain's end"):
+        library_report(log_path, keyless=True)
+    tiles = log_path / "chains/network/tiles/level-00"
+    tiles.write_bytes(tiles.read_bytes()[: 32 * 12])
     results = verify_log(log_path, TEST_PASSPHRASE)
     assert results["network"].records == 12
     assert_agree(results, library_report(log_path, keyless=False))
@@ -1329,6 +1703,13 @@ def test_redacted_frame_keeps_the_block_hash(
     (log_path / "chains/mixed/redactions").mkdir()
     note_path = log_path / "chains/mixed/redactions" / f"{0:020d}-1-1.note"
     note_path.write_text(sign_note(log_signer(log_path), text), "utf-8")
+    # A note the head does not bind: the head is behind its files, for both verifiers, until
+    # a writer opens the log and signs the head again (with a ``recovered`` event).
+    with pytest.raises(SpecError, match="every file is bound by the head"):
+        verify_log(log_path)
+    with pytest.raises(IntegrityError, match="head is behind"):
+        library_report(log_path, keyless=True)
+    reconcile(log_path)
     assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
     keyed = verify_log(log_path, TEST_PASSPHRASE)
     assert_agree(keyed, library_report(log_path, keyless=False))
@@ -1435,12 +1816,15 @@ def test_truncation_behind_a_checkpoint_is_detected(
         verify_log(log_path)
     with pytest.raises(RollbackError):
         library_report(log_path, keyless=True)
-    # Whoever can cut the segment can delete the stored checkpoint as well: then only a
-    # checkpoint kept outside the log directory (a trusted state) still shows the cut.
+    # Whoever can cut the segment can delete the stored checkpoint as well; the head counts
+    # the chain's checkpoints (and its tiles still hold the cut leaves).
     (log_path / "chains/network/checkpoints" / f"{13:020d}.note").unlink()
-    results = verify_log(log_path, TEST_PASSPHRASE)
-    assert results["network"].records == 12
-    assert_agree(results, library_report(log_path, keyless=False))
+    tiles = log_path / "chains/network/tiles/level-00"
+    tiles.write_bytes(tiles.read_bytes()[: 32 * 12])
+    with pytest.raises(SpecError, match="checkpoints and sealed segments are as the head says"):
+        verify_log(log_path)
+    with pytest.raises(RollbackError, match="checkpoints were deleted"):
+        library_report(log_path, keyless=True)
 
 
 @pytest.mark.parametrize(
@@ -1504,6 +1888,12 @@ def test_stored_checkpoints_agree(
     directory.mkdir()
     (directory / f"{name:020d}.note").write_text(signed, "utf-8")
     if failure is None:
+        # A checkpoint the head does not count: both refuse until a writer binds it.
+        with pytest.raises(SpecError, match="checkpoints and sealed segments are as the head"):
+            verify_log(log_path)
+        with pytest.raises(IntegrityError, match="head is behind"):
+            library_report(log_path, keyless=True)
+        reconcile(log_path)
         assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
         return
     error, rule = failure
@@ -1534,6 +1924,182 @@ def test_field_order_table_matches_the_models() -> None:
         assert rows[name].split(", ") == expected, name
 
 
+# --- format v2: the signed head, signed state files, the events chain, tiles ----------------
+
+
+def flip(path: Path, offset: int) -> None:
+    """Flip the low bit of the byte at ``offset`` of ``path`` (negative: from the end)."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.chmod(0o600)
+    path.write_bytes(bytes(data))
+
+
+def assert_both_refuse(log_path: Path, rule: str | None, *, pinned: str | None = None) -> None:
+    """The spec verifier (keyless and keyed) and the library (keyless and keyed) all refuse."""
+    for passphrase in (None, TEST_PASSPHRASE):
+        with pytest.raises(SpecError, match=rule):
+            verify_log(log_path, passphrase, pinned)
+    for keyless in (True, False):
+        # The manifest's signature is checked as the log opens; the rest by verify.
+        with (
+            pytest.raises(IntegrityError),
+            AuditLog.open(log_path, mode="read", passphrase=TEST_PASSPHRASE) as log,
+        ):
+            log.verify(keyless=keyless, verifier_key=pinned)
+
+
+def test_head_binds_the_log(create_log: Callable[..., AuditLog], log_path: Path) -> None:
+    """``head.note`` is the signed text of docs/format.md, recomputed from the files."""
+    write_sample_log(create_log)
+    key = manifest_key(log_path)
+    signed = (log_path / "head.note").read_text("utf-8")
+    head = parse_head(open_note(signed, key), "example.com/audit")
+    assert signed == sign_note(log_signer(log_path), open_note(signed, key))
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(results, library_report(log_path, keyless=False))
+    assert (head.events_size, head.events_root) == (
+        results[EVENTS_CHAIN].size,
+        results[EVENTS_CHAIN].root,
+    )
+    with AuditLog.open(log_path, mode="read") as log:
+        assert log.verify(keyless=True).head_generation == head.generation
+    assert sorted(head.chains) == ["_log", "mixed", "network"]
+    assert head.chains["network"] == "checkpoints 0 0 sealed - 0 shredded -"
+    assert sorted(head.files) == [
+        "chains/_log/keyring",
+        "chains/mixed/keyring",
+        *(f"chains/network/dicts/{p.name}" for p in (log_path / "chains/network/dicts").iterdir()),
+        "chains/network/keyring",
+        "keys/checkpoint.key",
+        "keys/hold.key",
+        "keys/root.key",
+        "manifest.json",
+    ]
+    for path, (generation, digest) in head.files.items():
+        assert digest == hashlib.sha256((log_path / path).read_bytes()).hexdigest()
+        assert (generation == "-") == (state_format(path) is None)
+    events = [msgpack.unpackb(c, timestamp=3) for c in results[EVENTS_CHAIN].canonical]
+    assert [(e["event"], e["chain"]) for e in events] == [
+        ("created", "_log"),
+        ("chain", "network"),
+        ("chain", "mixed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "place", ["magic", "generation", "events", "chain", "digest", "signature", "key-hash"]
+)
+def test_flipped_byte_in_the_head(
+    create_log: Callable[..., AuditLog], log_path: Path, place: str
+) -> None:
+    """Any byte of ``head.note`` changed: its signature fails, for every verifier."""
+    write_sample_log(create_log)
+    path = log_path / "head.note"
+    text = path.read_text("utf-8")
+    offsets = {
+        "magic": 3,
+        "generation": text.index("generation ") + 11,
+        "events": text.index("events ") + 7,
+        "chain": text.index("chain network ") + 8,
+        "digest": text.index("file manifest.json ") + 25,
+        "signature": -3,
+        "key-hash": len(text.encode()) - 90,
+    }
+    flip(path, offsets[place])
+    assert_both_refuse(log_path, None)
+
+
+def test_head_missing_or_put_back(create_log: Callable[..., AuditLog], log_path: Path) -> None:
+    """A head deleted, or an older signed head put back, is refused."""
+    write_sample_log(create_log)
+    path = log_path / "head.note"
+    older = path.read_bytes()
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as log:
+        log.retention.set_policy("network", POLICY, actor="dpo")
+    assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
+    newer = path.read_bytes()
+    path.write_bytes(older)
+    assert_both_refuse(log_path, "every file is the one the head binds")
+    path.unlink()
+    assert_both_refuse(log_path, "head is missing")
+    path.write_bytes(newer)
+    assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
+
+
+@pytest.mark.parametrize("change", ["edited", "re-signed-by-a-stranger", "generation", "moved"])
+def test_state_files_are_signed(
+    create_log: Callable[..., AuditLog], log_path: Path, change: str
+) -> None:
+    """A manifest or keyring changed without the log's key is refused by every verifier."""
+    write_sample_log(create_log)
+    manifest_path = log_path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    pinned = None
+    if change == "edited":  # a retention policy slipped in, the signature left as it was
+        manifest["retention"] = {"network": {"keep_at_least": "PT0S", "delete_after": "PT1S"}}
+        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        rule = "signature covers its content"
+    elif change == "re-signed-by-a-stranger":  # attack 1: the manifest names another key
+        stranger = stranger_signer("example.com/audit")
+        pinned = manifest["checkpoint_key"]  # an outsider pins the log's real key
+        manifest["checkpoint_key"] = verifier_of(stranger)
+        text = state_signed_text("example.com/audit", "manifest.json", manifest)
+        manifest["signature"] = sign_note(stranger, text)
+        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        rule = "signed by the log's key|checkpoint key file matches"
+    elif change == "generation":  # attack 4: shredded periods made up, a newer generation
+        path = log_path / "chains/network/keyring"
+        doc = msgpack.unpackb(path.read_bytes(), strict_map_key=False)
+        doc["shredded"] = dict.fromkeys(doc["keys"], 0)
+        doc["generation"] += 1
+        path.write_bytes(msgpack.packb(doc))
+        rule = "signature covers its content"
+    else:  # a keyring signed for another chain
+        source = log_path / "chains/mixed/keyring"
+        (log_path / "chains/network/keyring").write_bytes(source.read_bytes())
+        rule = "signature covers its content and place"
+    if pinned is None:
+        assert_both_refuse(log_path, rule)
+        return
+    assert_both_refuse(log_path, rule, pinned=pinned)
+
+
+@pytest.mark.parametrize("what", ["dictionary", "tile", "quarantine", "chain-removed", "events"])
+def test_every_byte_is_bound(
+    create_log: Callable[..., AuditLog], log_path: Path, what: str
+) -> None:
+    """A dictionary, a tile node, a bound file added, a chain or an event removed: refused."""
+    write_sample_log(create_log)
+    chain_dir = log_path / "chains/network"
+    if what == "dictionary":  # bound by the head: keyless verification catches it too
+        (dictionary,) = (chain_dir / "dicts").iterdir()
+        flip(dictionary, -5)  # in the ciphertext: keyed, it no longer decrypts
+        rule = "every file is the one the head binds|dictionary decrypts"
+    elif what == "tile":
+        flip(chain_dir / "tiles/level-00", 32 * 5 + 7)
+        rule = "tiles: node matches the tree"
+    elif what == "quarantine":  # a file where the head binds files must be bound
+        (chain_dir / "quarantine").mkdir()
+        (chain_dir / "quarantine/0000000000-32-20260301T120000Z.bin").write_bytes(b"x")
+        rule = "every file is bound by the head"
+    elif what == "chain-removed":  # attack 2: a whole chain deleted
+        for path in sorted((log_path / "chains/mixed").rglob("*"), reverse=True):
+            path.chmod(0o700)
+            path.rmdir() if path.is_dir() else path.unlink()
+        (log_path / "chains/mixed").rmdir()
+        rule = "the head names every chain"
+    else:  # the log's events cut back to its first
+        path = log_path / "chains/_log/segments/0000000000.seg"
+        path.chmod(0o600)
+        first = parse_segment(path.read_bytes(), 0, last=True).blocks[1].offset
+        path.write_bytes(path.read_bytes()[:first])
+        tiles = log_path / "chains/_log/tiles/level-00"
+        tiles.write_bytes(tiles.read_bytes()[:32])
+        rule = "the events chain is as the head says"
+    assert_both_refuse(log_path, rule)
+
+
 # --- retention: tombstones, shredded keys, holds, sweeps, redaction notes, key rotation ------
 
 
@@ -1546,20 +2112,31 @@ def test_verifier_steps_over_tombstones(log_path: Path) -> None:
     assert_agree(keyless, library_report(log_path, keyless=True))
     assert_agree(keyed, library_report(log_path, keyless=False))
     network_chain = keyed["network"]
-    # 28 leaves: 24 hourly records, the late one and three log records (policy, hold, sweep).
-    assert (network_chain.size, network_chain.records) == (28, 28 - 9 - 8)
-    assert network_chain.deleted == [(0, 9), (13, 21)]
+    # 25 leaves: 24 hourly records and the late one (the log's own events are in ``_log``).
+    assert (network_chain.size, network_chain.records) == (25, 25 - 8 - 8)
+    assert network_chain.deleted == [(0, 8), (12, 20)]
     assert network_chain.shredded == 1  # the late record of hour 4, in a segment that stays
     assert network_chain.root == keyless["network"].root
     # Checkpoints signed at the seals of deleted segments lie inside the deleted ranges: they
-    # are checked for signature and name only. The one asked for after hour 1 (size 9) ends
+    # are checked for signature and name only. The one asked for after hour 1 (size 8) ends
     # a deleted range, where the tombstone gives the root.
     sizes = [int(p.stem) for p in (log_path / "chains/network/checkpoints").glob("*.note")]
-    assert {3, 5, 7, 15, 17, 19} <= set(sizes)
-    assert 9 in sizes
-    assert 9 in network_chain.roots
-    events = [msgpack.unpackb(c, timestamp=3) for c in network_chain.canonical]
-    assert [e["event"] for e in events if e["kind"] == "log"] == ["hold-add", "sweep"]
+    assert {2, 4, 6, 14, 16, 18} <= set(sizes)
+    assert 8 in sizes
+    assert 8 in network_chain.roots
+    events = [msgpack.unpackb(c, timestamp=3) for c in keyed[EVENTS_CHAIN].canonical]
+    assert [(e["event"], e["chain"]) for e in events] == [
+        ("created", "_log"),
+        ("policy", "network"),
+        ("chain", "network"),
+        ("hold-add", "network"),
+        ("sweep", "network"),  # announced, before anything is deleted
+        ("sweep", "network"),  # finished, naming the keyring's new generation and digest
+    ]
+    keyring = log_path / "chains/network/keyring"
+    generation = msgpack.unpackb(keyring.read_bytes(), strict_map_key=False)["generation"]
+    digest = hashlib.sha256(keyring.read_bytes()).hexdigest()
+    assert events[-1]["state"] == f"chains/network/keyring {generation} {digest}"
 
 
 def test_sweep_shreds_keys_in_the_keyring(log_path: Path) -> None:
@@ -1568,10 +2145,13 @@ def test_sweep_shreds_keys_in_the_keyring(log_path: Path) -> None:
     manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
     chain_dir = log_path / "chains/network"
     root_keys = unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)
-    keyring = read_keyring(chain_dir, f"{manifest['origin']}/network", root_keys)
+    doc = read_signed_state(
+        log_path, "chains/network/keyring", "example.com/audit", manifest_key(log_path)
+    )
+    keyring = read_keyring(doc, f"{manifest['origin']}/network", root_keys)
     hour0 = micros(T0) // (3600 * 1_000_000)
     assert keyring.shredded == {hour0 + h: micros(SWEEP_AT) for h in (0, 1, 3, 4)}
-    assert set(keyring.keys) == {hour0 + 2, hour0 + 5, hour0 + 7}
+    assert set(keyring.keys) == {hour0 + 2, hour0 + 5}
     assert not [p for p in (chain_dir / "dicts").glob("*") if int(p.stem) in keyring.shredded]
     assert not (chain_dir / "sweep.journal").exists()
 
@@ -1714,16 +2294,30 @@ def test_interrupted_sweep(log_path: Path, point: str, tombstones_stored: int) -
     for path in stored:  # a stored tombstone is the journal's text, signed
         text = open_note(path.read_text("utf-8"), manifest_key(log_path))
         assert text in journal["tombstones"]
-    if not (log_path / "chains/network/segments/0000000000.seg").exists():
-        # Segment 0 is gone, 1 to 3 are not yet. This minimal verifier knows no journals and
-        # refuses the state; the library accepts the leftover segments because the journal,
-        # signed by the log's key, names them (format.md, "Sweep journal").
-        with pytest.raises(SpecError, match="segments are all deleted"):
-            verify_log(log_path)
-        assert library_report(log_path, keyless=True).chains["network"].records >= 0
-        return
     results = verify_log(log_path, TEST_PASSPHRASE)
-    assert results["network"].deleted == []  # tombstones of segments still present are not used
+    assert_agree(results, library_report(log_path, keyless=False))
+    if not (log_path / "chains/network/segments/0000000000.seg").exists():
+        # Segment 0 is gone, 1 to 3 are not yet: the journal, signed by the log's key, names
+        # them, so both accept them behind the tombstone (format.md, "Sweep journal").
+        assert results["network"].deleted == [(0, 8)]
+    else:
+        assert results["network"].deleted == []  # tombstones of present segments are unused
+    # Without its signature the journal is not the log's: the half-done state is refused.
+    path = log_path / "chains/network/sweep.journal"
+    forged = msgpack.unpackb(path.read_bytes())
+    forged["signature"] = sign_note(stranger_signer("example.com/audit"), "forged\n")
+    path.write_bytes(msgpack.packb(forged))
+    if tombstones_stored:
+        with pytest.raises(SpecError):
+            verify_log(log_path)
+        with pytest.raises(IntegrityError):
+            library_report(log_path, keyless=True)
+    # The next write-open finishes a signed journal; both agree on the result.
+    path.write_bytes(msgpack.packb(journal))
+    reconcile(log_path)
+    assert not path.exists()
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert results["network"].deleted == [(0, 8), (12, 20)]
     assert_agree(results, library_report(log_path, keyless=False))
 
 
@@ -1738,7 +2332,7 @@ def test_redactions_need_a_note_signed_by_the_log(log_path: Path) -> None:
     assert redacted == {"network": [2, 7]}
     keyed = verify_log(log_path, TEST_PASSPHRASE)
     assert_agree(keyed, library_report(log_path, keyless=False))
-    assert len(keyed["network"].canonical) == 11 - 2  # ten records and the redaction's log record
+    assert len(keyed["network"].canonical) == 10 - 2  # the redaction's event is in _log
     (path,) = (log_path / "chains/network/redactions").iterdir()
     moment = micros(T0 + HOUR)
     assert re.fullmatch(rf"{moment:020d}-2-[0-9a-f]+\.note", path.name)
@@ -1787,7 +2381,10 @@ def test_holds_policies_and_subject_tokens(log_path: Path) -> None:
     assert subject_token(hold_key, "user1") == token
     assert re.fullmatch("[0-9a-f]{32}", token)
     holds = json.loads((log_path / "holds.json").read_text("utf-8"))
-    assert (holds["format"], holds["version"]) == ("auditlog-holds", 1)
+    assert (holds["format"], holds["version"]) == ("auditlog-holds", 2)
+    signed = read_signed_state(log_path, "holds.json", "example.com/audit", manifest_key(log_path))
+    assert signed["generation"] == holds.pop("generation") >= 1
+    assert holds.pop("signature").startswith("auditlog-state/v2\nexample.com/audit\nholds.json\n")
     (hold,) = holds["holds"]
     assert re.fullmatch("hold-[0-9a-f]{12}", hold.pop("hold_id"))
     assert hold == {
@@ -1822,14 +2419,23 @@ def test_root_key_rotation(log_path: Path) -> None:
         log.append_many(mixed(T0), chain="mixed")
     manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
     (old_id,) = unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)
-    # A rotation killed after rewrapping the first chain's keyring: what rotate_root_key does
-    # first, step by step.
-    current = PassphraseKeyProvider.open(log_path / "keys/root.key", TEST_PASSPHRASE)
-    staged = current.stage_rotation(TEST_PASSPHRASE)
-    origin = "example.com/audit/mixed"
-    ChainKeyring(log_path / "chains/mixed/keyring", staged, origin).rewrap(staged)
+    # A rotation killed after rewrapping the first chain's keyring (chains in order: mixed).
+    child = (
+        "import sys\n"
+        "from auditlog import AuditLog\n"
+        "from auditlog.testing import TEST_PASSPHRASE\n"
+        "with AuditLog.open(sys.argv[1], passphrase=TEST_PASSPHRASE) as log:\n"
+        "    log.keys.rotate_root_key(actor='ops')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(log_path)],
+        env={**os.environ, "AUDITLOG_CRASHPOINT": "rotation-keyring-rewrapped"},
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL
+    staged_id = msgpack.unpackb((log_path / "keys/root.key.next").read_bytes())["key_id"]
     root_keys = unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)
-    assert set(root_keys) == {old_id, staged.key_id}
+    assert set(root_keys) == {old_id, staged_id}
     key_ids = {
         chain: {
             entry[0]
@@ -1839,21 +2445,20 @@ def test_root_key_rotation(log_path: Path) -> None:
         }
         for chain in ("mixed", "network")
     }
-    assert key_ids == {"mixed": {staged.key_id}, "network": {old_id}}
+    assert key_ids == {"mixed": {staged_id}, "network": {old_id}}
     assert_agree(verify_log(log_path, TEST_PASSPHRASE), library_report(log_path, keyless=False))
-    # Running the rotation again finishes it: one root key, named everywhere, and a log record.
+    # Running the rotation again finishes it: one root key, named everywhere, and an event.
     with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as log:
         new_id = log.keys.rotate_root_key(actor="ops")
-    assert new_id == staged.key_id
+    assert new_id == staged_id
     assert not (log_path / "keys/root.key.next").exists()
     assert set(unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)) == {new_id}
     for name in ("checkpoint.key", "hold.key"):
         assert msgpack.unpackb((log_path / "keys" / name).read_bytes())["root_key_id"] == new_id
     results = verify_log(log_path, TEST_PASSPHRASE)
     assert_agree(results, library_report(log_path, keyless=False))
-    for result in results.values():
-        last = msgpack.unpackb(result.canonical[-1], timestamp=3)
-        assert (last["kind"], last["event"]) == ("log", "key-rotation")
+    last = msgpack.unpackb(results[EVENTS_CHAIN].canonical[-1], timestamp=3)
+    assert (last["kind"], last["event"], last["actor"]) == ("log", "key-rotation", "ops")
 
 
 def test_log_event_table_matches_the_enumeration() -> None:
@@ -1900,21 +2505,83 @@ def example_values() -> dict[str, bytes]:
     return values
 
 
+def write_example(log_path: Path) -> dict[str, bytes]:
+    """Write the worked example's files (a log of format v1) at ``log_path``."""
+    files = example_files()
+    for name, data in files.items():
+        (log_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (log_path / name).write_bytes(data)
+    return files
+
+
+def migrate_example(log_path: Path, files: dict[str, bytes], signer: str) -> None:
+    """Migrate the example to format v2 and check what migration changed, and what not."""
+    at = datetime(2026, 3, 4, 9, tzinfo=UTC)
+    AuditLog.migrate(log_path, passphrase=TEST_PASSPHRASE, clock=FixedClock(at))
+    for name, data in files.items():  # segments, checkpoints, tiles and the root key stay
+        if name.startswith(("chains/app/segments/", "chains/app/checkpoints/", "chains/app/t")):
+            assert (log_path / name).read_bytes() == data, name
+    assert (log_path / "keys/root.key").read_bytes() == files["keys/root.key"]
+    key = manifest_key(log_path)
+    manifest = read_signed_state(log_path, "manifest.json", "example.com/audit", key)
+    old = json.loads(files["manifest.json"])
+    assert manifest == {
+        **old,
+        "version": 2,
+        "retention": {},
+        **{
+            "config": {**old["config"], "max_future_seconds": 300},
+            "generation": 1,
+            "signature": manifest["signature"],
+        },
+    }
+    keyring = read_signed_state(log_path, "chains/app/keyring", "example.com/audit", key)
+    old_keyring = msgpack.unpackb(files["chains/app/keyring"], strict_map_key=False)
+    assert (keyring["keys"], keyring["shredded"]) == (old_keyring["keys"], old_keyring["shredded"])
+    # The log's keys are rewrapped under format v2 contexts: the same signer key, a new hold key.
+    root_key = unlock_root_key(log_path, json.loads(files["manifest.json"]), TEST_PASSPHRASE)
+    assert unwrap_checkpoint_signer(log_path, manifest, root_key) == signer
+    assert len(unwrap_hold_key(log_path, manifest, root_key)) == 32
+    # The events chain starts with the migration; the head binds what it signed.
+    with AuditLog.open(log_path, mode="read", passphrase=TEST_PASSPHRASE) as log:
+        ((index, event),) = log.events()
+    assert (index, event.event, event.chain, event.occurred_at) == (0, "migrated", "_log", at)
+    head = parse_head(
+        open_note((log_path / "head.note").read_text("utf-8"), key), "example.com/audit"
+    )
+    assert sorted(head.files) == [
+        "chains/_log/keyring",
+        "chains/app/keyring",
+        "keys/checkpoint.key",
+        "keys/hold.key",
+        "keys/root.key",
+        "manifest.json",
+    ]
+    assert head.chains["app"].startswith("checkpoints 1 2 sealed 0 ")
+
+
 def test_worked_example(tmp_path: Path) -> None:
     """The worked example in docs/format.md verifies, with the values the page derives."""
     log_path = tmp_path / "example"
-    for name, data in example_files().items():
-        (log_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (log_path / name).write_bytes(data)
-    results = verify_log(log_path, TEST_PASSPHRASE)
-    assert_agree(results, library_report(log_path, keyless=False))
-    assert (results["app"].records, results["app"].segments, results["app"].sealed) == (3, 2, 1)
+    files = write_example(log_path)
+    # A log of format v1: refused by both until it is migrated.
+    with pytest.raises(SpecError, match="format v1"):
+        verify_log(log_path)
+    with pytest.raises(MigrationRequiredError):
+        library_report(log_path, keyless=True)
     values = example_values()
     origin = "example.com/audit/app"
     manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
     root_keys = unlock_root_keys(log_path, manifest, TEST_PASSPHRASE)
     (root_key,) = root_keys.values()
-    (data_key,) = read_keyring(log_path / "chains" / "app", origin, root_keys).keys.values()
+    keyring_v1 = msgpack.unpackb(files["chains/app/keyring"], strict_map_key=False)
+    assert (keyring_v1["format"], keyring_v1["version"]) == ("auditlog-keyring", 1)
+    (data_key,) = read_keyring(keyring_v1, origin, root_keys).keys.values()
+    signer = unwrap_checkpoint_signer(log_path, manifest, root_key, version=1)
+    migrate_example(log_path, files, signer)
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(results, library_report(log_path, keyless=False))
+    assert (results["app"].records, results["app"].segments, results["app"].sealed) == (3, 2, 1)
     assert values["root key"] == root_key
     assert values["data key"] == data_key
     assert values["leaf-salt key"] == hkdf(data_key, b"leaf-salt")
@@ -1949,7 +2616,6 @@ def test_worked_example(tmp_path: Path) -> None:
         assert block.fields["min_time"] == min(span) // TIME_GRANULE_US * TIME_GRANULE_US
         assert block.fields["max_time"] == -(-max(span) // TIME_GRANULE_US) * TIME_GRANULE_US
     # The checkpoint key: unwrapped with the root key, it is the key of the stored checkpoint.
-    signer = unwrap_checkpoint_signer(log_path, manifest, root_key)
     assert f"`{signer}`" in FORMAT_MD.read_text("utf-8")  # the page shows it unwrapped
     name, seed = parse_signer_key(signer)
     public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
@@ -1978,17 +2644,16 @@ def example_notes() -> dict[str, str]:
 def test_worked_example_tombstone_and_redaction_note(tmp_path: Path) -> None:
     """The example's tombstone and redaction note are the log's, and the log verifies with them."""
     log_path = tmp_path / "example"
-    for name, data in example_files().items():
-        (log_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (log_path / name).write_bytes(data)
-    before = verify_log(log_path, TEST_PASSPHRASE)["app"]
+    files = write_example(log_path)
+    manifest = json.loads(files["manifest.json"])
+    root_key = unlock_root_key(log_path, manifest, TEST_PASSPHRASE)
+    signer = unwrap_checkpoint_signer(log_path, manifest, root_key, version=1)
+    key = parse_verifier_key(manifest["checkpoint_key"])
     notes = example_notes()
     assert sorted(notes) == [
         "chains/app/redactions/00001772443800000000-1-4242.note",
         "chains/app/tombstones/0000000001-0000000001.tomb",
     ]
-    key = manifest_key(log_path)
-    signer = log_signer(log_path)
     for name, signed in notes.items():
         assert sign_note(signer, open_note(signed, key)) == signed
         (log_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -2015,11 +2680,16 @@ def test_worked_example_tombstone_and_redaction_note(tmp_path: Path) -> None:
     seal = data[block.offset + ENTRY_PREFIX.size + 510 :]
     segment0.write_bytes(data[: block.offset] + entry + seal)
     (log_path / "chains/app/segments/0000000001.seg").unlink()
-    after = verify_log(log_path, TEST_PASSPHRASE)["app"]
-    assert_agree({"app": after}, library_report(log_path, keyless=False))
+    # Migration verifies the v1 log with its keys (the tombstone and the note included).
+    AuditLog.migrate(log_path, passphrase=TEST_PASSPHRASE)
+    results = verify_log(log_path, TEST_PASSPHRASE)
+    assert_agree(results, library_report(log_path, keyless=False))
+    after = results["app"]
     assert (after.records, after.size, after.deleted) == (2, 3, [(2, 3)])
-    assert after.roots == before.roots
+    root2 = bytes.fromhex("dd0b74a47211f02d4579c536c7193f777ce98e7c715ce13c37163ba08e61129e")
+    before = {0: EMPTY_ROOT, 2: root2, 3: after.root}  # the roots of the intact log
+    assert after.roots == before
     assert after.root == bytes.fromhex(
         "9034489782b6251d1626e24b728f458cfa7d03ad32c1cf934a0315c70aaa26eb"
     )
-    assert after.canonical == before.canonical[:1]  # record 1 is redacted, record 2 deleted
+    assert len(after.canonical) == 1  # record 1 is redacted, record 2 deleted
