@@ -43,7 +43,7 @@ from auditlog.errors import IntegrityError, NoteError
 from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.files import ChainFiles
 from auditlog.segment.format import ENTRY_SEAL
-from auditlog.segment.scan import entry_heads, list_segments
+from auditlog.segment.scan import SEGMENT_SUFFIX, entry_heads
 from auditlog.storage.layout import LogLayout
 
 __all__ = ["HEAD_MAGIC", "BoundFile", "ChainHead", "HeadStore", "LogHead", "file_digest"]
@@ -169,45 +169,66 @@ def _nonnegative(value: str) -> int:
     return int(value)
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path | str) -> str:
     """The SHA-256 (hex) of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()
 
 
-_DIGESTS: dict[Path, tuple[tuple[int, int, int, int], str]] = {}
+_DIGESTS: dict[str, tuple[tuple[int, int, int, int], str]] = {}
 _DIGESTS_LOCK = threading.Lock()
 
 
-def known_digest(path: Path) -> str:
+def known_digest(path: Path | str, status: os.stat_result | None = None) -> str:
     """``file_digest``, remembered for a file this process has seen unchanged (same inode,
     size, modification and change times): bound files are written once and never changed in
     place, and the head is rewritten often. Checks against the head never use this."""
-    status = os.stat(path)
+    name = os.fspath(path)
+    status = os.stat(name) if status is None else status
     key = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
     with _DIGESTS_LOCK:
-        cached = _DIGESTS.get(path)
+        cached = _DIGESTS.get(name)
     if cached is not None and cached[0] == key:
         return cached[1]
-    digest = file_digest(path)
+    digest = file_digest(name)
     with _DIGESTS_LOCK:
         if len(_DIGESTS) > 100_000:
             _DIGESTS.clear()
-        _DIGESTS[path] = (key, digest)
+        _DIGESTS[name] = (key, digest)
     return digest
+
+
+def _segments(directory: Path) -> list[tuple[int, os.DirEntry[str]]]:
+    """The segment files of a chain, in sequence order (names as ``list_segments`` reads
+    them; strings, not paths: the head is rewritten at every seal)."""
+    try:
+        with os.scandir(directory) as entries:
+            found = [
+                (int(entry.name[:10]), entry)
+                for entry in entries
+                if len(entry.name) == 10 + len(SEGMENT_SUFFIX)
+                and entry.name.endswith(SEGMENT_SUFFIX)
+                and entry.name[:10].isascii()
+                and entry.name[:10].isdigit()
+            ]
+    except FileNotFoundError:
+        return []
+    found.sort(key=lambda item: item[0])
+    return found
 
 
 def chain_snapshot(files: ChainFiles, shredded: tuple[int, ...]) -> ChainHead:
     """What a chain's files say now, for its ``chain`` line (no key needed)."""
     checkpoints = CheckpointStore(files.checkpoints).sizes()
-    segments = list_segments(files.segments)
-    sealed = [(sequence, path) for sequence, path in segments[:-1]]
-    if segments and _is_sealed(segments[-1][1]):
-        sealed.append(segments[-1])
+    segments = _segments(files.segments)
+    sealed = segments[:-1]
+    if segments and _is_sealed(Path(segments[-1][1].path)):
+        sealed = segments
     return ChainHead(
         checkpoints=len(checkpoints),
         newest_checkpoint=checkpoints[-1] if checkpoints else 0,
         sealed_through=sealed[-1][0] if sealed else -1,
-        sealed_bytes=sum(path.stat().st_size for _, path in sealed),
+        sealed_bytes=sum(entry.stat().st_size for _, entry in sealed),
         shredded=tuple(sorted(shredded)),
     )
 
@@ -223,7 +244,6 @@ def bound_chain_files(
     """The files of one chain the head binds, other than its keyring (which is signed and
     carries a generation: the keyring's owner binds it), with their digests (``fresh``: read
     now; else as remembered, for binding)."""
-    digest = file_digest if fresh else known_digest
     found: dict[str, BoundFile] = {}
     for directory, suffix in (
         (files.dicts, ".zdict"),
@@ -232,12 +252,16 @@ def bound_chain_files(
         (files.quarantine, ".bin"),
     ):
         try:
-            names = sorted(p for p in directory.iterdir() if p.name.endswith(suffix))
+            with os.scandir(directory) as scan:
+                entries = [
+                    e for e in scan if e.name.endswith(suffix) and not e.name.startswith(".")
+                ]
         except FileNotFoundError:
             continue
-        for path in names:
-            if not path.name.startswith("."):
-                found[layout.relative(path)] = BoundFile(digest(path))
+        prefix = layout.relative(directory) + "/"
+        for entry in entries:
+            digest = file_digest(entry.path) if fresh else known_digest(entry.path, entry.stat())
+            found[prefix + entry.name] = BoundFile(digest)
     return found
 
 

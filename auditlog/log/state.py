@@ -11,6 +11,9 @@ or a rollback makes.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,19 +76,46 @@ def _bound(layout: LogLayout, path: Path) -> BoundFile:
     return BoundFile(file_digest(path), generation)
 
 
+_KEYRINGS: dict[Path, tuple[tuple[int, int, int, int], BoundFile, tuple[int, ...]]] = {}
+_KEYRINGS_LOCK = threading.Lock()
+
+
+def _keyring_state(path: Path, *, fresh: bool) -> tuple[BoundFile, tuple[int, ...]] | None:
+    """A keyring's binding and shredded periods as the file says (its signature is checked by
+    its loader, not here); without ``fresh``, remembered while the file is unchanged."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    key = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    if not fresh:
+        with _KEYRINGS_LOCK:
+            cached = _KEYRINGS.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+    data = path.read_bytes()
+    try:
+        keyring = decode_state(data, path, KeyringFile)
+        bound = BoundFile(hashlib.sha256(data).hexdigest(), keyring.generation)
+        shredded = tuple(sorted(keyring.shredded))
+    except StateFileError:
+        bound, shredded = BoundFile(hashlib.sha256(data).hexdigest()), ()
+    with _KEYRINGS_LOCK:
+        if len(_KEYRINGS) > 10_000:
+            _KEYRINGS.clear()
+        _KEYRINGS[path] = (key, bound, shredded)
+    return bound, shredded
+
+
 def _chain_state(
     layout: LogLayout, chain: str, *, fresh: bool = True
 ) -> tuple[ChainHead, dict[str, BoundFile]]:
     files = layout.chain(chain)
     bound = bound_chain_files(layout, files, fresh=fresh)
     shredded: tuple[int, ...] = ()
-    if files.keyring.exists():
-        bound[layout.relative(files.keyring)] = _bound(layout, files.keyring)
-        try:
-            keyring = decode_state(files.keyring.read_bytes(), files.keyring, KeyringFile)
-            shredded = tuple(sorted(keyring.shredded))
-        except StateFileError:
-            shredded = ()
+    keyring = _keyring_state(files.keyring, fresh=fresh)
+    if keyring is not None:
+        bound[layout.relative(files.keyring)], shredded = keyring
     return chain_snapshot(files, shredded), bound
 
 
