@@ -575,9 +575,9 @@ def _offset(path: Path, where: str) -> int:
     return named[where] if where in named else int(where)
 
 
-@pytest.mark.parametrize(("target", "where"), _flips())
+@pytest.mark.parametrize(("target", "where_in_file"), _flips())
 def test_attack5_flipped_byte_in_tiles_or_dictionary_is_caught_both_ways(
-    site: Site, target: str, where: str
+    site: Site, target: str, where_in_file: str
 ) -> None:
     """Attack 5: one bit of one byte of ``tiles/level-00`` (of a user chain and of the events
     chain) or of a zstd dictionary is flipped. Defence: verify holds every stored tile node
@@ -587,12 +587,22 @@ def test_attack5_flipped_byte_in_tiles_or_dictionary_is_caught_both_ways(
         path = sorted(site.chat("dicts").iterdir())[0]
     else:
         path = site.log / target
-    tamper.flip_bit(path, _offset(path, where), 3)
+    tamper.flip_bit(path, _offset(path, where_in_file), 3)
 
+    chain = "chat" if target == "chat-dictionary" else target.split("/")[1]
     for keyless in (True, False):
         with pytest.raises(IntegrityError) as caught:
             _verify(site, keyless=keyless)
-        assert caught.value.location or "tiles/level-00" in str(caught.value)
+        where = caught.value.location
+        if target == "chat-dictionary":
+            # Keyless: the head names the file; keyed: decrypting it fails in chat's segment.
+            assert (
+                where.get("file") == f"chains/chat/dicts/{path.name}" or where.get("chain") == chain
+            )
+        else:
+            assert where == {"chain": chain, "tiles": "level-00", "level": 0, "node": where["node"]}
+            assert where["node"] == _offset(path, where_in_file) // 32
+            _says_what_to_do(str(caught.value), "run `auditlog repair`")
     code, output = _cli("verify", str(site.log), "--keyless")
     assert code == 1, output
 
