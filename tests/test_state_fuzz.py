@@ -1,0 +1,691 @@
+"""Every state-file loader, fuzzed: a bad file gives a library error saying what to do.
+
+Issue 11, item 9: "a hypothesis-driven fuzz of every state-file loader". One small log (with a
+sweep's tombstone, legal holds, a redaction, signed checkpoints and dictionaries), a signed
+sweep journal, a witness, a trusted state, proof documents and a log of format v1 are made once
+for the module. Each target names one of their files and the entry point that loads it (the
+public one where it is cheap: ``AuditLog.open``, ``Witness.open``, ``TrustedState``, reading,
+proving); each example writes a fuzzed version of the file in its place, loads it, and puts the
+original back.
+
+Two strategies per target: arbitrary bytes, and mutations of the valid file (a JSON or msgpack
+document with a field dropped, retyped, made a huge integer or nested thousands deep; a line of
+a note dropped, doubled or changed; the file truncated, a byte flipped, garbage appended). The
+property: the loader returns, or raises an ``AuditLogError`` whose message says what to do
+(``REMEDY``), within ``SLOW`` seconds; never a bare Python exception.
+
+Bugs found are listed in ``KNOWN_BUGS``, each with a minimal input kept as a strict-xfail test;
+the properties accept exactly those failures until the library is fixed (then the xfail test
+passes, fails as strict, and the entry is removed, allowance and all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditlog import AuditLog, AuditLogError, LogConfig, RecordRedactedError, TrustedState
+from auditlog._statefile import read_state, state_bytes
+from auditlog.crypto.keys import ChainKeyring
+from auditlog.crypto.providers import PassphraseKeyProvider
+from auditlog.crypto.signed import StateSigner
+from auditlog.log.head import HeadStore
+from auditlog.log.key_material import checkpoint_key_file, hold_key_file
+from auditlog.log.manifest import read_manifest_v1
+from auditlog.log.retention.holds import load_holds
+from auditlog.log.retention.journal import SweepJournal
+from auditlog.note import sign
+from auditlog.proofs import (
+    ConsistencyProof,
+    InclusionProof,
+    open_checkpoint,
+    verify_consistency_proof,
+    verify_inclusion_proof,
+)
+from auditlog.records import ChatMessage
+from auditlog.retention import RetentionPolicy
+from auditlog.segment.checkpoints import CheckpointStore
+from auditlog.segment.format import Tombstone
+from auditlog.segment.redaction import RedactionStore
+from auditlog.segment.tiles import unchecked_tombstones
+from auditlog.segment.tombstone import TombstoneStore
+from auditlog.storage.layout import LogLayout
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, tamper
+from auditlog.witness import Witness
+
+V1_FIXTURE = Path(__file__).parent / "fixtures" / "logs" / "v1"
+START = datetime(2026, 5, 4, tzinfo=UTC)
+DAY = timedelta(days=1)
+PER_DAY = 16
+CONFIG = LogConfig(
+    origin="example.com/state-fuzz",
+    block_max_records=4,
+    max_segment_records=8,
+    dictionary_samples=8,
+    max_future_seconds=366 * 86_400,
+)
+SLOW: Final = 5.0
+"""Seconds a load may take: more is taken for a hang (an unbounded scrypt cost, say)."""
+
+REMEDY: Final = re.compile(
+    r"\b(restore|remove|delete|migrate|upgrade|check|ask|open|run|re-run|use|give|pass|"
+    r"rebuild|repair|make|create|finish|verify|keep|install|set|fetch|sign|contact|report)\b",
+    re.IGNORECASE,
+)
+"""A verb of a sentence saying what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Everything the targets load, made once."""
+
+    root: Path
+    log: Path
+    verifier_key: str
+    origin: str
+    chat_origin: str
+    provider: PassphraseKeyProvider
+    kept_index: int
+    """The first index of ``chat`` the sweep kept (its records are read and proved)."""
+    checkpoint_size: int
+    """The size of a stored checkpoint of ``chat``."""
+    v1: Path
+    witness: Path
+
+
+Encoding = Literal["json", "msgpack", "text", "binary"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A file and the entry point that loads it."""
+
+    name: str
+    file: Callable[[World], Path]
+    encoding: Encoding
+    load: Callable[[World, Path], object]
+    examples: int = 60
+
+
+# -- the world ---------------------------------------------------------------------------------
+
+
+def _chat(index: int, at: datetime) -> ChatMessage:
+    return ChatMessage(
+        occurred_at=at,
+        subject=f"user-{index % 3}",
+        service="chat",
+        message_id=f"m-{index}",
+        conversation_id=f"c-{index % 2}",
+        sender=f"user-{index % 3}",
+        recipients=(f"user-{(index + 1) % 3}",),
+        operation="send",
+        content=f"message {index} " + "lorem ipsum " * (index % 4),
+    )
+
+
+def _build(root: Path) -> World:
+    path = root / "log"
+    clock = FixedClock(START)
+    with AuditLog.create(
+        path,
+        passphrase=TEST_PASSPHRASE,
+        config=CONFIG,
+        clock=clock,
+        scrypt_n=TEST_SCRYPT_N,
+        fsync=False,
+    ) as log:
+        log.retention.set_policy(
+            "chat", RetentionPolicy(keep_at_least=timedelta(0), delete_after=DAY), actor="dpo"
+        )
+        clock.set(START + DAY - timedelta(minutes=1))
+        log.append_many(_chat(i, START + i * timedelta(minutes=80)) for i in range(PER_DAY))
+        clock.set(START + 2 * DAY - timedelta(minutes=1))
+        log.append_many(
+            _chat(i, START + DAY + i * timedelta(minutes=80)) for i in range(PER_DAY, 2 * PER_DAY)
+        )
+        log.retention.add_hold(
+            "case", ["chat"], START + DAY, START + 2 * DAY, actor="counsel", subjects=["user-1"]
+        )
+        clock.set(START + 2 * DAY + timedelta(hours=1))
+        log.retention.sweep(dry_run=False)
+        log.retention.redact("user-2", reason="erasure", actor="dpo", legal_basis="art. 17")
+        log.proofs.sign_checkpoints()
+        verifier_key, origin = log.verifier_key, log.origin
+        chat_origin = log.chain_origin("chat")
+        size = log.stats().chains["chat"].records
+        inclusion = log.proofs.prove_inclusion("chat", PER_DAY, size)
+        sizes = [int(p.name[:20]) for p in (path / "chains/chat/checkpoints").glob("*.note")]
+        consistency = log.proofs.prove_consistency("chat", min(sizes), size)
+        # A signed journal of a sweep (what a sweep killed half-way leaves): kept outside the
+        # log, so that verifying the log does not find it pending.
+        tombstone = next((path / "chains/chat/tombstones").glob("*.tomb"))
+        journal = SweepJournal(
+            sweep_id="sweep-000000000000",
+            now=int((START + 2 * DAY).timestamp() * 1_000_000),
+            actor="retention-sweep",
+            delete_segments=[0, 1],
+            shred_periods=[int(START.timestamp()) // 86_400],
+            tombstones=[Tombstone.from_text(tombstone.read_text().split("\n\n")[0] + "\n").text()],
+        )
+        signed = sign(journal.signed_text(chat_origin), tamper.signer_key(log))
+        (root / "sweep.journal").write_bytes(
+            state_bytes(journal.model_copy(update={"signature": signed}))
+        )
+    (root / "inclusion.json").write_text(inclusion.to_json())
+    (root / "consistency.json").write_text(consistency.to_json())
+    with AuditLog.open(path, mode="read") as reader:
+        reader.verify(keyless=True, trusted=TrustedState(root / "trusted.json"))
+    witness = Witness.init(
+        root / "witness", "witness.example/w1", TEST_PASSPHRASE, scrypt_n=TEST_SCRYPT_N
+    )
+    witness.add_log(chat_origin, verifier_key)
+    witness.add_checkpoint(inclusion.checkpoint, old_size=0, proof=[])
+    shutil.copytree(V1_FIXTURE / "log", root / "v1")
+    return World(
+        root=root,
+        log=path,
+        verifier_key=verifier_key,
+        origin=origin,
+        chat_origin=chat_origin,
+        provider=PassphraseKeyProvider.open(path / "keys/root.key", TEST_PASSPHRASE),
+        kept_index=PER_DAY,
+        checkpoint_size=size,
+        v1=root / "v1",
+        witness=root / "witness",
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with pytest.MonkeyPatch.context() as patch:
+        # Keyless loads must not find a passphrase in the environment.
+        patch.delenv("AUDITLOG_PASSPHRASE", raising=False)
+        yield _build(tmp_path_factory.mktemp("state-fuzz"))
+
+
+# -- the loaders ---------------------------------------------------------------------------------
+
+
+def _open_read(world: World, _path: Path) -> None:
+    with AuditLog.open(world.log, mode="read") as reader:
+        reader.verify(keyless=True, verifier_key=world.verifier_key)
+
+
+def _open_v1(world: World, path: Path) -> None:
+    read_manifest_v1(LogLayout(path.parent))
+    AuditLog.open(path.parent, mode="read").close()  # a v1 log: MigrationRequiredError
+
+
+def _holds(world: World, _path: Path) -> None:
+    load_holds(LogLayout(world.log), StateSigner(world.origin, world.verifier_key))
+
+
+def _keyring(world: World, path: Path) -> None:
+    signer = StateSigner(world.origin, world.verifier_key)
+    keyring = ChainKeyring(
+        path, world.provider, world.chat_origin, signer=signer, place="chains/chat/keyring"
+    )
+    for period in keyring.periods:
+        keyring.get(period)
+
+
+def _head(world: World, _path: Path) -> None:
+    HeadStore(LogLayout(world.log), world.verifier_key).load()
+
+
+def _checkpoint(world: World, path: Path) -> None:
+    signed = CheckpointStore(path.parent).get(int(path.name[:20]))
+    open_checkpoint(signed, world.verifier_key, world.chat_origin)
+
+
+def _tombstones(world: World, path: Path) -> None:
+    unchecked_tombstones(path.parent)
+    TombstoneStore(path.parent, world.chat_origin, world.verifier_key).load()
+
+
+def _redactions(world: World, path: Path) -> None:
+    RedactionStore(path.parent, world.chat_origin, world.verifier_key).indexes()
+
+
+def _journal(world: World, path: Path) -> None:
+    # As the log loads one (``pending_sweeps``): the file, its signature, then its tombstones.
+    journal = read_state(path, SweepJournal)
+    if journal.is_signed(world.chat_origin, world.verifier_key):
+        for text in journal.tombstones:
+            Tombstone.from_text(text)
+
+
+def _root_key(_world: World, path: Path) -> None:
+    PassphraseKeyProvider.open(path, TEST_PASSPHRASE)
+
+
+def _checkpoint_key(world: World, _path: Path) -> None:
+    checkpoint_key_file(LogLayout(world.log), world.origin).unwrap(world.provider)
+
+
+def _hold_key(world: World, _path: Path) -> None:
+    hold_key_file(LogLayout(world.log), world.origin).unwrap(world.provider)
+
+
+def _keyed_open(world: World, _path: Path) -> None:
+    # Opening with the passphrase unlocks the log's keys (root, checkpoint and hold key files).
+    with AuditLog.open(world.log, mode="read", passphrase=TEST_PASSPHRASE) as reader:
+        reader.retention.subject_token("user-1")
+
+
+def _witness(world: World, _path: Path) -> None:
+    Witness.open(world.witness, TEST_PASSPHRASE)
+
+
+def _tiles(world: World, _path: Path) -> None:
+    with AuditLog.open(world.log, mode="read") as reader:
+        for index in (world.kept_index, world.checkpoint_size - 1):
+            reader.proofs.prove_inclusion("chat", index, world.checkpoint_size)
+
+
+def _dictionary(world: World, _path: Path) -> None:
+    with AuditLog.open(world.log, mode="read", passphrase=TEST_PASSPHRASE) as reader:
+        for index in range(world.kept_index, world.checkpoint_size):
+            # Redacted records raise on their own; every other record decompresses with the
+            # period's dictionary.
+            with contextlib.suppress(RecordRedactedError):
+                next(iter(reader.read("chat", index, index + 1)))
+
+
+def _trusted(world: World, path: Path) -> None:
+    state = TrustedState(path)
+    for origin in state.checkpoints:
+        state.trusted(origin, world.verifier_key)
+
+
+def _inclusion(world: World, path: Path) -> None:
+    verify_inclusion_proof(InclusionProof.from_json(path.read_bytes()), world.verifier_key)
+
+
+def _consistency(world: World, path: Path) -> None:
+    verify_consistency_proof(ConsistencyProof.from_json(path.read_bytes()), world.verifier_key)
+
+
+def _one(directory: str, pattern: str) -> Callable[[World], Path]:
+    def find(world: World) -> Path:
+        return sorted((world.root / directory).glob(pattern))[-1]
+
+    return find
+
+
+def _at(name: str) -> Callable[[World], Path]:
+    return lambda world: world.root / name
+
+
+TARGETS: list[Target] = [
+    Target("manifest", _at("log/manifest.json"), "json", _open_read, 40),
+    Target("manifest-v1", _at("v1/manifest.json"), "json", _open_v1),
+    Target("holds", _at("log/holds.json"), "json", _holds),
+    Target("keyring", _at("log/chains/chat/keyring"), "msgpack", _keyring),
+    Target("head", _at("log/head.note"), "text", _head),
+    Target("checkpoint", _one("log/chains/chat/checkpoints", "*.note"), "text", _checkpoint),
+    Target("tombstone", _one("log/chains/chat/tombstones", "*.tomb"), "text", _tombstones),
+    Target("redaction", _one("log/chains/chat/redactions", "*.note"), "text", _redactions),
+    Target("sweep-journal", _at("sweep.journal"), "msgpack", _journal),
+    Target("root-key", _at("log/keys/root.key"), "msgpack", _root_key),
+    Target("root-key-open", _at("log/keys/root.key"), "msgpack", _keyed_open, 25),
+    Target("checkpoint-key", _at("log/keys/checkpoint.key"), "msgpack", _checkpoint_key),
+    Target("hold-key", _at("log/keys/hold.key"), "msgpack", _hold_key),
+    Target("hold-key-open", _at("log/keys/hold.key"), "msgpack", _keyed_open, 25),
+    Target("witness-state", _at("witness/state.json"), "json", _witness),
+    Target("tiles", _at("log/chains/chat/tiles/level-00"), "binary", _tiles, 40),
+    Target("dictionary", _one("log/chains/chat/dicts", "*.zdict"), "msgpack", _dictionary, 25),
+    Target("trusted-state", _at("trusted.json"), "json", _trusted),
+    Target("inclusion-proof", _at("inclusion.json"), "json", _inclusion),
+    Target("consistency-proof", _at("consistency.json"), "json", _consistency),
+]
+BY_NAME = {target.name: target for target in TARGETS}
+_JSON_ONLY = {t.name for t in TARGETS if t.encoding == "json"}
+
+
+# -- known bugs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KnownBug:
+    """A failure of the property the library still has: where it shows, the exception (None: a
+    library error whose message says nothing to do), and a minimal input made from the valid
+    file."""
+
+    name: str
+    target: str
+    exception: type[BaseException] | None
+    example: Callable[[bytes], bytes]
+
+
+def _constant(data: bytes) -> Callable[[bytes], bytes]:
+    return lambda _original: data
+
+
+def _with_field(name: str, value: object) -> Callable[[bytes], bytes]:
+    """The valid msgpack or JSON document with one top-level field set to ``value``."""
+
+    def make(original: bytes) -> bytes:
+        if original.startswith(b"{"):
+            doc = json.loads(original)
+            doc[name] = value
+            return json.dumps(doc).encode()
+        doc = msgpack.unpackb(original, raw=False, strict_map_key=False)
+        doc[name] = value
+        packed: bytes = msgpack.packb(doc, use_bin_type=True)
+        return packed
+
+    return make
+
+
+def _flipped_at(offset: int) -> Callable[[bytes], bytes]:
+    """The valid file with the byte at ``offset`` (from the end if negative) changed."""
+
+    def make(original: bytes) -> bytes:
+        data = bytearray(original)
+        data[offset] ^= 0x01
+        return bytes(data)
+
+    return make
+
+
+def _trusted_size_changed(original: bytes) -> bytes:
+    """The trusted state with one checkpoint's tree size raised: its signature no longer holds."""
+    doc = json.loads(original)
+    origin, signed = sorted(doc["checkpoints"].items())[0]
+    lines = signed.split("\n")
+    lines[1] = str(int(lines[1]) + 1)
+    doc["checkpoints"][origin] = "\n".join(lines)
+    return json.dumps(doc).encode()
+
+
+_DEEP_ARRAY = b"[" * 100_000
+KNOWN_BUGS: list[KnownBug] = [
+    # _statefile._decode and manifest._version_of catch ValueError from json.loads, not the
+    # RecursionError that a deeply nested array raises.
+    *(
+        KnownBug("deep-json-recursion-error", name, RecursionError, _constant(_DEEP_ARRAY))
+        for name in ("manifest", "manifest-v1", "holds", "trusted-state", "witness-state")
+    ),
+    # CheckpointStore.get, TombstoneStore._open (and tiles.unchecked_tombstones) and
+    # RedactionStore.indexes read notes with read_text("utf-8") and catch nothing.
+    *(
+        KnownBug("note-not-utf8-unicode-decode-error", name, UnicodeDecodeError, _constant(b"\xff"))
+        for name in ("checkpoint", "tombstone", "redaction")
+    ),
+    # _AeadRootKey.unwrap passes wrapped[:12] to AESGCM.decrypt, which raises ValueError for a
+    # nonce under 8 bytes: a key file whose wrapped secret is short.
+    *(
+        KnownBug("short-wrapped-key-value-error", name, ValueError, _with_field("wrapped", b"0"))
+        for name in ("checkpoint-key", "hold-key", "hold-key-open")
+    ),
+    # Library errors whose message says what is wrong but not what to do.
+    KnownBug("no-remedy", "checkpoint", None, _constant(b"")),
+    KnownBug("no-remedy", "tombstone", None, _constant(b"")),
+    KnownBug("no-remedy", "redaction", None, _constant(b"")),
+    KnownBug("no-remedy", "tiles", None, _flipped_at(0)),
+    KnownBug("no-remedy", "dictionary", None, _flipped_at(-1)),
+    KnownBug("no-remedy", "trusted-state", None, _trusted_size_changed),
+    KnownBug("no-remedy", "inclusion-proof", None, _with_field("origin", 1)),
+    KnownBug("no-remedy", "consistency-proof", None, _with_field("origin", 1)),
+]
+
+
+def _known(target: Target, error: BaseException | None) -> KnownBug | None:
+    kind = None if error is None else type(error)
+    for bug in KNOWN_BUGS:
+        if bug.target == target.name and bug.exception is kind:
+            return bug
+    return None
+
+
+# -- the property --------------------------------------------------------------------------------
+
+
+class _Swapped:
+    """The target's file holding other bytes for the time of a load, then its own again."""
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        self.path, self.data = path, data
+        self.original = path.read_bytes()
+        self.mode = path.stat().st_mode
+
+    def _write(self, data: bytes) -> None:
+        self.path.unlink()
+        self.path.write_bytes(data)
+        self.path.chmod(self.mode)
+
+    def __enter__(self) -> None:
+        self._write(self.data)
+
+    def __exit__(self, *_: object) -> None:
+        self._write(self.original)
+
+
+def _failure(world: World, target: Target, data: bytes) -> tuple[str, BaseException | None] | None:
+    """What is wrong with loading ``data`` as the target's file, or None if nothing is."""
+    path = target.file(world)
+    started = time.monotonic()
+    error: BaseException | None = None
+    with _Swapped(path, data):
+        try:
+            target.load(world, path)
+        except AuditLogError as caught:
+            if REMEDY.search(str(caught)) is None:
+                return f"{type(caught).__name__} says nothing to do: {caught}", None
+        except Exception as caught:  # noqa: BLE001 - any other exception is what this looks for
+            error = caught
+    elapsed = time.monotonic() - started
+    if error is not None:
+        return f"{type(error).__name__} escaped: {str(error)[:300]}", error
+    if elapsed > SLOW:
+        return f"took {elapsed:.1f} s", None
+    return None
+
+
+def _check(world: World, target: Target, data: bytes) -> None:
+    failure = _failure(world, target, data)
+    if failure is None:
+        return
+    message, error = failure
+    if _known(target, error) is not None and not message.startswith("took"):
+        return
+    raise AssertionError(f"{target.name} loader, input {data[:200]!r}...: {message}")
+
+
+# -- strategies ----------------------------------------------------------------------------------
+
+_DEEP: Final = "\x00deep\x00"
+_HUGE_INTS = st.sampled_from([-1, 2**31, 2**53 + 1, 2**63, 2**64, -(2**63) - 1, 10**30])
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    _HUGE_INTS,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.lists(st.integers(-9, 9), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(-9, 9), max_size=2),
+    st.just(_DEEP),
+)
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every path to a value inside a decoded document."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            yield (*prefix, key)
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            yield (*prefix, index)
+            yield from _paths(value, (*prefix, index))
+
+
+def _edit(doc: Any, path: tuple[Any, ...], value: Any, drop: bool) -> None:
+    parent = doc
+    for step in path[:-1]:
+        parent = parent[step]
+    if drop:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+
+
+def _encode(doc: Any, encoding: Encoding, depth: int) -> bytes:
+    if encoding == "json":
+        text = json.dumps(doc, indent=2, sort_keys=True)
+        return text.replace(json.dumps(_DEEP), "[" * depth + "]" * depth).encode()
+    packed: bytes = msgpack.packb(doc, use_bin_type=True)
+    return packed.replace(msgpack.packb(_DEEP), b"\x91" * depth + b"\xc0")
+
+
+@st.composite
+def _document_edits(draw: st.DrawFn, original: bytes, encoding: Encoding) -> bytes:
+    """The document with one value dropped or replaced (by another type, a huge number,
+    a deeply nested array, ...), re-encoded."""
+    doc = (
+        json.loads(original)
+        if encoding == "json"
+        else msgpack.unpackb(original, raw=False, strict_map_key=False)
+    )
+    paths = list(_paths(doc))
+    if not paths:
+        return original
+    path = draw(st.sampled_from(paths))
+    drop = draw(st.booleans())
+    value = draw(_VALUES)
+    if isinstance(value, float) and encoding == "json" and not math.isfinite(value):
+        value = str(value)  # json.dumps writes NaN, which is not JSON
+    if isinstance(value, int) and encoding == "msgpack":
+        value = min(max(value, -(2**63)), 2**64 - 1)  # the widest integers msgpack has
+    _edit(doc, path, value, drop)
+    return _encode(doc, encoding, draw(st.sampled_from([2, 100, 5_000, 100_000])))
+
+
+@st.composite
+def _line_edits(draw: st.DrawFn, original: bytes) -> bytes:
+    """A note with one line dropped, doubled, or changed."""
+    lines = original.split(b"\n")
+    at = draw(st.integers(0, len(lines) - 1))
+    how = draw(st.sampled_from(["drop", "double", "replace", "number"]))
+    if how == "drop":
+        del lines[at]
+    elif how == "double":
+        lines.insert(at, lines[at])
+    elif how == "replace":
+        lines[at] = draw(st.binary(max_size=40))
+    else:
+        lines[at] = (
+            lines[at]
+            + b" "
+            + str(draw(_HUGE_INTS)).encode()
+            + b"9" * draw(st.sampled_from([0, 5_000]))
+        )
+    return b"\n".join(lines)
+
+
+@st.composite
+def _byte_edits(draw: st.DrawFn, original: bytes) -> bytes:
+    """The file truncated, one byte flipped, or garbage appended."""
+    how = draw(st.sampled_from(["truncate", "flip", "append"]))
+    if how == "truncate":
+        return original[: draw(st.integers(0, max(len(original) - 1, 0)))]
+    if how == "flip" and original:
+        at = draw(st.integers(0, len(original) - 1))
+        flipped = original[at] ^ draw(st.integers(1, 255))
+        return original[:at] + bytes([flipped]) + original[at + 1 :]
+    return original + draw(st.binary(min_size=1, max_size=40))
+
+
+def _mutations(original: bytes, encoding: Encoding) -> st.SearchStrategy[bytes]:
+    strategies = [_byte_edits(original)]
+    if encoding in ("json", "msgpack"):
+        strategies.append(_document_edits(original, encoding))
+    if encoding == "text":
+        strategies.append(_line_edits(original))
+    return st.one_of(*strategies)
+
+
+# -- the tests -----------------------------------------------------------------------------------
+
+
+def test_every_target_loads_its_valid_file(world: World) -> None:
+    """Each loader, given the file as the log wrote it, loads it: the fuzz starts from good
+    files, and a failure below is the fuzzed bytes' doing."""
+    for target in TARGETS:
+        data = target.file(world).read_bytes()
+        assert _failure(world, target, data) is None, target.name
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
+def test_arbitrary_bytes_give_a_library_error(world: World, target: Target) -> None:
+    """Whatever bytes the file holds, loading it returns or raises an AuditLogError that says
+    what to do; never another exception, never a hang."""
+
+    @settings(
+        max_examples=target.examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        database=None,
+    )
+    @given(data=st.binary(max_size=600))
+    def check(data: bytes) -> None:
+        _check(world, target, data)
+
+    check()
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
+def test_mutated_files_give_a_library_error(world: World, target: Target) -> None:
+    """A valid file with a field dropped or retyped, a huge number, deep nesting, a line
+    changed, truncated, a byte flipped or garbage appended loads or raises an AuditLogError
+    that says what to do; never another exception, never a hang."""
+    original = target.file(world).read_bytes()
+
+    @settings(
+        max_examples=target.examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        database=None,
+    )
+    @given(data=_mutations(original, target.encoding))
+    def check(data: bytes) -> None:
+        _check(world, target, data)
+
+    check()
+
+
+@pytest.mark.xfail(strict=True, reason="a known bug of the library: see KNOWN_BUGS")
+@pytest.mark.parametrize("bug", KNOWN_BUGS, ids=lambda b: f"{b.name}-{b.target}")
+def test_known_bug_is_fixed(world: World, bug: KnownBug) -> None:
+    """The minimal input of a known bug loads or raises a library error saying what to do."""
+    target = BY_NAME[bug.target]
+    failure = _failure(world, target, bug.example(target.file(world).read_bytes()))
+    assert failure is None, f"{bug.name}: {failure[0]}"
+
+
+@pytest.mark.parametrize("bug", KNOWN_BUGS, ids=lambda b: f"{b.name}-{b.target}")
+def test_known_bug_example_shows_the_bug(world: World, bug: KnownBug) -> None:
+    """Each known bug's example fails the property in the way the entry says (so the entry
+    allows no more than it must, and its xfail fails for the bug, not for the example)."""
+    target = BY_NAME[bug.target]
+    failure = _failure(world, target, bug.example(target.file(world).read_bytes()))
+    assert failure is not None, bug.name
+    assert (failure[1] is None) == (bug.exception is None), failure[0]
+    assert bug.exception is None or isinstance(failure[1], bug.exception), failure[0]
