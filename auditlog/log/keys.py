@@ -96,6 +96,7 @@ class Keys:
             if new_provider is not None:
                 raise ConfigurationError("this log's root key is passphrase-protected")
             new = old.stage_rotation(passphrase or self._material.passphrase)
+            crashpoint("rotation-staged")
         elif new_provider is None:
             raise ConfigurationError("pass new_provider=... to rotate an external root key")
         else:
@@ -105,6 +106,7 @@ class Keys:
             for chain in [*self._chains.names(), EVENTS_CHAIN]:
                 if layout.chain(chain).keyring.exists():
                     self._material.keyring(chain).rewrap(new)
+                    crashpoint("rotation-keyring-rewrapped")
             self._material.rewrap_log_keys(new)
             crashpoint("rotation-keys-rewrapped")
             if isinstance(new, PassphraseKeyProvider):
@@ -113,10 +115,12 @@ class Keys:
             else:
                 provider_doc = {"type": "external", "key_id": new.key_id}
                 self._manifest.edit(lambda m: m.model_copy(update={"key_provider": provider_doc}))
+            crashpoint("rotation-committed")
             self._material.use_provider(new, provider_doc)
             self._state.bind_files(
                 [layout.manifest, layout.root_key, layout.checkpoint_key, layout.hold_key]
             )
+            crashpoint("rotation-head-bound")
             self._events.record(
                 LogEventType.KEY_ROTATION,
                 when,
@@ -125,6 +129,7 @@ class Keys:
                 chain=EVENTS_CHAIN,
                 actor=actor,
             )
+            crashpoint("rotation-recorded")
         return new.key_id
 
     def change_passphrase(self, new_passphrase: str) -> None:
@@ -135,11 +140,14 @@ class Keys:
         layout = self._chains.layout
         with layout.log_lock():
             provider.change_passphrase(new_passphrase)
+            crashpoint("passphrase-changed")
             self._material.passphrase = new_passphrase
             self._state.bind_files([layout.root_key])
+            crashpoint("passphrase-head-bound")
             self._events.record(
                 LogEventType.PASSPHRASE,
                 self._now(),
                 "the passphrase protecting the root key was changed; no other key was touched",
                 chain=EVENTS_CHAIN,
             )
+            crashpoint("passphrase-recorded")

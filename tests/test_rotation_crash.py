@@ -1,0 +1,500 @@
+"""Crash safety of root-key rotation (and passphrase change) with real processes.
+
+A template log has two chains (``chat``, ``network``) of a few sealed segments and an open one,
+stored checkpoints, and the events chain; three keyrings in all. A child process
+(``crash_steps_child.py``) opens a copy for writing and rotates its root key, and is killed
+with SIGKILL on the way, either at one of the library's crash points in ``auditlog/log/keys.py``
+(``AUDITLOG_CRASHPOINT=<step>#<n>``: the new root key staged, each keyring rewrapped, the
+log's own keys rewrapped, the new key committed, the head bound, the event recorded) or after
+the n-th change ``auditlog._fs`` makes to the directory (``CRASH_FS_STEP=n``, every n the
+rotation reaches: the states inside each atomic replacement too), or, for a few seeds, by a
+timer while it rotates in a loop.
+
+After every kill the parent checks what docs/format.md ("Root-key rotation") promises: the log
+opens for writing with the same passphrase; the rotation is either pending (both root keys
+unwrap, ``rotation_pending``) or not begun or done wholly (every keyring entry and key file
+names one root key); ``verify`` passes keyed and keyless with the pinned public key; every
+record and every data key is what it was; rotating again finishes it. And at every moment no
+file holds a data key, a root key or the signing key in clear, and every file and directory
+is private (no group or other bits). After the rerun no file holds the old root key file's
+bytes or a data key wrapped by the old root key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgpack
+import pytest
+
+import auditlog
+from auditlog import AuditLog, LogConfig
+from auditlog.crypto.providers import PassphraseKeyProvider
+from auditlog.errors import PassphraseError
+from auditlog.records import LogEventType, Record
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, tamper, workload
+
+CHILD = Path(__file__).with_name("crash_steps_child.py")
+LIBRARY_ROOT = Path(auditlog.__file__).resolve().parent.parent
+CHAINS = ("chat", "network")
+START = datetime(2026, 3, 1, tzinfo=UTC)
+NOW = START + timedelta(days=1)
+CONFIG = LogConfig(block_max_records=4, max_segment_records=8, dictionary_samples=8)
+NEW_PASSPHRASE = "another passphrase, long enough"
+# The crash points of a rotation (auditlog/log/keys.py) in order, and how often one rotation
+# of the template reaches each: a keyring per chain and one for the events chain.
+STEPS = {
+    "rotation-staged": 1,
+    "rotation-keyring-rewrapped": 3,
+    "rotation-keys-rewrapped": 1,
+    "rotation-committed": 1,
+    "rotation-head-bound": 1,
+    "rotation-recorded": 1,
+}
+KILL_POINTS = [f"{step}#{n}" for step, count in STEPS.items() for n in range(1, count + 1)]
+PASSPHRASE_POINTS = ["passphrase-changed", "passphrase-head-bound", "passphrase-recorded"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The template and what must survive any crash of a rotation of it."""
+
+    template: Path
+    verifier_key: str
+    root_key_id: str
+    root_key_file: bytes
+    records: dict[str, list[tuple[int, Record]]]
+    data_keys: dict[str, dict[int, bytes]]
+    secrets: tuple[bytes, ...]  # in clear: never in a file
+    old_wrapped: tuple[bytes, ...]  # wrapped by the old root key: gone once rotated
+    fs_steps: tuple[str, ...]  # the changes to the directory one uncrashed rotation makes
+
+
+def _build_template(path: Path) -> None:
+    records = [
+        r for r in workload(64, seed=11, start=START, span=timedelta(hours=20)) if r.kind in CHAINS
+    ]
+    clock = FixedClock(START + timedelta(hours=21))
+    with AuditLog.create(
+        path, passphrase=TEST_PASSPHRASE, config=CONFIG, clock=clock, scrypt_n=TEST_SCRYPT_N
+    ) as log:
+        log.append_many(records)
+        log.flush()
+        log.proofs.sign_checkpoints()
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(LIBRARY_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    for name in ("AUDITLOG_PASSPHRASE", "AUDITLOG_CRASHPOINT", "CRASH_FS_STEP", "CRASH_FS_COUNT"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def _run_child(log: Path, *operation: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(CHILD), str(log), NOW.isoformat(), *operation],
+        capture_output=True,
+        text=True,
+        env=_child_env(**env),
+        timeout=120,
+        check=False,
+    )
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for directory, _, names in os.walk(root):
+        for name in names:
+            yield Path(directory) / name
+
+
+def _check_private(root: Path) -> None:
+    """No file or directory of the log is readable by group or others."""
+    for directory, _, names in os.walk(root):
+        for path in [Path(directory), *(Path(directory) / n for n in names)]:
+            mode = path.stat().st_mode & 0o777
+            assert mode & 0o077 == 0, f"{path.relative_to(root)} has mode {mode:o}"
+
+
+def _holding(root: Path, needles: tuple[bytes, ...]) -> list[str]:
+    """The files (relative names) that hold any of ``needles``."""
+    found = []
+    for path in _files(root):
+        data = path.read_bytes()
+        if any(needle in data for needle in needles):
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def _keyring_doc(log: Path, chain: str) -> dict[str, object]:
+    doc: dict[str, object] = msgpack.unpackb(
+        (log / "chains" / chain / "keyring").read_bytes(), strict_map_key=False
+    )
+    return doc
+
+
+def _root_key_ids(log: Path) -> set[str]:
+    """Every root key id a keyring entry or a key file of the log names."""
+    ids: set[str] = set()
+    for chain in os.listdir(log / "chains"):
+        if (log / "chains" / chain / "keyring").exists():
+            entries = _keyring_doc(log, chain)["keys"]
+            assert isinstance(entries, dict)
+            ids.update(str(entry[0]) for entry in entries.values())
+    for name in ("checkpoint.key", "hold.key"):
+        doc = msgpack.unpackb((log / "keys" / name).read_bytes())
+        ids.add(doc["root_key_id"])
+    return ids
+
+
+def _records(log: AuditLog) -> dict[str, list[tuple[int, Record]]]:
+    return {chain: list(log.read_indexed(chain)) for chain in CHAINS}
+
+
+def _data_keys(log: AuditLog) -> dict[str, dict[int, bytes]]:
+    return {
+        chain: {
+            int(period): tamper.period_data_key(log, chain, int(period))
+            for period in _keyring_doc(log.path, chain)["keys"]  # type: ignore[attr-defined]
+        }
+        for chain in [*CHAINS, "_log"]
+    }
+
+
+def _check_log(log: AuditLog, reference: Reference, point: str) -> None:
+    """Keyed and keyless (pinned key) verification pass; records and data keys unchanged."""
+    log.verify()
+    log.verify(keyless=True, verifier_key=reference.verifier_key)
+    assert _records(log) == reference.records, f"{point}: records changed"
+    keys = _data_keys(log)
+    for chain in CHAINS:
+        assert keys[chain] == reference.data_keys[chain], f"{point}: data keys of {chain} changed"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """Where the cases' logs go: in memory (/dev/shm) when there is one. A SIGKILL loses
+    nothing a file system holds, synced or not, so this changes no outcome; it only spares a
+    campaign of a hundred crashes its thousands of fsyncs."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    directory = Path(tempfile.mkdtemp(prefix="auditlog-crash-", dir=shm))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
+    root = tmp_path_factory.mktemp("rotation-crash")
+    template = root / "template"
+    _build_template(template)
+    with AuditLog.open(template, passphrase=TEST_PASSPHRASE, mode="read") as log:
+        provider = log._keys.provider()
+        data_keys = _data_keys(log)
+        secrets = (
+            provider._root_key,  # type: ignore[attr-defined]
+            tamper.signer_key(log).encode("ascii"),
+            log._keys.hold_key(),
+            *(key for keys in data_keys.values() for key in keys.values()),
+        )
+        records = _records(log)
+        verifier_key = log.verifier_key
+        root_key_id = provider.key_id
+    old_wrapped = tuple(
+        bytes(entry[1])
+        for chain in [*CHAINS, "_log"]
+        for entry in _keyring_doc(template, chain)["keys"].values()  # type: ignore[attr-defined]
+    )
+    counted = root / "counted"
+    shutil.copytree(template, counted)
+    run = _run_child(counted, "rotate", CRASH_FS_COUNT="1", CRASH_FS_TRACE="1")
+    assert run.returncode == 0, run.stderr
+    match = re.search(r"^fs-steps (\d+)$", run.stdout, re.MULTILINE)
+    assert match is not None, run.stdout
+    steps = tuple(re.findall(r"^fs-\d+ (.*)$", run.stderr, re.MULTILINE))
+    assert len(steps) == int(match.group(1)), run.stderr
+    yield Reference(
+        template=template,
+        verifier_key=verifier_key,
+        root_key_id=root_key_id,
+        root_key_file=(template / "keys" / "root.key").read_bytes(),
+        records=records,
+        data_keys=data_keys,
+        secrets=secrets,
+        old_wrapped=old_wrapped,
+        fs_steps=steps,
+    )
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _after_crash(
+    reference: Reference, log_path: Path, point: str, *, rotated_before: bool = False
+) -> str:
+    """Check a log whose rotation was killed, finish the rotation, check it again; returns
+    what the crash left: "none" (not begun), "pending" or "done". ``rotated_before``: the
+    child may have rotated whole times before the one it was killed in."""
+    _check_private(log_path)
+    leaked = _holding(log_path, reference.secrets)
+    assert not leaked, f"{point}: key material in clear in {leaked}"
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, clock=FixedClock(NOW)) as log:
+        status = log.keys.status()
+        ids = _root_key_ids(log_path)
+        staged = (log_path / "keys" / "root.key.next").exists()
+        assert status.rotation_pending == staged, point
+        if status.rotation_pending:
+            # Both root keys unwrap: entries may name either.
+            provider = log._keys.provider()
+            assert isinstance(provider, PassphraseKeyProvider)
+            (previous,) = provider.previous_key_ids
+            # The key rotated away from; once root.key holds the staged key (killed between
+            # the two steps of the commit) both are that key (format.md, known deviations).
+            assert rotated_before or previous in {reference.root_key_id, status.root_key_id}
+            assert ids <= {previous, status.root_key_id}, (point, ids)
+            outcome = "pending"
+        else:
+            # Not begun, or done wholly: one root key names everything.
+            assert ids == {status.root_key_id}, (point, ids)
+            outcome = "none" if status.root_key_id == reference.root_key_id else "done"
+        _check_log(log, reference, point)
+        new_id = log.keys.rotate_root_key(actor="ops", now=NOW)
+        assert new_id != reference.root_key_id, point
+        status = log.keys.status()
+        assert (status.root_key_id, status.rotation_pending) == (new_id, False), point
+        assert _root_key_ids(log_path) == {new_id}, point
+        rotations = [e for _, e in log.events() if e.event == LogEventType.KEY_ROTATION]
+        assert rotations, point
+        assert new_id in rotations[-1].detail, point
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, mode="read") as reader:
+        _check_log(reader, reference, point)
+    assert not (log_path / "keys" / "root.key.next").exists(), point
+    _check_private(log_path)
+    leaked = _holding(log_path, reference.secrets)
+    assert not leaked, f"{point}: key material in clear in {leaked}"
+    # The old root key file and every data key it wrapped are gone from every file.
+    stale = _holding(log_path, (reference.root_key_file, *reference.old_wrapped))
+    assert not stale, f"{point}: the old root key or keys it wrapped remain in {stale}"
+    return outcome
+
+
+class ForkServer:
+    """``crash_steps_child.py serve``: runs each case in a child forked from one process that
+    imported the library once (a campaign of a hundred kills then takes seconds)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(CHILD), "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_child_env(),
+        )
+
+    def run(self, log: Path, *operation: str, **env: str) -> tuple[int, str]:
+        """(exit status, output) of one child running ``operation`` on ``log``."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        request = {"argv": [str(log), NOW.isoformat(), *operation], "env": env}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        assert answer, "the fork server died"
+        out = Path(f"{log}.out")
+        return int(answer), out.read_text("utf-8") if out.exists() else ""
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+        self.process.stdout.close()
+
+
+def _kill_and_check(
+    reference: Reference, workdir: Path, label: str, server: ForkServer | None, env: dict[str, str]
+) -> str:
+    """Kill a rotation of a copy of the template as ``env`` says (in a fresh process, or in
+    one forked by ``server``), then check and finish it; returns what the crash left."""
+    log_path = workdir / re.sub(r"[^a-z0-9]+", "-", label)
+    shutil.copytree(reference.template, log_path)
+    if server is None:
+        crashed = _run_child(log_path, "rotate", **env)
+        code, output = crashed.returncode, crashed.stderr
+    else:
+        code, output = server.run(log_path, "rotate", **env)
+    assert code == -signal.SIGKILL, (
+        f"{label}: the child was not killed there (exit {code}):\n{output}"
+    )
+    outcome = _after_crash(reference, log_path, label)
+    shutil.rmtree(log_path)
+    return outcome
+
+
+def _campaign(
+    reference: Reference, workdir: Path, cases: dict[str, dict[str, str]], *, fork: bool
+) -> dict[str, str]:
+    """Run every case (label -> the child's environment), two at a time, each child a fresh
+    process or (``fork``) forked by a fork server; fail naming every case that failed.
+    Returns each case's outcome."""
+    labels = list(cases)
+    outcomes: dict[str, str] = {}
+    failures: list[str] = []
+
+    def worker(share: list[str]) -> None:
+        server = ForkServer() if fork else None
+        try:
+            for label in share:
+                try:
+                    outcomes[label] = _kill_and_check(
+                        reference, workdir, label, server, cases[label]
+                    )
+                except Exception as exc:  # noqa: BLE001 - every failing case is reported
+                    failures.append(f"{label}: {exc!r}")
+        finally:
+            if server is not None:
+                server.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(worker, labels[i::2]) for i in range(2)]:
+            future.result()
+    assert not failures, "\n".join(sorted(failures))
+    return outcomes
+
+
+def test_rotation_killed_at_each_crash_point_opens_and_finishes(
+    reference: Reference, workdir: Path
+) -> None:
+    """Killed at each of the rotation's crash points, the log opens for writing, verifies,
+    reads as before, and rotating again finishes the rotation; nothing is left half done."""
+    cases = {point: {"AUDITLOG_CRASHPOINT": point} for point in KILL_POINTS}
+    outcomes = _campaign(reference, workdir, cases, fork=False)
+    # Until the new root key replaced the old one the rotation is pending; from then on done.
+    done_from = KILL_POINTS.index("rotation-committed#1")
+    expected = {p: "pending" if i < done_from else "done" for i, p in enumerate(KILL_POINTS)}
+    assert outcomes == expected
+
+
+def test_rotation_killed_after_each_file_system_change_opens_and_finishes(
+    reference: Reference, workdir: Path
+) -> None:
+    """Killed after every single change the rotation makes to the directory (a file synced,
+    linked, renamed or removed: the states inside each atomic replacement included), the log
+    opens, verifies, reads as before, and rotating again finishes; the rotation was not
+    begun, pending, or done — never half of one root key and half of another."""
+    assert len(reference.fs_steps) >= 40
+    known = _zeroed_staged_key_step(reference)
+    numbers = [n for n in range(1, len(reference.fs_steps) + 1) if n != known]
+    cases = {f"fs-{n}": {"CRASH_FS_STEP": str(n)} for n in numbers}
+    outcomes = _campaign(reference, workdir, cases, fork=True)
+    order = [outcomes[f"fs-{n}"] for n in numbers]
+    # Monotone: not begun, then pending, then done.
+    ranks = [("none", "pending", "done").index(o) for o in order]
+    assert ranks == sorted(ranks), order
+    assert order[-1] == "done"
+
+
+def _zeroed_staged_key_step(reference: Reference) -> int:
+    """The change after which ``keys/root.key.next`` is overwritten with zeros but not yet
+    removed (the end of step 4 of the rotation)."""
+    steps = reference.fs_steps
+    replaced = steps.index("replace('.root.key.tmp', 'root.key')")
+    removed_old = steps.index("unlink('.root.key.old',)", replaced)
+    assert steps[removed_old + 1].startswith("fsync("), steps[removed_old + 1]
+    return removed_old + 2  # steps are counted from 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="library bug: killed after commit_rotation overwrote keys/root.key.next with zeros "
+    "and before it removed the file, the log no longer opens (StateFileError: root.key.next "
+    "is not a readable msgpack document, 'restore it from a backup'), although root.key "
+    "already holds the new root key; the fix belongs in auditlog/crypto/providers.py or "
+    "auditlog/_fs.py (secure_delete), outside this test's scope",
+)
+def test_rotation_killed_with_the_staged_key_zeroed_opens_and_finishes(
+    reference: Reference, workdir: Path
+) -> None:
+    """Killed when the staged root key file is overwritten with zeros but still there (its
+    bytes are already in keys/root.key), the log opens and rotating again finishes."""
+    step = _zeroed_staged_key_step(reference)
+    label = f"fs-{step}"
+    assert _kill_and_check(reference, workdir, label, None, {"CRASH_FS_STEP": str(step)}) == "done"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_rotation_killed_by_a_timer_opens_and_finishes(
+    reference: Reference, workdir: Path, seed: int
+) -> None:
+    """A child rotating again and again is killed from outside after a random delay: the log
+    opens, verifies, reads as before, and one more rotation finishes cleanly."""
+    log_path = workdir / "log"
+    shutil.copytree(reference.template, log_path)
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), str(log_path), NOW.isoformat(), "rotate-loop"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(random.Random(seed).uniform(0.0, 0.4))
+        os.kill(child.pid, signal.SIGKILL)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGKILL, stderr
+    # The loop may have rotated any number of times: the old key of the template is only
+    # required gone after the rerun, and the records and data keys must all be there.
+    _after_crash(reference, log_path, f"timer seed {seed}", rotated_before=True)
+
+
+@pytest.mark.parametrize("point", PASSPHRASE_POINTS)
+def test_passphrase_change_killed_at_each_step_opens_with_the_new_one(
+    reference: Reference, workdir: Path, point: str
+) -> None:
+    """Killed once the root key file is rewritten under the new passphrase (and later), the
+    log opens for writing with the new passphrase, refuses the old one with PassphraseError
+    (a sentence, nothing written), verifies, and reads as before."""
+    log_path = workdir / "log"
+    shutil.copytree(reference.template, log_path)
+    crashed = _run_child(log_path, "passphrase", NEW_PASSPHRASE, AUDITLOG_CRASHPOINT=point)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    _check_private(log_path)
+    assert not _holding(log_path, reference.secrets)
+    before = {p: p.read_bytes() for p in _files(log_path)}
+    with (
+        pytest.raises(PassphraseError, match="passphrase"),
+        AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as refused,
+    ):
+        refused.keys.status()
+    assert {p: p.read_bytes() for p in _files(log_path)} == before
+    with AuditLog.open(log_path, passphrase=NEW_PASSPHRASE, clock=FixedClock(NOW)) as log:
+        _check_log(log, reference, point)
+        assert log.keys.status().root_key_id == reference.root_key_id
+    with AuditLog.open(log_path, passphrase=NEW_PASSPHRASE, mode="read") as reader:
+        _check_log(reader, reference, point)
+    assert not _holding(log_path, (reference.root_key_file,)), point
