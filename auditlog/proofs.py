@@ -279,7 +279,9 @@ def require_not_rolled_back(origin: str, trusted: note.Checkpoint, size: int) ->
     """``RollbackError`` if a chain of ``size`` records is shorter than it was trusted to be."""
     if size < trusted.size:
         raise RollbackError(
-            f"chain {origin} has {size} records but a trusted checkpoint says it had "
-            f"{trusted.size}: records were cut off the log (sizes {size} < {trusted.size})",
+            f"chain {origin} has {size} records but a signed checkpoint (stored in the log or "
+            f"trusted) says it had {trusted.size}: records were cut off the log (sizes {size} "
+            f"< {trusted.size}). Do not trust this copy; restore the missing segments from a "
+            "backup",
             location={"origin": origin, "size": size, "trusted_size": trusted.size},
         )

@@ -457,14 +457,6 @@ def test_attack3_segment_put_back_after_a_sweep_is_reported(site: Site) -> None:
         assert code == 1, output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack 3 with the pre-sweep head.note and dictionary put back too: verify says the "
-    "head is behind and to open for writing once; the write-open then accepts the resurrected "
-    "segment (keyring newer, tombstone unbound, events ahead are all 'benign') and re-signs "
-    "the head binding it, after which keyless and keyed verify pass. Nothing checks that a "
-    "present segment lies inside a signed tombstone's range.",
-)
 def test_attack3_segment_put_back_with_the_old_head_is_refused(site: Site) -> None:
     """Attack 3 with the pre-sweep head: the swept segment, its period's dictionary and the
     head.note of before the sweep are all put back from a backup. Defence expected: verify
@@ -662,16 +654,9 @@ def test_attack6_the_command_does_not_hang(site: Site) -> None:
     _says_what_to_do(output, "restore it from a backup")
 
 
-# -- the refusals that do not yet say what to do ------------------------------------------
+# -- the refusals say what to do ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify with a pinned key that does not sign the log's checkpoints says only 'a "
-    "checkpoint does not verify: note has no signature from a known key' (and verify --state "
-    "without --key on a re-signed log raises a bare NoteError with that text): no sentence "
-    "says what to do",
-)
 @pytest.mark.parametrize("how", ["pinned-key", "trusted-state"])
 def test_refusal_of_a_resigned_log_says_what_to_do(site: Site, how: str) -> None:
     """Attacks 1 and 2 as an auditor sees them: when the checkpoints are not signed by the
@@ -685,12 +670,6 @@ def test_refusal_of_a_resigned_log_says_what_to_do(site: Site, how: str) -> None
     _says_what_to_do(output, "restore", "do not trust", "re-signed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keyed verify of a log whose dictionary ciphertext was flipped raises 'dictionary "
-    "file does not decrypt' with chain and segment but no sentence saying what to do (keyless "
-    "verify of the same log does say it)",
-)
 def test_refusal_of_a_damaged_dictionary_says_what_to_do(site: Site) -> None:
     """Attack 5 as the operator sees it: keyed verify of a flipped dictionary says what to do."""
     path = sorted(site.chat("dicts").iterdir())[0]
@@ -731,21 +710,9 @@ STATE_TAMPERS: dict[str, Any] = {
 }
 
 
-_CUT_WITHOUT_REMEDY = pytest.mark.xfail(
-    strict=True,
-    reason="a chain cut below its own stored checkpoint is caught, but verify says only 'chain "
-    "... has 50 records but a trusted checkpoint says it had 60: records were cut off the log' "
-    "(auditlog/proofs.py require_not_rolled_back): no sentence says what to do, and the "
-    "checkpoint is the log's own, not a trusted one",
-)
-
-
 @pytest.mark.parametrize(
     "change",
-    [
-        pytest.param(name, marks=_CUT_WITHOUT_REMEDY if name == "newest-segment-deleted" else ())
-        for name in sorted(STATE_TAMPERS)
-    ],
+    sorted(STATE_TAMPERS),
 )
 def test_state_files_changed_without_the_key_are_reported(site: Site, change: str) -> None:
     """The other files that steer the log (holds, head, checkpoints, key files, the events
@@ -827,14 +794,6 @@ def test_a_replayed_signed_journal_is_rechecked_against_floor_and_holds(
     assert _files(site.log) == attacked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a signed sweep journal on disk makes compare() skip the whole chain's sealed-bytes "
-    "check (auditlog/log/state.py _compare_chain: 'and chain not in pending'), so a replayed "
-    "journal for segment 1 lets a write-open accept segment 0 (under legal hold) deleted by "
-    "hand: it finishes the journal and re-signs the head over the gap. Verify still reports "
-    "the gap (hash chain), but the writer carries on.",
-)
 def test_a_replayed_signed_journal_does_not_cover_a_segment_deleted_by_hand(site: Site) -> None:
     """Attack 1 and 3 combined: a journal the log really signed (deleting segment 1, which
     may go) is put back, and segment 0, under legal hold and named by no journal, is deleted.

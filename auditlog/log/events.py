@@ -66,6 +66,8 @@ class EventLog:
             state=state,
         )
         with self._chains.layout.log_lock(), self._chains.events_writer() as writer:
+            # The head of now goes with the event: a head found one event behind must be it.
+            record = record.model_copy(update={"head": self._state.head.current().generation})
             # The log's own events happen when they happen, whatever the chain's last time.
             index, _ = writer.append_batch([record], check_late=False)
             writer.flush()

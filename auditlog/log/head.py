@@ -321,15 +321,22 @@ class HeadStore:
         self._written = (_stat_key(self.layout.head), head)
         return head
 
+    def current(self) -> LogHead:
+        """The head as stored now (the caller holds the log lock): the one this handle wrote
+        last while the file is unchanged, else read and checked."""
+        written = self._written
+        if (
+            written is not None
+            and self.layout.head.exists()
+            and _stat_key(self.layout.head) == written[0]
+        ):
+            return written[1]
+        return self.require()
+
     def update(self, change: Callable[[LogHead], LogHead]) -> LogHead:
         """Apply ``change`` to the current head and store the result as the next generation."""
         with self.layout.log_lock():
-            current = None
-            written = self._written
-            if written is not None and self.layout.head.exists():
-                current = written[1] if _stat_key(self.layout.head) == written[0] else None
-            if current is None:
-                current = self.require()
+            current = self.current()
             changed = change(current)
             return self.write(replace(changed, generation=current.generation + 1))
 

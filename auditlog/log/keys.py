@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from auditlog._testhooks import crashpoint
+from auditlog.clock import aware_utc
 from auditlog.crypto.providers import CombinedKeyProvider, KeyProvider, PassphraseKeyProvider
 from auditlog.errors import ConfigurationError
 from auditlog.log.chains import Chains
@@ -78,7 +79,7 @@ class Keys:
         """
         if not self._writable:
             raise ConfigurationError("rotate the root key with the log opened for writing")
-        when = now or self._now()
+        when = self._now() if now is None else aware_utc(now, "now")
         # Every chain's lock first: a writer of another chain in another process would
         # otherwise rewrite its keyring under the root key this rotation destroys.
         for chain in self._chains.names():

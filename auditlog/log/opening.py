@@ -103,7 +103,7 @@ def reconcile_head(
         if not differences:
             return
         if now_events.size > head.events_size:
-            _check_event_claims(layout, events, head.events_size)
+            _check_event_claims(layout, events, head)
         if any(d.location.get("file") == "keys/hold.key" for d in differences):
             keys.hold_key()  # a rewrapped hold key must still unwrap under the root key
         state.head.write(
@@ -123,9 +123,17 @@ def reconcile_head(
         )
 
 
-def _check_event_claims(layout: LogLayout, events: EventLog, start: int) -> None:
-    """The events past the head may name state files; none of those may be older now."""
-    for index, event in events.read(start):
+def _check_event_claims(layout: LogLayout, events: EventLog, head: LogHead) -> None:
+    """The event past the head was appended under a head no newer than this one, and the
+    state file it names is no older now."""
+    for index, event in events.read(head.events_size):
+        if event.head is not None and event.head > head.generation:
+            raise RollbackError(
+                f"the log's head is generation {head.generation}, but event {index} of its "
+                f"events chain was appended under generation {event.head}: the head (and what "
+                "it binds) was put back from an older copy; restore the log from a backup",
+                location={"file": "head.note", "event": index},
+            )
         if event.state is None:
             continue
         path, generation_text, _digest = event.state.split(" ")

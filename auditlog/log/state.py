@@ -214,11 +214,40 @@ def _compare_chain(
             Difference(f"chain {chain!r} has checkpoints the head does not count", where, True)
         )
     files = layout.chain(chain)
+    segments = list_segments(files.segments)
     present = sum(
-        path.stat().st_size
-        for sequence, path in list_segments(files.segments)
-        if sequence <= signed.sealed_through
+        path.stat().st_size for sequence, path in segments if sequence <= signed.sealed_through
     )
+    deleting = pending[chain][0] if chain in pending else set()
+    swept = _tombstoned(chain, now)
+    for sequence, _ in segments:
+        if sequence in swept and sequence not in deleting:
+            found.append(
+                Difference(
+                    f"segment {sequence} of chain {chain!r} is inside the range of a signed "
+                    "tombstone: a segment a sweep deleted was put back",
+                    {**where, "segment": sequence},
+                    benign=False,
+                    rollback=True,
+                )
+            )
+    if chain in pending:
+        # A sweep half done: its own segments may be gone or not; no other may be missing.
+        on_disk = {sequence for sequence, _ in segments}
+        lost = [
+            sequence
+            for sequence in range(signed.sealed_through + 1)
+            if sequence not in on_disk and sequence not in swept and sequence not in deleting
+        ]
+        if lost:
+            found.append(
+                Difference(
+                    f"sealed segments {lost[:8]} of chain {chain!r} are missing, and no "
+                    "tombstone or unfinished sweep accounts for them: they were deleted",
+                    {**where, "segment": lost[0]},
+                    benign=False,
+                )
+            )
     # A redaction rewrites sealed segments after storing its signed note: a note the head
     # does not bind yet means the head is behind a redaction.
     prefix = f"chains/{chain}/redactions/"
@@ -236,6 +265,33 @@ def _compare_chain(
     if disk.sealed_through > signed.sealed_through:
         found.append(Difference(f"chain {chain!r} sealed segments after its head", where, True))
     return found
+
+
+class _Swept:
+    """Sequence ranges, inclusive."""
+
+    def __init__(self, ranges: list[tuple[int, int]]) -> None:
+        self.ranges = ranges
+
+    def __contains__(self, sequence: object) -> bool:
+        return isinstance(sequence, int) and any(
+            first <= sequence <= last for first, last in self.ranges
+        )
+
+
+def _tombstoned(chain: str, now: LogHead) -> _Swept:
+    """The segments the tombstones on disk say were deleted (from their file names,
+    ``<first>-<last>.tomb``; their contents and signatures are checked against the head and
+    by verification)."""
+    prefix = f"chains/{chain}/tombstones/"
+    swept: list[tuple[int, int]] = []
+    for path in now.files:
+        if not path.startswith(prefix) or not path.endswith(".tomb"):
+            continue
+        first, _, last = path[len(prefix) : -len(".tomb")].partition("-")
+        if first.isascii() and first.isdigit() and last.isascii() and last.isdigit():
+            swept.append((int(first), int(last)))
+    return _Swept(swept)
 
 
 def _compare_files(
@@ -336,6 +392,19 @@ def _compare_events(
                 "events were rewritten",
                 where,
                 benign=False,
+            )
+        ]
+    if events_size > head.events_size + 1:
+        # Each event is appended and bound under one hold of the log lock: a crash leaves the
+        # head at most one event behind. More is an older head put back.
+        return [
+            Difference(
+                f"the log's signed head names {head.events_size} events; its events chain holds "
+                f"{events_size}: the head is {events_size - head.events_size} events behind, so "
+                "it was put back from an older copy",
+                where,
+                benign=False,
+                rollback=True,
             )
         ]
     if events_size > head.events_size:

@@ -62,7 +62,7 @@ def verify_log(
         store = chains.checkpoints(chain)
         signed_notes = [(size, store.get(size)) for size in store.sizes()]
         wanted = {size for size, _ in signed_notes}
-        known = trusted.trusted(origin, verifier_key) if trusted is not None else None
+        known = _trusted_checkpoint(trusted, origin, verifier_key)
         if known is not None:
             wanted.add(known.size)
         report = chains.reader(chain).verify(
@@ -91,6 +91,23 @@ def verify_log(
     head = check_head(chains, keys, verifier_key)
     events = reports.pop(EVENTS_CHAIN, None)
     return VerifyReport(keyless=keyless, chains=reports, events=events, head_generation=head)
+
+
+def _trusted_checkpoint(
+    trusted: TrustedState | None, origin: str, verifier_key: str
+) -> Checkpoint | None:
+    """The checkpoint ``trusted`` holds for ``origin``, checked with the log's key."""
+    if trusted is None:
+        return None
+    try:
+        return trusted.trusted(origin, verifier_key)
+    except NoteError as exc:
+        raise IntegrityError(
+            f"the checkpoint trusted for {origin} does not verify with this log's key ({exc}): "
+            "the log was re-signed with another key or replaced. Do not trust this copy: "
+            "restore the log from a backup, or verify with --key set to the key you pinned",
+            location={"origin": origin},
+        ) from None
 
 
 def check_head(chains: Chains, keys: KeyMaterial, verifier_key: str) -> int:
@@ -150,7 +167,13 @@ def _check_checkpoints(
         try:
             checkpoint = open_checkpoint(signed, key, origin)
         except NoteError as exc:
-            raise IntegrityError(f"a checkpoint does not verify: {exc}", location=where) from None
+            raise IntegrityError(
+                f"a checkpoint does not verify: {exc}. The log's checkpoints are not signed by "
+                "the key you trust: the log was re-signed or replaced, or the wrong key was "
+                "given. Do not trust this copy: check the key against the one you pinned, and "
+                "restore the log from a backup",
+                location=where,
+            ) from None
         if stored_size >= 0:
             if checkpoint.size != stored_size:
                 raise IntegrityError("a checkpoint file names another tree size", location=where)

@@ -367,6 +367,10 @@ class LogEvent(_RecordBase):
     state: Annotated[str, Strict(), StringConstraints(min_length=1, max_length=1024)] | None = None
     """The state file the event changed, as ``<path> <generation> <SHA-256>`` (format v2), so
     that a state file put back from an older copy is caught against the event."""
+    head: Annotated[int, Strict(), Field(ge=0, le=(1 << 63) - 1)] | None = None
+    """The generation of the log's signed head when the event was appended (format v2): an
+    event is appended and bound under one hold of the log lock, so a head found one event
+    behind must be of this generation, or it was put back from an older copy."""
 
 
 def log_event(

@@ -132,7 +132,12 @@ class DictionaryStore:
                 doc.nonce, doc.ciphertext, self._aad(keys.period, dict_id)
             )
         except InvalidTag:
-            raise IntegrityError("dictionary file does not decrypt", location=where) from None
+            raise IntegrityError(
+                "dictionary file does not decrypt: it was changed, or it is of another log or "
+                "key; restore it from a backup (the records of its period cannot be read "
+                "without it)",
+                location=where,
+            ) from None
         codec = FrameCodec(dictionary)
         self._codecs[(keys.period, dict_id)] = codec
         return codec

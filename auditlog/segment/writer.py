@@ -28,9 +28,10 @@ from auditlog._fs import create_exclusive, make_private_dir, write_all
 from auditlog.clock import Clock, SystemClock, datetime_to_micros, future_limit
 from auditlog.codec import encode_records, train_dictionary
 from auditlog.crypto.keys import ChainKeyring, PeriodKeys
-from auditlog.errors import AuditLogError, LateRecordError, RecordValidationError
+from auditlog.errors import AuditLogError, LateRecordError, RecordValidationError, RollbackError
 from auditlog.segment.blocks import pack_block
 from auditlog.segment.check import ChainCheck
+from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.files import ChainFiles, acquire_chain_lock
 from auditlog.segment.format import (
     TIME_GRANULE_US,
@@ -216,6 +217,17 @@ class ChainWriter:
         tombstones = self._tombstones.load()
         self._any_deleted = bool(tombstones)
         check, scan = check_tail(self.files, self.chain, self.origin, tombstones)
+        # Before anything is cut or rebuilt: a chain shorter than its own signed checkpoint was
+        # cut by someone, not by a crash (a checkpoint is stored once its records are durable).
+        stored = CheckpointStore(self.files.checkpoints).sizes()
+        if stored and stored[-1] > check.size:
+            raise RollbackError(
+                f"chain {self.chain!r} has {check.size} records but its own signed checkpoint "
+                f"says it had {stored[-1]}: records were cut off (sizes {check.size} < "
+                f"{stored[-1]}). Nothing was written; restore the missing segments from a "
+                "backup",
+                location={"chain": self.chain, "size": check.size, "checkpoint": stored[-1]},
+            )
         if scan is None:
             self._next_sequence = check.next_sequence
             self._finish_recovery(check, None)
