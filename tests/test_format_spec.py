@@ -1,13 +1,15 @@
-"""An independent verifier of storage format v1, written from docs/format.md and nothing else.
+"""An independent verifier of storage format v2, written from docs/format.md and nothing else.
 
-The verifier below parses manifests, key files, keyrings, segment files and the log's signed
-notes (checkpoints, tombstones, redaction notes) with ``struct``, ``hashlib``, ``hmac``, ``zlib``,
-``base64``, ``msgpack``, ``zstandard`` and ``cryptography`` directly. From auditlog it takes only
-what a user of the library has, to make the logs it checks: ``AuditLog`` (with retention
-policies, holds, sweeps, redactions and root-key rotation), the record models, the fixed clock
-and test passphrase of ``auditlog.testing``, its error classes, and, to stop a root-key rotation
-half-way, the key provider and keyring a rotation uses. If the library and this verifier ever
-disagree, either the code or docs/format.md is wrong, and this file says which rule.
+The verifier below parses manifests, the signed head, signed state files (manifest, holds,
+keyrings), key files, sweep journals, segment files, tiles and the log's signed notes
+(checkpoints, tombstones, redaction notes) with ``struct``, ``hashlib``, ``hmac``, ``zlib``,
+``base64``, ``json``, ``msgpack``, ``zstandard`` and ``cryptography`` directly. From auditlog it
+takes only what a user of the library has, to make the logs it checks: ``AuditLog`` (with
+retention policies, holds, sweeps, redactions, root-key rotation and migration), the record
+models, the fixed clock and test passphrase of ``auditlog.testing``, and its error classes;
+interrupted sweeps and rotations are made by killing a real process at a crash point. If the
+library and this verifier ever disagree, either the code or docs/format.md is wrong, and this
+file says which rule.
 """
 
 from __future__ import annotations
@@ -2311,6 +2313,9 @@ def test_interrupted_sweep(log_path: Path, point: str, tombstones_stored: int) -
     assert journal["shred_periods"] == [hour0 + h for h in (0, 1, 3, 4)]
     origin = "example.com/audit/network"
     planned = [parse_tombstone(text, origin) for text in journal["tombstones"]]
+    pending = signed_journal(log_path / "chains/network", origin, manifest_key(log_path))
+    assert pending is not None  # signed by the log's key, as docs/format.md says
+    assert pending.segments == frozenset(journal["delete_segments"])
     assert [(t.first_sequence, t.last_sequence) for t in planned] == [(0, 3), (6, 9)]
     stored = sorted((log_path / "chains/network/tombstones").glob("*.tomb"))
     assert len(stored) == tombstones_stored
