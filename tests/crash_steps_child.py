@@ -18,7 +18,9 @@ Two ways to be killed, both a real ``SIGKILL`` of this process:
 - ``CRASH_FS_STEP=<n>``: after the n-th change to the file system that ``auditlog._fs`` makes
   once the operation has begun (a link, a rename, an unlink, a file synced), so that the
   states inside an atomic replacement or an exclusive creation are reached too. With
-  ``CRASH_FS_COUNT=1`` the child prints ``fs-steps <count>`` last (closing the log counts);
+  ``CRASH_FS_COUNT=1`` the child prints ``fs-steps <count>`` (closing the log counts) and
+  ``crashpoints <step>#<n> ...``, the crash points it passed in order (those are counted only
+  when ``AUDITLOG_CRASHPOINT`` is set: set it to a step that does not exist);
   ``CRASH_FS_TRACE=1`` names each change on stderr as it is counted.
 
 ``python crash_steps_child.py serve`` is a fork server for campaigns of many kills: it imports
@@ -36,11 +38,13 @@ import signal
 import stat
 import sys
 import types
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
 import auditlog._fs
+import auditlog._testhooks
 from auditlog import AuditLog
 from auditlog.testing import TEST_PASSPHRASE, FixedClock
 
@@ -79,6 +83,18 @@ class _CountingOs(types.ModuleType):
             return result
 
         return counted
+
+
+class _Reached(Counter[str]):
+    """``auditlog._testhooks``' count of the crash points reached, also keeping their order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def __setitem__(self, name: str, count: int) -> None:
+        super().__setitem__(name, count)
+        self.order.append(f"{name}#{count}")
 
 
 def _names(args: tuple[Any, ...]) -> tuple[str, ...]:
@@ -121,6 +137,8 @@ def run(argv: list[str], out: TextIO) -> int:
     step = os.environ.get("CRASH_FS_STEP")
     counting = _CountingOs(int(step) if step else None)
     auditlog._fs.os = counting  # type: ignore[attr-defined]
+    reached = _Reached()
+    auditlog._testhooks._reached = reached
     passphrase = os.environ.get("CRASH_PASSPHRASE", TEST_PASSPHRASE)
     with AuditLog.open(path, passphrase=passphrase, clock=FixedClock(now)) as log:
         if name.endswith("-loop"):
@@ -131,6 +149,7 @@ def run(argv: list[str], out: TextIO) -> int:
         print(operation(), file=out, flush=True)
     if os.environ.get("CRASH_FS_COUNT"):
         print(f"fs-steps {counting.count}", file=out, flush=True)
+        print("crashpoints", *reached.order, file=out, flush=True)
     return 0
 
 

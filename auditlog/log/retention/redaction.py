@@ -62,6 +62,7 @@ def redact_subject(
             )
         if any(sequence == writer.open_sequence for sequence, _, _, _ in matches):
             writer.seal_open_segment()
+            crashpoint("redaction-segment-sealed")
         by_segment: dict[int, dict[int, set[int]]] = {}
         for sequence, first, position, _ in matches:
             by_segment.setdefault(sequence, {}).setdefault(first, set()).add(position)
@@ -78,6 +79,7 @@ def redact_subject(
         override = f"; inside the retention floor, on legal basis {legal_basis}" if in_floor else ""
         with chains.layout.log_lock():
             state.bind_chain(chain)
+            crashpoint("redaction-head-bound")
             events.record(
                 LogEventType.REDACTION,
                 when,
@@ -86,6 +88,7 @@ def redact_subject(
                 chain=chain,
                 actor=actor,
             )
+            crashpoint("redaction-recorded")
     return done
 
 
