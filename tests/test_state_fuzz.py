@@ -133,7 +133,7 @@ class Target:
     file: Callable[[World], Path]
     encoding: Encoding
     load: Callable[[World, Path], object]
-    examples: int = 60
+    examples: int = 150
     resign: bool = False
     """Sign each fuzzed note's text with the log's key before loading it."""
 
@@ -384,7 +384,7 @@ def _at(name: str) -> Callable[[World], Path]:
 
 
 TARGETS: list[Target] = [
-    Target("manifest", _at("log/manifest.json"), "json", _open_read, 40),
+    Target("manifest", _at("log/manifest.json"), "json", _open_read, 80),
     Target("manifest-v1", _at("v1/manifest.json"), "json", _open_v1),
     Target("holds", _at("log/holds.json"), "json", _holds),
     Target("keyring", _at("log/chains/chat/keyring"), "msgpack", _keyring),
@@ -394,11 +394,11 @@ TARGETS: list[Target] = [
     Target("redaction", _one("log/chains/chat/redactions", "*.note"), "text", _redactions),
     Target("sweep-journal", _at("sweep.journal"), "msgpack", _journal),
     Target("root-key", _at("log/keys/root.key"), "msgpack", _root_key),
-    Target("root-key-open", _at("log/keys/root.key"), "msgpack", _keyed_open, 25),
+    Target("root-key-open", _at("log/keys/root.key"), "msgpack", _keyed_open, 50),
     Target("root-key-staged", _at("staged/root.key.next"), "msgpack", _staged_root_key),
     Target("checkpoint-key", _at("log/keys/checkpoint.key"), "msgpack", _checkpoint_key),
     Target("hold-key", _at("log/keys/hold.key"), "msgpack", _hold_key),
-    Target("hold-key-open", _at("log/keys/hold.key"), "msgpack", _keyed_open, 25),
+    Target("hold-key-open", _at("log/keys/hold.key"), "msgpack", _keyed_open, 50),
     Target("witness-state", _at("witness/state.json"), "json", _witness),
     Target("witness-key", _at("witness/witness.key"), "json", _witness),
     Target("witness-root-key", _at("witness/root.key"), "msgpack", _witness),
@@ -406,7 +406,7 @@ TARGETS: list[Target] = [
     Target("keyring-v1", _at("v1/chains/chat/keyring"), "msgpack", _keyring_v1),
     Target("checkpoint-key-v1", _at("v1/keys/checkpoint.key"), "msgpack", _checkpoint_key_v1),
     Target("hold-key-v1", _at("v1/keys/hold.key"), "msgpack", _hold_key_v1),
-    Target("tiles-verify", _at("log/chains/chat/tiles/level-00"), "binary", _open_read, 40),
+    Target("tiles-verify", _at("log/chains/chat/tiles/level-00"), "binary", _open_read, 80),
     Target("head-signed", _at("log/head.note"), "text", _head, resign=True),
     Target(
         "checkpoint-signed",
@@ -429,8 +429,8 @@ TARGETS: list[Target] = [
         _redactions,
         resign=True,
     ),
-    Target("tiles", _at("log/chains/chat/tiles/level-00"), "binary", _tiles, 40),
-    Target("dictionary", _one("log/chains/chat/dicts", "*.zdict"), "msgpack", _dictionary, 25),
+    Target("tiles", _at("log/chains/chat/tiles/level-00"), "binary", _tiles, 80),
+    Target("dictionary", _one("log/chains/chat/dicts", "*.zdict"), "msgpack", _dictionary, 50),
     Target("trusted-state", _at("trusted.json"), "json", _trusted),
     Target("inclusion-proof", _at("inclusion.json"), "json", _inclusion),
     Target("consistency-proof", _at("consistency.json"), "json", _consistency),
