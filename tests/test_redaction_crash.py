@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -231,14 +232,15 @@ def _check_log(
     return redacted
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    """Where the cases' logs go: in memory (/dev/shm) when there is one. A SIGKILL loses
-    nothing a file system holds, synced or not, so this changes no outcome; it only spares a
-    campaign of a hundred crashes its thousands of fsyncs."""
+@contextmanager
+def _scratch(fallback: Path) -> Iterator[Path]:
+    """A directory in memory (/dev/shm) when there is one, else ``fallback``. A SIGKILL
+    loses nothing a file system holds, synced or not, so this changes no outcome; it only
+    spares a campaign of a hundred crashes its thousands of fsyncs."""
     shm = Path("/dev/shm")
     if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
+        fallback.mkdir(parents=True, exist_ok=True)
+        yield fallback
         return
     directory = Path(tempfile.mkdtemp(prefix="auditlog-crash-", dir=shm))
     try:
@@ -247,9 +249,20 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """Where a test's logs go (see ``_scratch``)."""
+    with _scratch(tmp_path) as directory:
+        yield directory
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
-    root = tmp_path_factory.mktemp("redaction-crash")
+    with _scratch(tmp_path_factory.mktemp("redaction-crash")) as root:
+        yield _reference(root)
+
+
+def _reference(root: Path) -> Reference:
     template = root / "template"
     _build_template(template)
     with AuditLog.open(template, passphrase=TEST_PASSPHRASE, mode="read") as log:
@@ -281,7 +294,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
     assert match is not None, run.stdout
     steps = tuple(re.findall(r"^fs-\d+ (.*)$", run.stderr, re.MULTILINE))
     assert len(steps) == int(match.group(1)), run.stderr
-    yield Reference(
+    return Reference(
         template=template,
         verifier_key=verifier_key,
         records=records,
@@ -291,7 +304,6 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
         fs_steps=steps,
         loop_seconds=_time_loop(template, root / "timed"),
     )
-    shutil.rmtree(root, ignore_errors=True)
 
 
 # Two library bugs these tests found (see the strict-xfail tests at the end): what a crash in

@@ -32,8 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,6 +83,7 @@ class Reference:
     secrets: tuple[bytes, ...]  # in clear: never in a file
     old_wrapped: tuple[bytes, ...]  # wrapped by the old root key: gone once rotated
     fs_steps: tuple[str, ...]  # the changes to the directory one uncrashed rotation makes
+    passphrase_steps: tuple[str, ...]  # the same for one change of the passphrase
 
 
 def _build_template(path: Path) -> None:
@@ -188,14 +190,15 @@ def _check_log(log: AuditLog, reference: Reference, point: str) -> None:
         assert keys[chain] == reference.data_keys[chain], f"{point}: data keys of {chain} changed"
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    """Where the cases' logs go: in memory (/dev/shm) when there is one. A SIGKILL loses
-    nothing a file system holds, synced or not, so this changes no outcome; it only spares a
-    campaign of a hundred crashes its thousands of fsyncs."""
+@contextmanager
+def _scratch(fallback: Path) -> Iterator[Path]:
+    """A directory in memory (/dev/shm) when there is one, else ``fallback``. A SIGKILL
+    loses nothing a file system holds, synced or not, so this changes no outcome; it only
+    spares a campaign of a hundred crashes its thousands of fsyncs."""
     shm = Path("/dev/shm")
     if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
+        fallback.mkdir(parents=True, exist_ok=True)
+        yield fallback
         return
     directory = Path(tempfile.mkdtemp(prefix="auditlog-crash-", dir=shm))
     try:
@@ -204,9 +207,33 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """Where a test's logs go (see ``_scratch``)."""
+    with _scratch(tmp_path) as directory:
+        yield directory
+
+
+def _fs_steps(template: Path, scratch: Path, *operation: str) -> tuple[str, ...]:
+    """The changes to the directory that ``operation`` on a copy of the template makes."""
+    shutil.copytree(template, scratch)
+    run = _run_child(scratch, *operation, CRASH_FS_COUNT="1", CRASH_FS_TRACE="1")
+    shutil.rmtree(scratch)
+    assert run.returncode == 0, run.stderr
+    match = re.search(r"^fs-steps (\d+)$", run.stdout, re.MULTILINE)
+    assert match is not None, run.stdout
+    steps = tuple(re.findall(r"^fs-\d+ (.*)$", run.stderr, re.MULTILINE))
+    assert len(steps) == int(match.group(1)), run.stderr
+    return steps
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
-    root = tmp_path_factory.mktemp("rotation-crash")
+    with _scratch(tmp_path_factory.mktemp("rotation-crash")) as root:
+        yield _reference(root)
+
+
+def _reference(root: Path) -> Reference:
     template = root / "template"
     _build_template(template)
     with AuditLog.open(template, passphrase=TEST_PASSPHRASE, mode="read") as log:
@@ -226,15 +253,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
         for chain in [*CHAINS, "_log"]
         for entry in _keyring_doc(template, chain)["keys"].values()  # type: ignore[attr-defined]
     )
-    counted = root / "counted"
-    shutil.copytree(template, counted)
-    run = _run_child(counted, "rotate", CRASH_FS_COUNT="1", CRASH_FS_TRACE="1")
-    assert run.returncode == 0, run.stderr
-    match = re.search(r"^fs-steps (\d+)$", run.stdout, re.MULTILINE)
-    assert match is not None, run.stdout
-    steps = tuple(re.findall(r"^fs-\d+ (.*)$", run.stderr, re.MULTILINE))
-    assert len(steps) == int(match.group(1)), run.stderr
-    yield Reference(
+    steps = _fs_steps(template, root / "counted", "rotate")
+    passphrase_steps = _fs_steps(template, root / "counted", "passphrase", NEW_PASSPHRASE)
+    return Reference(
         template=template,
         verifier_key=verifier_key,
         root_key_id=root_key_id,
@@ -244,8 +265,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
         secrets=secrets,
         old_wrapped=old_wrapped,
         fs_steps=steps,
+        passphrase_steps=passphrase_steps,
     )
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def _reopen(log_path: Path, point: str) -> AuditLog:
@@ -263,12 +284,20 @@ def _reopen(log_path: Path, point: str) -> AuditLog:
     return log
 
 
+# A library bug these tests found (see the strict-xfail test): a rotation killed once the new
+# root key replaced the old one and before its event is never logged; the campaigns tolerate
+# it in that window, and fail on it anywhere else.
+UNLOGGED = "unlogged"
+
+
 def _after_crash(
     reference: Reference, log_path: Path, point: str, *, rotated_before: bool = False
-) -> str:
+) -> tuple[str, set[str]]:
     """Check a log whose rotation was killed, finish the rotation, check it again; returns
-    what the crash left: "none" (not begun), "pending" or "done". ``rotated_before``: the
-    child may have rotated whole times before the one it was killed in."""
+    what the crash left ("none": not begun, "pending" or "done") and the known bug's symptom
+    if seen. ``rotated_before``: the child may have rotated whole times before the one it
+    was killed in."""
+    symptoms: set[str] = set()
     _check_private(log_path)
     leaked = _holding(log_path, reference.secrets)
     assert not leaked, f"{point}: key material in clear in {leaked}"
@@ -287,10 +316,12 @@ def _after_crash(
             assert rotated_before or previous in {reference.root_key_id, status.root_key_id}
             assert ids <= {previous, status.root_key_id}, (point, ids)
             outcome = "pending"
+            committed = previous == status.root_key_id
         else:
             # Not begun, or done wholly: one root key names everything.
             assert ids == {status.root_key_id}, (point, ids)
             outcome = "none" if status.root_key_id == reference.root_key_id else "done"
+            committed = outcome == "done"
         _check_log(log, reference, point)
         new_id = log.keys.rotate_root_key(actor="ops", now=NOW)
         assert new_id != reference.root_key_id, point
@@ -300,6 +331,11 @@ def _after_crash(
         rotations = [e for _, e in log.events() if e.event == LogEventType.KEY_ROTATION]
         assert rotations, point
         assert new_id in rotations[-1].detail, point
+        # Every rotation is logged: some event names the template's key as the one rotated
+        # away from.
+        if not any(f"from {reference.root_key_id} " in e.detail for e in rotations):
+            assert committed, f"{point}: the rotation from the template's key is not logged"
+            symptoms.add(UNLOGGED)
     with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, mode="read") as reader:
         _check_log(reader, reference, point)
     assert not (log_path / "keys" / "root.key.next").exists(), point
@@ -309,7 +345,7 @@ def _after_crash(
     # The old root key file and every data key it wrapped are gone from every file.
     stale = _holding(log_path, (reference.root_key_file, *reference.old_wrapped))
     assert not stale, f"{point}: the old root key or keys it wrapped remain in {stale}"
-    return outcome
+    return outcome, symptoms
 
 
 class ForkServer:
@@ -345,34 +381,50 @@ class ForkServer:
         self.process.stdout.close()
 
 
+AfterCrash = Callable[[Reference, Path, str], tuple[str, set[str]]]
+
+
 def _kill_and_check(
-    reference: Reference, workdir: Path, label: str, server: ForkServer | None, env: dict[str, str]
-) -> str:
-    """Kill a rotation of a copy of the template as ``env`` says (in a fresh process, or in
-    one forked by ``server``), then check and finish it; returns what the crash left."""
+    reference: Reference,
+    workdir: Path,
+    label: str,
+    server: ForkServer | None,
+    env: dict[str, str],
+    operation: tuple[str, ...] = ("rotate",),
+    after: AfterCrash | None = None,
+) -> tuple[str, set[str]]:
+    """Kill ``operation`` on a copy of the template as ``env`` says (in a fresh process, or
+    in one forked by ``server``), then check and finish it with ``after`` (default: a
+    rotation's checks); returns what the crash left and the known bugs' symptoms seen."""
     log_path = workdir / re.sub(r"[^a-z0-9]+", "-", label)
     shutil.copytree(reference.template, log_path)
     if server is None:
-        crashed = _run_child(log_path, "rotate", **env)
+        crashed = _run_child(log_path, *operation, **env)
         code, output = crashed.returncode, crashed.stderr
     else:
-        code, output = server.run(log_path, "rotate", **env)
+        code, output = server.run(log_path, *operation, **env)
     assert code == -signal.SIGKILL, (
         f"{label}: the child was not killed there (exit {code}):\n{output}"
     )
-    outcome = _after_crash(reference, log_path, label)
+    found = (after or _after_crash)(reference, log_path, label)
     shutil.rmtree(log_path)
-    return outcome
+    return found
 
 
 def _campaign(
-    reference: Reference, workdir: Path, cases: dict[str, dict[str, str]], *, fork: bool
-) -> dict[str, str]:
+    reference: Reference,
+    workdir: Path,
+    cases: dict[str, dict[str, str]],
+    *,
+    fork: bool,
+    operation: tuple[str, ...] = ("rotate",),
+    after: AfterCrash | None = None,
+) -> dict[str, tuple[str, set[str]]]:
     """Run every case (label -> the child's environment), two at a time, each child a fresh
     process or (``fork``) forked by a fork server; fail naming every case that failed.
-    Returns each case's outcome."""
+    Returns each case's outcome and the known bug's symptom if it showed."""
     labels = list(cases)
-    outcomes: dict[str, str] = {}
+    outcomes: dict[str, tuple[str, set[str]]] = {}
     failures: list[str] = []
 
     def worker(share: list[str]) -> None:
@@ -381,7 +433,7 @@ def _campaign(
             for label in share:
                 try:
                     outcomes[label] = _kill_and_check(
-                        reference, workdir, label, server, cases[label]
+                        reference, workdir, label, server, cases[label], operation, after
                     )
                 except Exception as exc:  # noqa: BLE001 - every failing case is reported
                     failures.append(f"{label}: {exc!r}")
@@ -402,11 +454,14 @@ def test_rotation_killed_at_each_crash_point_opens_and_finishes(
     """Killed at each of the rotation's crash points, the log opens for writing, verifies,
     reads as before, and rotating again finishes the rotation; nothing is left half done."""
     cases = {point: {"AUDITLOG_CRASHPOINT": point} for point in KILL_POINTS}
-    outcomes = _campaign(reference, workdir, cases, fork=False)
+    found = _campaign(reference, workdir, cases, fork=False)
     # Until the new root key replaced the old one the rotation is pending; from then on done.
     done_from = KILL_POINTS.index("rotation-committed#1")
     expected = {p: "pending" if i < done_from else "done" for i, p in enumerate(KILL_POINTS)}
-    assert outcomes == expected
+    assert {p: outcome for p, (outcome, _) in found.items()} == expected
+    # The known bug (xfail below) shows between the commit and the event only.
+    unlogged = {p for p, (_, symptoms) in found.items() if UNLOGGED in symptoms}
+    assert unlogged <= {"rotation-committed#1", "rotation-head-bound#1"}, unlogged
 
 
 def test_rotation_killed_after_each_file_system_change_opens_and_finishes(
@@ -420,8 +475,8 @@ def test_rotation_killed_after_each_file_system_change_opens_and_finishes(
     known = _zeroed_staged_key_step(reference)
     numbers = [n for n in range(1, len(reference.fs_steps) + 1) if n != known]
     cases = {f"fs-{n}": {"CRASH_FS_STEP": str(n)} for n in numbers}
-    outcomes = _campaign(reference, workdir, cases, fork=True)
-    order = [outcomes[f"fs-{n}"] for n in numbers]
+    found = _campaign(reference, workdir, cases, fork=True)
+    order = [found[f"fs-{n}"][0] for n in numbers]
     # Monotone: not begun, then pending, then done.
     ranks = [("none", "pending", "done").index(o) for o in order]
     assert ranks == sorted(ranks), order
@@ -454,7 +509,27 @@ def test_rotation_killed_with_the_staged_key_zeroed_opens_and_finishes(
     bytes are already in keys/root.key), the log opens and rotating again finishes."""
     step = _zeroed_staged_key_step(reference)
     label = f"fs-{step}"
-    assert _kill_and_check(reference, workdir, label, None, {"CRASH_FS_STEP": str(step)}) == "done"
+    outcome, _ = _kill_and_check(reference, workdir, label, None, {"CRASH_FS_STEP": str(step)})
+    assert outcome == "done"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="library bug: killed after keys/root.key is replaced by the new root key and before "
+    "the key-rotation event is appended (crash points rotation-committed, rotation-head-bound; "
+    "also inside the commit, where the rerun logs 'rotated from <new> to <new>'), the rotation "
+    "took effect but no event names the key rotated away from; the order (commit, then event) "
+    "is the one docs/format.md specifies, so the fix is a design decision",
+)
+def test_rotation_killed_before_its_event_is_still_logged(
+    reference: Reference, workdir: Path
+) -> None:
+    """Killed after the head binds the new root key and before the event, the rotation (old
+    key id to new) is still in the log's events once rotating again finished."""
+    point = "rotation-head-bound#1"
+    _, symptoms = _kill_and_check(reference, workdir, point, None, {"AUDITLOG_CRASHPOINT": point})
+    assert UNLOGGED not in symptoms
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
@@ -514,3 +589,107 @@ def test_passphrase_change_killed_at_each_step_opens_with_the_new_one(
     with AuditLog.open(log_path, passphrase=NEW_PASSPHRASE, mode="read") as reader:
         _check_log(reader, reference, point)
     assert not _holding(log_path, (reference.root_key_file,)), point
+
+
+# A library bug these tests found (see the strict-xfail test): a passphrase change killed
+# after the new root key file took its name and before the old one (linked as .root.key.old)
+# is overwritten leaves the root key sealed under the old passphrase beside it.
+STALE_ROOT = "stale-root-key"
+
+
+def _unlocks(log_path: Path, passphrase: str) -> bool:
+    """Whether ``passphrase`` unlocks the log's root key (read-only: nothing is written)."""
+    with AuditLog.open(log_path, passphrase=passphrase, mode="read") as reader:
+        try:
+            reader.keys.status()
+        except PassphraseError:
+            return False
+    return True
+
+
+def _after_passphrase_crash(
+    reference: Reference, log_path: Path, point: str
+) -> tuple[str, set[str]]:
+    """Check a log whose passphrase change was killed, change it again, check it again;
+    returns which passphrase opened it after the crash ("old" or "new", never both or
+    neither) and the known bug's symptom if seen."""
+    symptoms: set[str] = set()
+    _check_private(log_path)
+    assert not _holding(log_path, reference.secrets), point
+    works = [p for p in (TEST_PASSPHRASE, NEW_PASSPHRASE) if _unlocks(log_path, p)]
+    assert len(works) == 1, (point, works)
+    state = "old" if works == [TEST_PASSPHRASE] else "new"
+    with AuditLog.open(log_path, passphrase=works[0], clock=FixedClock(NOW)) as log:
+        assert log.keys.status().root_key_id == reference.root_key_id, point
+        _check_log(log, reference, point)
+        if state == "new":
+            # Done, as far as anyone can tell: the old passphrase must open nothing now.
+            stale = _holding(log_path, (reference.root_key_file,))
+            if stale:
+                assert stale == ["keys/.root.key.old"], (point, stale)
+                symptoms.add(STALE_ROOT)
+        log.keys.change_passphrase(NEW_PASSPHRASE)
+    with AuditLog.open(log_path, passphrase=NEW_PASSPHRASE, mode="read") as reader:
+        _check_log(reader, reference, point)
+    assert not _unlocks(log_path, TEST_PASSPHRASE), point
+    assert not _holding(log_path, (reference.root_key_file,)), point
+    _check_private(log_path)
+    return state, symptoms
+
+
+def _stale_root_window(steps: tuple[str, ...]) -> list[int]:
+    """The steps after which the new root key file is in place and the old one still
+    linked as ``.root.key.old``, not yet overwritten (counted from 1)."""
+    return [n for n, step in enumerate(steps, 1) if step == "replace('.root.key.tmp', 'root.key')"]
+
+
+def test_passphrase_change_killed_after_each_file_system_change(
+    reference: Reference, workdir: Path
+) -> None:
+    """Killed after every change a passphrase change makes to the directory, exactly one of
+    the old and the new passphrase opens the log (the old one until the new root key file
+    takes its name), it verifies and reads as before, and changing it again finishes."""
+    numbers = range(1, len(reference.passphrase_steps) + 1)
+    cases = {f"pass-{n}": {"CRASH_FS_STEP": str(n)} for n in numbers}
+    found = _campaign(
+        reference,
+        workdir,
+        cases,
+        fork=True,
+        operation=("passphrase", NEW_PASSPHRASE),
+        after=_after_passphrase_crash,
+    )
+    order = [found[f"pass-{n}"][0] for n in numbers]
+    assert order == sorted(order, key=("old", "new").index), order
+    assert order[-1] == "new"
+    stale = {n for n in numbers if STALE_ROOT in found[f"pass-{n}"][1]}
+    assert stale <= set(_stale_root_window(reference.passphrase_steps)), sorted(stale)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="library bug: killed inside the atomic replacement of keys/root.key by "
+    "change_passphrase, after the new file took its name and before the old one (linked as "
+    "keys/.root.key.old) is overwritten, the root key sealed under the OLD passphrase stays "
+    "on disk: the new passphrase opens the log, the change looks done, and whoever knew the "
+    "old passphrase can still unseal the root key from .root.key.old; nothing discards it "
+    "until the next replacement of root.key. The fix belongs in auditlog/_fs.py or the "
+    "write-open path, outside this test's scope",
+)
+def test_passphrase_change_killed_inside_the_replacement_leaves_no_old_seal(
+    reference: Reference, workdir: Path
+) -> None:
+    """Killed with the new root key file in place and the old still linked beside it, no
+    file holds the root key sealed under the old passphrase once the new one opens the log."""
+    (step, *_) = _stale_root_window(reference.passphrase_steps)
+    _, symptoms = _kill_and_check(
+        reference,
+        workdir,
+        f"pass-{step}",
+        None,
+        {"CRASH_FS_STEP": str(step)},
+        ("passphrase", NEW_PASSPHRASE),
+        _after_passphrase_crash,
+    )
+    assert STALE_ROOT not in symptoms
