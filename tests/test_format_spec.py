@@ -2709,6 +2709,15 @@ def migrate_example(log_path: Path, files: dict[str, bytes], signer: str) -> Non
         "manifest.json",
     ]
     assert head.chains["app"].startswith("checkpoints 1 2 sealed 0 ")
+    # The two deterministic files the page shows after migration, byte for byte.
+    text = FORMAT_MD.read_text("utf-8")
+    (shown,) = re.findall(r"<!-- migrated: manifest.json -->\n```json\n(.*?)```", text, re.S)
+    assert (log_path / "manifest.json").read_text("utf-8") == shown
+    (signed_text,) = re.findall(
+        r"<!-- signed text: chains/app/keyring -->\n```text\n(.*?)```", text, re.S
+    )
+    assert open_note(keyring["signature"], key) == signed_text
+    assert signed_text == state_signed_text("example.com/audit", "chains/app/keyring", keyring)
 
 
 def test_worked_example(tmp_path: Path) -> None:
