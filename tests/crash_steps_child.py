@@ -3,14 +3,17 @@
 Usage: ``python crash_steps_child.py LOG NOW OPERATION [ARGUMENT]``, ``NOW`` in ISO 8601:
 
 - ``rotate``: rotate the root key, print ``rotated <new key id>``;
+- ``rotate-to VARIABLE``: rotate to the external root key in ``VARIABLE``
+  (``EnvKeyProvider``), print ``rotated <new key id>``;
 - ``passphrase NEW``: change the passphrase to ``NEW``, print ``changed``;
 - ``redact SUBJECT``: redact ``SUBJECT`` in every chain, print ``redacted <json>``;
 - ``rotate-loop``: print ``ready``, then rotate again and again until killed;
 - ``redact-loop S1,S2,...``: print ``ready``, then redact the subjects one after another, print
   ``redacted <subject>`` after each and ``done`` at the end.
 
-The log is opened for writing with ``CRASH_PASSPHRASE`` (default ``TEST_PASSPHRASE``), which
-finishes or binds what an earlier, killed child left, on a clock standing at ``NOW``.
+The log is opened for writing with ``CRASH_PASSPHRASE`` (default ``TEST_PASSPHRASE``), or with
+the external root key in the variable ``CRASH_KEY_VARIABLE`` names if set, on a clock standing
+at ``NOW``; opening binds what an earlier, killed child left.
 
 Two ways to be killed, both a real ``SIGKILL`` of this process:
 
@@ -46,6 +49,7 @@ from typing import Any, TextIO
 import auditlog._fs
 import auditlog._testhooks
 from auditlog import AuditLog
+from auditlog.crypto.providers import EnvKeyProvider
 from auditlog.testing import TEST_PASSPHRASE, FixedClock
 
 _MUTATIONS = ("link", "replace", "rename", "unlink", "fsync")
@@ -105,6 +109,10 @@ def _operation(log: AuditLog, now: datetime, name: str, argument: str) -> Callab
     def rotate() -> str:
         return "rotated " + log.keys.rotate_root_key(actor="ops", now=now)
 
+    def rotate_to() -> str:
+        new = EnvKeyProvider(argument)
+        return "rotated " + log.keys.rotate_root_key(actor="ops", new_provider=new, now=now)
+
     def passphrase() -> str:
         log.keys.change_passphrase(argument)
         return "changed"
@@ -113,7 +121,12 @@ def _operation(log: AuditLog, now: datetime, name: str, argument: str) -> Callab
         done = log.retention.redact(argument, reason="erasure request", actor="dpo", now=now)
         return "redacted " + json.dumps(done, sort_keys=True)
 
-    operations = {"rotate": rotate, "passphrase": passphrase, "redact": redact}
+    operations = {
+        "rotate": rotate,
+        "rotate-to": rotate_to,
+        "passphrase": passphrase,
+        "redact": redact,
+    }
     if name not in operations:
         raise SystemExit(f"unknown operation {name!r}")
     return operations[name]
@@ -139,8 +152,12 @@ def run(argv: list[str], out: TextIO) -> int:
     auditlog._fs.os = counting  # type: ignore[attr-defined]
     reached = _Reached()
     auditlog._testhooks._reached = reached
-    passphrase = os.environ.get("CRASH_PASSPHRASE", TEST_PASSPHRASE)
-    with AuditLog.open(path, passphrase=passphrase, clock=FixedClock(now)) as log:
+    variable = os.environ.get("CRASH_KEY_VARIABLE")
+    provider = EnvKeyProvider(variable) if variable else None
+    passphrase = None if variable else os.environ.get("CRASH_PASSPHRASE", TEST_PASSPHRASE)
+    with AuditLog.open(
+        path, passphrase=passphrase, key_provider=provider, clock=FixedClock(now)
+    ) as log:
         if name.endswith("-loop"):
             _loop(log, now, name, argument, out)
             return 0

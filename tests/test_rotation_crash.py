@@ -22,10 +22,12 @@ bytes or a data key wrapped by the old root key.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -44,7 +46,12 @@ import pytest
 
 import auditlog
 from auditlog import AuditLog, LogConfig
-from auditlog.crypto.providers import PassphraseKeyProvider
+from auditlog.crypto.providers import (
+    CombinedKeyProvider,
+    EnvKeyProvider,
+    KeyProvider,
+    PassphraseKeyProvider,
+)
 from auditlog.errors import AuditLogError, PassphraseError
 from auditlog.records import LogEventType, Record
 from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, tamper, workload
@@ -86,13 +93,18 @@ class Reference:
     passphrase_steps: tuple[str, ...]  # the same for one change of the passphrase
 
 
-def _build_template(path: Path) -> None:
+def _build_template(path: Path, key_provider: KeyProvider | None = None) -> None:
     records = [
         r for r in workload(64, seed=11, start=START, span=timedelta(hours=20)) if r.kind in CHAINS
     ]
     clock = FixedClock(START + timedelta(hours=21))
     with AuditLog.create(
-        path, passphrase=TEST_PASSPHRASE, config=CONFIG, clock=clock, scrypt_n=TEST_SCRYPT_N
+        path,
+        passphrase=None if key_provider else TEST_PASSPHRASE,
+        key_provider=key_provider,
+        config=CONFIG,
+        clock=clock,
+        scrypt_n=TEST_SCRYPT_N,
     ) as log:
         log.append_many(records)
         log.flush()
@@ -214,10 +226,10 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         yield directory
 
 
-def _fs_steps(template: Path, scratch: Path, *operation: str) -> tuple[str, ...]:
+def _fs_steps(template: Path, scratch: Path, *operation: str, **env: str) -> tuple[str, ...]:
     """The changes to the directory that ``operation`` on a copy of the template makes."""
     shutil.copytree(template, scratch)
-    run = _run_child(scratch, *operation, CRASH_FS_COUNT="1", CRASH_FS_TRACE="1")
+    run = _run_child(scratch, *operation, CRASH_FS_COUNT="1", CRASH_FS_TRACE="1", **env)
     shutil.rmtree(scratch)
     assert run.returncode == 0, run.stderr
     match = re.search(r"^fs-steps (\d+)$", run.stdout, re.MULTILINE)
@@ -693,3 +705,149 @@ def test_passphrase_change_killed_inside_the_replacement_leaves_no_old_seal(
         _after_passphrase_crash,
     )
     assert STALE_ROOT not in symptoms
+
+
+# -- external root keys ------------------------------------------------------------------------
+
+OLD_KEY, NEW_KEY = "AUDITLOG_CRASH_TEST_KEY_OLD", "AUDITLOG_CRASH_TEST_KEY_NEW"
+EXTERNAL_POINTS = [p for p in KILL_POINTS if p != "rotation-staged#1"]
+
+
+@pytest.fixture(scope="module")
+def external(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
+    """A template like the other, whose root key is external (``EnvKeyProvider``, in the
+    environment of this process and so of its children), and a new one to rotate to."""
+    saved = {name: os.environ.get(name) for name in (OLD_KEY, NEW_KEY)}
+    for name in (OLD_KEY, NEW_KEY):
+        os.environ[name] = base64.b64encode(secrets.token_bytes(32)).decode()
+    try:
+        with _scratch(tmp_path_factory.mktemp("external-crash")) as root:
+            template = root / "template"
+            _build_template(template, key_provider=EnvKeyProvider(OLD_KEY))
+            with AuditLog.open(template, key_provider=EnvKeyProvider(OLD_KEY), mode="read") as log:
+                data_keys = _data_keys(log)
+                yield Reference(
+                    template=template,
+                    verifier_key=log.verifier_key,
+                    root_key_id=EnvKeyProvider(OLD_KEY).key_id,
+                    root_key_file=b"",  # no root key file
+                    records=_records(log),
+                    data_keys=data_keys,
+                    secrets=(
+                        tamper.signer_key(log).encode("ascii"),
+                        log._keys.hold_key(),
+                        *(key for keys in data_keys.values() for key in keys.values()),
+                    ),
+                    old_wrapped=tuple(
+                        bytes(entry[1])
+                        for chain in [*CHAINS, "_log"]
+                        for entry in _keyring_doc(template, chain)["keys"].values()  # type: ignore[attr-defined]
+                    ),
+                    fs_steps=_fs_steps(
+                        template,
+                        root / "counted",
+                        "rotate-to",
+                        NEW_KEY,
+                        CRASH_KEY_VARIABLE=OLD_KEY,
+                    ),
+                    passphrase_steps=(),
+                )
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _manifest_key_id(log_path: Path) -> str:
+    manifest = json.loads((log_path / "manifest.json").read_text("utf-8"))
+    key_id: str = manifest["key_provider"]["key_id"]
+    return key_id
+
+
+def _after_external_crash(reference: Reference, log_path: Path, point: str) -> tuple[str, set[str]]:
+    """Check a log whose rotation to another external root key was killed: it opens with
+    ``CombinedKeyProvider(new, old)`` (docs/retention.md), verifies and reads as before, and
+    rotating again finishes; then the new key alone opens it and the old one unwraps nothing.
+    Returns "pending" (the manifest still names the old key) or "done"."""
+    old, new = EnvKeyProvider(OLD_KEY), EnvKeyProvider(NEW_KEY)
+    _check_private(log_path)
+    assert not _holding(log_path, reference.secrets), point
+    named = _manifest_key_id(log_path)
+    ids = _root_key_ids(log_path)
+    assert named in {old.key_id, new.key_id}, (point, named)
+    assert ids <= {old.key_id, new.key_id}, (point, ids)
+    if named == new.key_id:
+        assert ids == {new.key_id}, (point, ids)  # the manifest is updated last
+    try:
+        log = AuditLog.open(
+            log_path, key_provider=CombinedKeyProvider(new, old), clock=FixedClock(NOW)
+        )
+    except AuditLogError as exc:
+        raise AssertionError(f"{point}: the log does not open after the crash: {exc}") from exc
+    with log:
+        _check_log(log, reference, point)
+        assert log.keys.rotate_root_key(actor="ops", new_provider=new, now=NOW) == new.key_id
+        assert _root_key_ids(log_path) == {new.key_id}, point
+    assert _manifest_key_id(log_path) == new.key_id, point
+    with AuditLog.open(log_path, key_provider=new, mode="read") as reader:
+        _check_log(reader, reference, point)
+    with (
+        AuditLog.open(log_path, key_provider=old, mode="read") as stale,
+        pytest.raises(AuditLogError),
+    ):
+        tamper.period_data_key(stale, "chat", min(reference.data_keys["chat"]))
+    stale_files = _holding(log_path, reference.old_wrapped)
+    assert not stale_files, f"{point}: keys wrapped by the old root key remain in {stale_files}"
+    return ("pending" if named == old.key_id else "done"), set()
+
+
+def test_external_rotation_killed_at_each_crash_point_opens_and_finishes(
+    external: Reference, workdir: Path
+) -> None:
+    """A rotation from one external root key to another, killed at each crash point, leaves
+    a log that opens with both keys combined, verifies, reads as before, and is finished by
+    rotating again; the manifest names the new key only once every key is wrapped by it."""
+    cases = {
+        point: {"AUDITLOG_CRASHPOINT": point, "CRASH_KEY_VARIABLE": OLD_KEY}
+        for point in EXTERNAL_POINTS
+    }
+    found = _campaign(
+        external,
+        workdir,
+        cases,
+        fork=True,
+        operation=("rotate-to", NEW_KEY),
+        after=_after_external_crash,
+    )
+    done_from = EXTERNAL_POINTS.index("rotation-committed#1")
+    expected = {p: "pending" if i < done_from else "done" for i, p in enumerate(EXTERNAL_POINTS)}
+    assert {p: outcome for p, (outcome, _) in found.items()} == expected
+
+
+def test_external_rotation_killed_while_the_manifest_is_replaced(
+    external: Reference, workdir: Path
+) -> None:
+    """Killed after each change around the replacement of manifest.json (its new bytes
+    synced, the old linked aside, the new in place, the old overwritten and removed, the head
+    bound), the log opens with both keys combined and rotating again finishes; the rotation is
+    pending until the new manifest is in place and done from then on."""
+    steps = external.fs_steps
+    first = steps.index("link('manifest.json', '.manifest.json.old')")  # counted from 0
+    numbers = range(first, first + 10)  # from the new manifest's bytes synced (counted from 1)
+    assert steps[first - 1].startswith("fsync(")
+    cases = {
+        f"ext-fs-{n}": {"CRASH_FS_STEP": str(n), "CRASH_KEY_VARIABLE": OLD_KEY} for n in numbers
+    }
+    found = _campaign(
+        external,
+        workdir,
+        cases,
+        fork=True,
+        operation=("rotate-to", NEW_KEY),
+        after=_after_external_crash,
+    )
+    replaced = steps.index("replace('.manifest.json.tmp', 'manifest.json')") + 1
+    expected = {f"ext-fs-{n}": "pending" if n < replaced else "done" for n in numbers}
+    assert {label: outcome for label, (outcome, _) in found.items()} == expected
