@@ -4,9 +4,11 @@ Issue 11, item 9: "a hypothesis-driven fuzz of every state-file loader". One sma
 sweep's tombstone, legal holds, a redaction, signed checkpoints and dictionaries), a signed
 sweep journal, a witness, a trusted state, proof documents and a log of format v1 are made once
 for the module. Each target names one of their files and the entry point that loads it (the
-public one where it is cheap: ``AuditLog.open``, ``Witness.open``, ``TrustedState``, reading,
-proving); each example writes a fuzzed version of the file in its place, loads it, and puts the
-original back.
+public one where it is cheap: ``AuditLog.open`` and verify, ``auditlog verify`` with and without
+``--state``, ``Witness.open``, ``TrustedState``, reading, proving; else the private loader, as
+the log calls it); each example writes a fuzzed version of the file in its place, loads it, and
+puts the original back. The ``-signed`` targets sign each fuzzed note with the log's key before
+it is loaded, to reach the parsers behind the signature check.
 
 Two strategies per target: arbitrary bytes, and mutations of the valid file (a JSON or msgpack
 document with a field dropped, retyped, made a huge integer or nested thousands deep; a line of
@@ -14,6 +16,8 @@ a note dropped, doubled or changed; the file truncated, a byte flipped, garbage 
 property: the loader returns, or raises an ``AuditLogError`` whose message says what to do
 (``REMEDY``), within ``SLOW`` seconds; never a bare Python exception.
 
+The examples are derandomized, so that the suite gives the same verdict every run; the fuzzing
+that found the bugs below ran the same properties with random seeds and six times the examples.
 Bugs found are listed in ``KNOWN_BUGS``, each with a minimal input kept as a strict-xfail test;
 the properties accept exactly those failures until the library is fixed (then the xfail test
 passes, fails as strict, and the entry is removed, allowance and all).
@@ -815,6 +819,7 @@ def test_arbitrary_bytes_give_a_library_error(world: World, target: Target) -> N
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
         database=None,
+        derandomize=True,
     )
     @given(data=st.binary(max_size=600))
     def check(data: bytes) -> None:
@@ -835,6 +840,7 @@ def test_mutated_files_give_a_library_error(world: World, target: Target) -> Non
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
         database=None,
+        derandomize=True,
     )
     @given(data=_mutations(original, target.encoding))
     def check(data: bytes) -> None:
