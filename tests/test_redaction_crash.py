@@ -10,8 +10,9 @@ once per chain) or after the n-th change ``auditlog._fs`` makes to the directory
 (``CRASH_FS_STEP=n``, every n the redaction reaches: the states inside each atomic
 replacement too), or, for a few seeds, by a timer while it redacts subject after subject.
 
-After every kill the parent checks: the log opens for writing with the passphrase (or refuses
-with a library error that says what to do); ``verify`` passes keyed and keyless with the pinned
+After every kill the parent checks: before any writer recovers it, verification without
+writing passes or says the head is behind and what to do (never tampering); the log opens for
+writing with the passphrase; ``verify`` passes keyed and keyless with the pinned
 public key; every record of another subject reads back as it was, and each of carol's either
 reads as it was or raises ``RecordRedactedError``. Redacting again then finishes the job: every
 record of carol's raises ``RecordRedactedError``, the others read as they were, the log
@@ -42,7 +43,7 @@ import pytest
 
 import auditlog
 from auditlog import AuditLog, LogConfig, RecordRedactedError
-from auditlog.errors import AuditLogError
+from auditlog.errors import AuditLogError, IntegrityError
 from auditlog.records import LogEventType, Record
 from auditlog.segment.scan import list_segments, scan_segment
 from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, workload
@@ -319,6 +320,7 @@ def _after_crash(
     crash left ("none": nothing redacted yet, "partial" or "done") and the symptoms of the
     known bugs seen."""
     _check_private(log_path)
+    _verify_read_only(log_path, reference, point)
     log = _reopen(log_path, point)
     symptoms: set[str] = set()
     with log:
@@ -384,6 +386,25 @@ def _time_loop(template: Path, scratch: Path) -> float:
     assert child.returncode == 0, stderr
     shutil.rmtree(scratch)
     return elapsed
+
+
+def _verify_read_only(log_path: Path, reference: Reference, point: str) -> None:
+    """Before any writer recovers the log, verification without writing (keyless with the
+    pinned key, and keyed) passes or says that the head is behind and what to do; it never
+    reports the crash as tampering."""
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE, mode="read") as reader:
+        for keyless in (True, False):
+            try:
+                reader.verify(keyless=keyless, verifier_key=reference.verifier_key)
+            except AuditLogError as exc:
+                if not (
+                    isinstance(exc, IntegrityError)
+                    and "head is behind its files" in str(exc)
+                    and "Open the log for writing once" in str(exc)
+                ):
+                    raise AssertionError(
+                        f"{point}: read-only verify (keyless={keyless}) after the crash: {exc!r}"
+                    ) from exc
 
 
 def _reopen(log_path: Path, point: str) -> AuditLog:
