@@ -13,8 +13,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from auditlog.errors import IntegrityError
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+
+
+def read_note(path: Path, what: str, location: dict[str, object]) -> str:
+    """The text of a signed note file; ``IntegrityError`` if it is not UTF-8 (damaged)."""
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise IntegrityError(
+            f"{what} {path.name} is not UTF-8 text: it was damaged; restore it from a backup",
+            location=location,
+        ) from None
 
 
 def fsync_dir(path: Path) -> None:

@@ -175,7 +175,7 @@ def _decode(raw: bytes, path: Path, model: type[StateFile]) -> Any:
             return json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise _error(path, model, "is not UTF-8 text") from None
-        except ValueError:
+        except (ValueError, RecursionError):
             what = "is empty" if not raw.strip() else "is not valid JSON (truncated or damaged)"
             raise _error(path, model, what) from None
     try:

@@ -22,7 +22,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -206,6 +206,11 @@ class Checkpoint:
         return cls(origin, int(size_text), root_hash, tuple(extensions))
 
 
+_DAMAGED: Final = (
+    ": the note was changed or damaged; get it again from its signer, or restore it from a backup"
+)
+
+
 def generate_key(name: str) -> tuple[str, str]:
     """Generate an Ed25519 note key pair for ``name``: ``(signer key, verifier key)``.
 
@@ -307,7 +312,10 @@ def open_with_signatures(note: str | bytes, verifier_keys: Iterable[str]) -> tup
         if (name, key_hash) not in verified:
             verified.append((name, key_hash))
     if not verified:
-        raise NoteError("note has no signature from a known key")
+        raise NoteError(
+            "note has no signature from a known key: it was changed, or signed by another key "
+            "than the one given; check the key, and do not trust the note until it verifies"
+        )
     return text, [name for name, _ in verified]
 
 
@@ -470,31 +478,37 @@ def _split_note(note: str | bytes) -> tuple[str, list[str]]:
         try:
             note = note.decode("utf-8")
         except UnicodeDecodeError:
-            raise NoteError("malformed note: not valid UTF-8") from None
+            raise NoteError("malformed note: not valid UTF-8" + _DAMAGED) from None
     if _FORBIDDEN_IN_NOTE.search(note) is not None:
-        raise NoteError("malformed note: control characters other than newline are not allowed")
+        raise NoteError(
+            "malformed note: control characters other than newline are not allowed" + _DAMAGED
+        )
     # The text ends at the last blank line: the text may contain blank lines, signatures not.
     split = note.rfind("\n\n")
     if split < 0:
-        raise NoteError("malformed note: no blank line before the signature lines")
+        raise NoteError("malformed note: no blank line before the signature lines" + _DAMAGED)
     text, signatures = note[: split + 1], note[split + 2 :]
     if not signatures.endswith("\n"):
-        raise NoteError("malformed note: it must end with newline-terminated signature lines")
+        raise NoteError(
+            "malformed note: it must end with newline-terminated signature lines" + _DAMAGED
+        )
     lines = signatures[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
-        raise NoteError(f"malformed note: more than {MAX_SIGNATURES} signatures")
+        raise NoteError(f"malformed note: more than {MAX_SIGNATURES} signatures" + _DAMAGED)
     return text, lines
 
 
 def _parse_signature_line(line: str) -> tuple[str, int, bytes]:
     """Return the key name, key hash and signature bytes of one signature line."""
     if not line.startswith(_SIGNATURE_PREFIX):
-        raise NoteError("malformed note: a signature line must start with an em dash and a space")
+        raise NoteError(
+            "malformed note: a signature line must start with an em dash and a space" + _DAMAGED
+        )
     name, _, encoded = line[len(_SIGNATURE_PREFIX) :].partition(" ")
     data = _b64decode(encoded)
     # Five bytes is Go's minimum: a key hash and at least one signature byte.
     if not _is_valid_name(name) or data is None or len(data) < 5:
-        raise NoteError("malformed note: a signature line must be '— <name> <base64>'")
+        raise NoteError("malformed note: a signature line must be '— <name> <base64>'" + _DAMAGED)
     return name, int.from_bytes(data[:4], "big"), data[4:]
 
 
@@ -527,7 +541,7 @@ def _verify_ed25519(key: VerifierKey, message: bytes, signature: bytes) -> None:
 
 
 def _invalid_signature(key: VerifierKey) -> NoReturn:
-    raise NoteError(f"invalid signature for key {key.name}+{key.key_hash:08x}") from None
+    raise NoteError(f"invalid signature for key {key.name}+{key.key_hash:08x}" + _DAMAGED) from None
 
 
 def _cosignature_message(timestamp: int, checkpoint_text: bytes) -> bytes:

@@ -62,6 +62,11 @@ def _dump(kind: str, **fields: object) -> str:
     return json.dumps({"format": kind, "version": _VERSION, **fields}, indent=2)
 
 
+_ASK_AGAIN: Final = (
+    ": the proof document was changed or damaged; ask the log's operator for it again"
+)
+
+
 def _load(text: str | bytes, expected: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
@@ -86,21 +91,21 @@ def _load(text: str | bytes, expected: str) -> dict[str, Any]:
 def _int(doc: dict[str, Any], key: str) -> int:
     value = doc.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProofError(f"{key} must be a non-negative integer")
+        raise ProofError(f"{key} must be a non-negative integer" + _ASK_AGAIN)
     return value
 
 
 def _hashes(doc: dict[str, Any]) -> tuple[bytes, ...]:
     items = doc.get("proof")
     if not isinstance(items, list):
-        raise ProofError("proof must be a list of base64 hashes")
+        raise ProofError("proof must be a list of base64 hashes" + _ASK_AGAIN)
     return tuple(_unb64(item, "a proof hash") for item in items)
 
 
 def _text(doc: dict[str, Any], key: str) -> str:
     value = doc.get(key)
     if not isinstance(value, str):
-        raise ProofError(f"{key} must be a string")
+        raise ProofError(f"{key} must be a string" + _ASK_AGAIN)
     return value
 
 

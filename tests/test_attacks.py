@@ -48,6 +48,8 @@ from auditlog.errors import RetentionError, RollbackError
 from auditlog.log.retention.journal import SweepJournal, _tombstones_for
 from auditlog.records import ChatMessage
 from auditlog.retention import ChainSweepPlan, RetentionPolicy
+from auditlog.segment.format import ENTRY_SEAL
+from auditlog.segment.scan import entry_heads
 from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, tamper
 
 START = datetime(2026, 2, 1, tzinfo=UTC)
@@ -813,3 +815,38 @@ def test_a_replayed_signed_journal_does_not_cover_a_segment_deleted_by_hand(site
     with pytest.raises(IntegrityError):
         _open_for_write(site)
     assert (site.log / "head.note").read_bytes() == head
+
+
+# -- a shortened sealed segment is never read short ---------------------------------------
+
+
+@pytest.mark.parametrize("cut", ["inside-a-block", "at-a-block-end", "the-seal"])
+@pytest.mark.parametrize("segment", [SWEPT_SEGMENT, FLOOR_SEGMENT])
+def test_a_shortened_sealed_segment_is_never_read_short(site: Site, cut: str, segment: int) -> None:
+    """A sealed segment cut short while a reader reads: the read refuses the segment (it is
+    not sealed, or does not reach the next one), never returns short; a reader that opens
+    the log afterwards refuses the chain at its first read, against the signed head; and a
+    writer refuses to open."""
+    path = site.chat("segments", f"{segment:010d}.seg")
+    entries = entry_heads(path)
+    assert entries[-1].kind == ENTRY_SEAL
+    offset = {
+        "inside-a-block": entries[-2].offset + entries[-2].size // 2,
+        "at-a-block-end": entries[-2].offset,
+        "the-seal": entries[-1].offset,
+    }[cut]
+    with AuditLog.open(site.log, mode="read", passphrase=TEST_PASSPHRASE) as reader:
+        next(iter(reader.read("chat")))  # the head check of the first read is behind it
+        os.chmod(path, 0o600)
+        os.truncate(path, offset)
+        with pytest.raises(IntegrityError) as short:
+            list(reader.read("chat"))
+    _says_what_to_do(str(short.value), "restore")
+    with AuditLog.open(site.log, mode="read", passphrase=TEST_PASSPHRASE) as reader:
+        with pytest.raises(IntegrityError) as refused:
+            next(iter(reader.read("chat", 0, 1)))
+        assert list(reader.read("archive"))  # the other chain reads on
+    _says_what_to_do(str(refused.value), "restore")
+    assert "shortened" in str(refused.value)
+    with pytest.raises(IntegrityError, match="shortened"):
+        _open_for_write(site)

@@ -18,12 +18,12 @@ from typing import ClassVar, Final, Literal, Protocol, Self, runtime_checkable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from auditlog._fs import atomic_replace, create_exclusive, secure_delete
 from auditlog._statefile import StateFile, read_state, state_bytes
-from auditlog.errors import ConfigurationError, KeyMaterialError, PassphraseError
+from auditlog.errors import ConfigurationError, KeyMaterialError, PassphraseError, StateFileError
 
 __all__ = [
     "PASSPHRASE_ENV",
@@ -35,6 +35,7 @@ __all__ = [
 
 PASSPHRASE_ENV: Final = "AUDITLOG_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 _NONCE_BYTES: Final = 12
+_TAG_BYTES: Final = 16
 _KEY_BYTES: Final = 32
 # OWASP's recommendation for scrypt (2025): N=2^17, r=8, p=1, about 128 MiB and 0.3 s here.
 DEFAULT_SCRYPT_N: Final = 2**17
@@ -114,6 +115,11 @@ class _AeadRootKey:
         return nonce + self._aead.encrypt(nonce, key, b"auditlog/v1 wrap\0" + context)
 
     def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
+        if len(wrapped) < _NONCE_BYTES + _TAG_BYTES:
+            raise KeyMaterialError(
+                f"a wrapped key is {len(wrapped)} bytes, too short to be one: the file holding "
+                "it was damaged; restore it from a backup"
+            )
         nonce, body = wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:]
         try:
             return self._aead.decrypt(nonce, body, b"auditlog/v1 wrap\0" + context)
@@ -171,11 +177,24 @@ class PassphraseKeyProvider(_AeadRootKey):
         secret = _passphrase(passphrase)
         key_id, root_key = _unseal_root(_read_root_doc(path), secret, _ROOT_KEY_REFUSAL)
         current = cls(path, key_id, root_key)
-        staged = current.staged_path
-        if staged.exists():
+        if current.staged_key_waits():
             # A rotation was interrupted: data keys may be wrapped by either root key.
             return current._load_staged(secret, previous=[current])
         return current
+
+    def staged_key_waits(self) -> bool:
+        """Whether a staged root key waits for its rotation to finish. A staged file that does
+        not parse is what a crash leaves while it is zeroed after the commit (``root.key``
+        then holds the key already) or while it is first written (no key was rewrapped under
+        it yet): either way nothing is wrapped by it alone, so it is passed over (and removed
+        by the next rotation)."""
+        if not self.staged_path.exists():
+            return False
+        try:
+            read_state(self.staged_path, RootKeyFile)
+        except StateFileError:
+            return False
+        return True
 
     def _load_staged(self, secret: str, previous: Sequence[KeyProvider]) -> PassphraseKeyProvider:
         key_id, root_key = _unseal_root(
@@ -200,8 +219,10 @@ class PassphraseKeyProvider(_AeadRootKey):
         # The new key is sealed with this passphrase, so it must open the current key. This
         # checks it with one scrypt run; the file is read once for the check and for its cost.
         _unseal_root(doc, secret, _ROOT_KEY_REFUSAL)
-        if self.staged_path.exists():
+        if self.staged_key_waits():
             return self._load_staged(secret, previous=[self])
+        if self.staged_path.exists():
+            secure_delete(self.staged_path)  # the remnant of a crash (see staged_key_waits)
         n = scrypt_n if scrypt_n is not None else doc.n
         key_id, root_key = _create_root(self.staged_path, secret, n)
         return PassphraseKeyProvider(self.path, key_id, root_key, previous=[self])
@@ -256,14 +277,14 @@ class RootKeyFile(StateFile):
         "restore it from a backup; without it no key of the log can be unwrapped"
     )
 
-    key_id: str
+    key_id: str = Field(pattern=r"^[!-~]{1,128}$")
     kdf: Literal["scrypt"]
     n: int
     r: int
     p: int
-    salt: bytes
-    nonce: bytes
-    wrapped: bytes
+    salt: bytes = Field(min_length=16, max_length=64)
+    nonce: bytes = Field(min_length=_NONCE_BYTES, max_length=_NONCE_BYTES)
+    wrapped: bytes = Field(min_length=_TAG_BYTES + 1, max_length=1024)
 
     @model_validator(mode="after")
     def _bounded_cost(self) -> Self:

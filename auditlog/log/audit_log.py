@@ -29,7 +29,7 @@ from auditlog.log.key_material import KeyMaterial
 from auditlog.log.keys import Keys
 from auditlog.log.manifest import MANIFEST_PATH, Manifest, ManifestRef, load_manifest
 from auditlog.log.migration import MigrationReport, migrate_state, migration_event
-from auditlog.log.opening import reconcile_head
+from auditlog.log.opening import check_sealed, reconcile_head
 from auditlog.log.proofs import Proofs
 from auditlog.log.reading import log_stats, read_records
 from auditlog.log.repair import repair_detail, repair_log
@@ -129,6 +129,8 @@ class AuditLog(DeprecatedMethods):
         self._appender = Appender(self._chains, manifest.config, group_commit, clock=self._clock)
         if writable:
             try:
+                # Journals first: a write-open refused for one writes nothing at all.
+                self.retention.check_interrupted_sweeps()
                 reconcile_head(
                     layout, self._keys, self._state, self._events, self._chains, self._clock.now
                 )
@@ -138,6 +140,8 @@ class AuditLog(DeprecatedMethods):
                 self._chains.close()
                 raise
             self._appender.start()
+        self._heads = heads
+        self._read_checked: set[str] = set()
 
     def _wire_hooks(self) -> None:
         state, events, chains, now = self._state, self._events, self._chains, self._clock.now
@@ -390,7 +394,14 @@ class AuditLog(DeprecatedMethods):
     def read_indexed(
         self, chain: str, start: int = 0, end: int | None = None
     ) -> Iterator[tuple[int, Record]]:
-        """Like ``read``, with each record's chain index."""
+        """Like ``read``, with each record's chain index.
+
+        A reader's first read of a chain holds its sealed segments against the signed head
+        (a writer did so when it opened): one shortened or put back is refused, never read.
+        """
+        if chain not in self._read_checked and not self._chains.writable:
+            check_sealed(self._chains.layout, self._heads, self._chains, chain)
+            self._read_checked.add(chain)
         return read_records(self._chains, self._keys, chain, start, end)
 
     def verify(

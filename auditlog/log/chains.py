@@ -85,6 +85,11 @@ class Chains:
 
     # -- names ----------------------------------------------------------------------------
 
+    @property
+    def writable(self) -> bool:
+        """Whether this handle may write (it opened for writing, reconciled with the head)."""
+        return self._writable
+
     def names(self) -> list[str]:
         """The chains that exist on disk, sorted."""
         return self.layout.chain_names()

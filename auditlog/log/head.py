@@ -262,6 +262,10 @@ def bound_chain_files(
         for entry in entries:
             digest = file_digest(entry.path) if fresh else known_digest(entry.path, entry.stat())
             found[prefix + entry.name] = BoundFile(digest)
+    # An unfinished sweep's journal: bound before any step of it is carried out, so that a
+    # journal put back from an older copy excuses nothing.
+    if files.sweep_journal.exists():
+        found[layout.relative(files.sweep_journal)] = BoundFile(file_digest(files.sweep_journal))
     return found
 
 

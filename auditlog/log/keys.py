@@ -54,7 +54,7 @@ class Keys:
         for chain in self._chains.names():
             keyring = self._material.keyring(chain)
             chains[chain] = ChainKeys(tuple(keyring.periods), tuple(sorted(keyring.shredded)))
-        staged = isinstance(provider, PassphraseKeyProvider) and provider.staged_path.exists()
+        staged = isinstance(provider, PassphraseKeyProvider) and provider.staged_key_waits()
         return KeyStatus(
             root_key_id=provider.key_id,
             provider=self._material.provider_type,

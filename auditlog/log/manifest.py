@@ -110,7 +110,7 @@ def read_manifest_v1(layout: LogLayout) -> ManifestV1:
 def _version_of(raw: bytes) -> object:
     try:
         doc: Any = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return doc.get("version") if isinstance(doc, dict) else None
 

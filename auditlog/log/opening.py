@@ -9,7 +9,9 @@ which stops the open with an error naming every difference, before anything is w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import errno
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -17,16 +19,23 @@ from auditlog._statefile import decode_state
 from auditlog.errors import IntegrityError, RollbackError, StateFileError
 from auditlog.log.chains import Chains
 from auditlog.log.events import EventLog
-from auditlog.log.head import LogHead
+from auditlog.log.head import HeadStore, LogHead
 from auditlog.log.key_material import KeyMaterial
 from auditlog.log.retention.journal import pending_sweeps
-from auditlog.log.state import Difference, LogState, compare, snapshot, state_model
+from auditlog.log.state import (
+    Difference,
+    LogState,
+    compare,
+    sealed_differences,
+    snapshot,
+    state_model,
+)
 from auditlog.merkle import EMPTY_ROOT
 from auditlog.records import LogEventType
 from auditlog.segment.reader import ChainReader
 from auditlog.storage.layout import EVENTS_CHAIN, LogLayout
 
-__all__ = ["EventsNow", "events_now", "raise_for", "reconcile_head"]
+__all__ = ["EventsNow", "check_sealed", "events_now", "raise_for", "reconcile_head"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,35 @@ def raise_for(differences: list[Difference], *, what: str) -> None:
         "witness) can tell which copy is newer",
         location=dict(bad[0].location),
     )
+
+
+@contextmanager
+def _locked_if_writable(layout: LogLayout) -> Iterator[None]:
+    """The log lock, unless the directory cannot be written (a copy on read-only media:
+    then no writer can change it meanwhile either)."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(layout.log_lock())
+        except OSError as exc:
+            if not isinstance(exc, PermissionError) and exc.errno != errno.EROFS:
+                raise
+        yield
+
+
+def check_sealed(layout: LogLayout, heads: HeadStore, chains: Chains, chain: str) -> None:
+    """What a reader checks before it reads a chain: the signed head is there, of this log,
+    and the chain's sealed segments agree with it (so a shortened one is refused, never read
+    short)."""
+    with _locked_if_writable(layout):
+        head = heads.require()
+        if head.origin != chains.origin:
+            raise IntegrityError(
+                f"the log's head is of origin {head.origin!r}, its manifest says "
+                f"{chains.origin!r}: one of them was replaced; restore it from a backup",
+                location={"file": "head.note"},
+            )
+        differences = sealed_differences(layout, head, chain)
+    raise_for(differences, what="the log does not match its signed head")
 
 
 def reconcile_head(

@@ -33,6 +33,7 @@ from auditlog.log.head import (
 )
 from auditlog.log.holds_file import HOLDS_PATH, HoldsFile
 from auditlog.log.manifest import MANIFEST_PATH, Manifest
+from auditlog.segment.format import FILE_HEADER
 from auditlog.segment.scan import list_segments
 from auditlog.storage.layout import EVENTS_CHAIN, LogLayout
 
@@ -176,8 +177,16 @@ def compare(
             )
             continue
         if chain not in head.chains:
+            # A crash between making a chain and naming it in the head leaves it empty; one
+            # with records, checkpoints or keys was made elsewhere and planted.
+            empty = _holds_nothing(layout, chain, now)
             found.append(
-                Difference(f"chain {chain!r} is not in the log's signed head", where, benign=True)
+                Difference(
+                    f"chain {chain!r} is not in the log's signed head"
+                    + ("" if empty else ", yet holds records or keys: it was planted"),
+                    where,
+                    benign=empty,
+                )
             )
             continue
         found += _compare_chain(layout, chain, head, now, pending)
@@ -277,6 +286,21 @@ class _Swept:
         return isinstance(sequence, int) and any(
             first <= sequence <= last for first, last in self.ranges
         )
+
+
+def _holds_nothing(layout: LogLayout, chain: str, now: LogHead) -> bool:
+    """Whether a chain's directory is as a crash right after making it leaves it."""
+    line = now.chains[chain]
+    prefix = f"chains/{chain}/"
+    return (
+        line.checkpoints == 0
+        and line.sealed_through < 0
+        and not any(path.startswith(prefix) for path in now.files)
+        and all(
+            path.stat().st_size <= FILE_HEADER.size
+            for _, path in list_segments(layout.chain(chain).segments)
+        )
+    )
 
 
 def _tombstoned(chain: str, now: LogHead) -> _Swept:
@@ -410,6 +434,55 @@ def _compare_events(
     if events_size > head.events_size:
         return [Difference("the log's events chain is ahead of its signed head", where, True)]
     return []
+
+
+def _names(directory: Path, suffix: str) -> list[str]:
+    try:
+        return [name for name in os.listdir(directory) if name.endswith(suffix)]
+    except FileNotFoundError:
+        return []
+
+
+def sealed_differences(layout: LogLayout, head: LogHead, chain: str) -> list[Difference]:
+    """What a reader checks on open, cheaply (no digest, no key): the chain's sealed segments
+    hold the bytes its head line says, and none lies inside a tombstone's range. A chain with
+    an unfinished sweep or redaction (a writer at work, or a crash) is left to verification."""
+    line = head.chains.get(chain)
+    files = layout.chain(chain)
+    if line is None or files.sweep_journal.exists():
+        return []
+    prefix = f"chains/{chain}/"
+    notes = {f"{prefix}redactions/{name}" for name in _names(files.redactions, ".note")}
+    if notes - set(head.files):
+        return []
+    tombstones = {
+        f"{prefix}tombstones/{name}": BoundFile("") for name in _names(files.tombstones, ".tomb")
+    }
+    swept = _tombstoned(chain, replace(head, files=tombstones))
+    segments = list_segments(files.segments)
+    found = [
+        Difference(
+            f"segment {sequence} of chain {chain!r} is inside the range of a signed tombstone: "
+            "a segment a sweep deleted was put back",
+            {"chain": chain, "segment": sequence},
+            benign=False,
+            rollback=True,
+        )
+        for sequence, _ in segments
+        if sequence in swept
+    ]
+    present = sum(path.stat().st_size for seq, path in segments if seq <= line.sealed_through)
+    if present != line.sealed_bytes:
+        found.append(
+            Difference(
+                f"the sealed segments of chain {chain!r} up to segment {line.sealed_through} "
+                f"hold {present} bytes; the log's head says {line.sealed_bytes}: a sealed "
+                "segment was shortened, lengthened, deleted or put back",
+                {"chain": chain, "segment": line.sealed_through},
+                benign=False,
+            )
+        )
+    return found
 
 
 class LogState:

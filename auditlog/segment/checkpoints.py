@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from auditlog import note
-from auditlog._fs import create_exclusive, make_private_dir
+from auditlog._fs import create_exclusive, make_private_dir, read_note
 from auditlog.errors import ConfigurationError, ForkError
 
 __all__ = ["CheckpointStore"]
@@ -67,7 +67,8 @@ class CheckpointStore:
 
     def get(self, size: int) -> str:
         try:
-            return self.path(size).read_text("utf-8")
+            path = self.path(size)
+            return read_note(path, "checkpoint", {"checkpoint": path.name})
         except FileNotFoundError:
             raise ConfigurationError(
                 f"no checkpoint of size {size} is stored; make one with `auditlog checkpoint` "

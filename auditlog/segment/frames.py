@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from cryptography.exceptions import InvalidTag
+from pydantic import Field
 
 from auditlog._fs import make_private_dir
 from auditlog._statefile import StateFile, read_state, write_state
@@ -40,7 +41,7 @@ class DictionaryFile(StateFile):
 
     period: int
     dict_id: int
-    nonce: bytes
+    nonce: bytes = Field(min_length=12, max_length=12)
     ciphertext: bytes
 
 
@@ -126,7 +127,11 @@ class DictionaryStore:
         except StateFileError as exc:
             raise IntegrityError(str(exc), location=where) from None
         if doc.dict_id != dict_id or doc.period != keys.period:
-            raise IntegrityError("dictionary file holds another dictionary", location=where)
+            raise IntegrityError(
+                "dictionary file holds another dictionary than its name and the blocks say: it "
+                "was replaced; restore it from a backup",
+                location=where,
+            )
         try:
             dictionary = keys.dictionary_aead.decrypt(
                 doc.nonce, doc.ciphertext, self._aad(keys.period, dict_id)

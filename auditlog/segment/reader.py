@@ -98,6 +98,26 @@ def _writer_absent(files: ChainFiles, holding_lock: bool) -> Iterator[bool]:
         os.close(fd)
 
 
+def _require_whole(
+    chain: str, sequence: int, entries: list[EntryHead], next_first: int | None
+) -> None:
+    """A segment with a later one is sealed and ends where the next begins: one shortened
+    (or cut inside) is an error, never a short read."""
+    blocks = [e for e in entries if e.kind == ENTRY_BLOCK]
+    end = blocks[-1].first_index + blocks[-1].count if blocks else None
+    if (
+        not entries
+        or entries[-1].kind != ENTRY_SEAL
+        or (next_first is not None and end != next_first)
+    ):
+        raise IntegrityError(
+            f"segment {sequence} of chain {chain!r} is not whole: it is not sealed, or its "
+            "records do not reach the next segment's first record; it was shortened or cut. "
+            "Run `auditlog verify` and restore the segment from a backup",
+            location={"chain": chain, "segment": sequence},
+        )
+
+
 class ChainReader:
     """Reads one chain's segments; never takes the writer's lock, never changes a file."""
 
@@ -346,14 +366,20 @@ class ChainReader:
         limit = end if end is not None else 1 << 64
         # Skip whole segments that end before ``start`` using the next segment's first index.
         chosen = [
-            (sequence, path)
+            (sequence, path, heads[position + 1][:2] if position + 1 < len(heads) else None)
             for position, (first, sequence, path) in enumerate(heads)
             if first < limit and (position + 1 == len(heads) or heads[position + 1][0] > start)
         ]
-        for sequence, path in chosen:
+        for sequence, path, following in chosen:
             # Hop along the entries' length prefixes to the wanted blocks: a few bytes a block,
             # instead of reading (and hashing) the whole segment for one record.
-            for ordinal, head in enumerate(entry_heads(path)):
+            entries = entry_heads(path)
+            if following is not None:
+                # The next present segment's first record, if it is the very next segment
+                # (a sweep may have deleted those in between).
+                next_first = following[0] if following[1] == sequence + 1 else None
+                _require_whole(self.chain, sequence, entries, next_first)
+            for ordinal, head in enumerate(entries):
                 if head.kind != ENTRY_BLOCK:
                     continue
                 if head.first_index + head.count <= start or head.first_index >= limit:

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from auditlog import note
-from auditlog._fs import atomic_replace, create_exclusive, make_private_dir
+from auditlog._fs import atomic_replace, create_exclusive, make_private_dir, read_note
 from auditlog.errors import IntegrityError, NoteError
 from auditlog.segment.blocks import redact_block
 from auditlog.segment.format import FILE_HEADER, RedactionNote
@@ -84,7 +84,7 @@ class RedactionStore:
             return set()
         found: set[int] = set()
         for name in names:
-            signed = (self.directory / name).read_text("utf-8")
+            signed = read_note(self.directory / name, "redaction note", {"redaction": name})
             try:
                 text = (
                     note.open_note(signed, [self.verifier_key])
@@ -93,7 +93,8 @@ class RedactionStore:
                 )
             except NoteError as exc:
                 raise IntegrityError(
-                    f"redaction note {name} is not signed by the log: {exc}",
+                    f"redaction note {name} is not signed by the log: {exc}; restore it from a "
+                    "backup",
                     location={"redaction": name},
                 ) from None
             try:

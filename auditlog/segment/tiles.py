@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
-from auditlog._fs import make_private_dir, write_all
+from auditlog._fs import make_private_dir, read_note, write_all
 from auditlog.errors import ConfigurationError, IntegrityError
 from auditlog.merkle import CompactRange, NodeID, range_nodes, root
 from auditlog.segment.files import ChainFiles
@@ -103,7 +103,9 @@ def unchecked_tombstones(directory: Path) -> list[Tombstone]:
     except FileNotFoundError:
         return []
     return [
-        Tombstone.from_text((directory / n).read_text("utf-8").split("\n\n", 1)[0] + "\n")
+        Tombstone.from_text(
+            read_note(directory / n, "tombstone", {"tombstone": n}).split("\n\n", 1)[0] + "\n"
+        )
         for n in names
     ]
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from auditlog import note
-from auditlog._fs import create_exclusive, make_private_dir
+from auditlog._fs import create_exclusive, make_private_dir, read_note
 from auditlog.errors import IntegrityError, NoteError
 from auditlog.segment.format import Tombstone
 
@@ -44,7 +44,7 @@ class TombstoneStore:
         return path
 
     def _open(self, path: Path) -> Tombstone:
-        signed = path.read_text("utf-8")
+        signed = read_note(path, "tombstone", {"tombstone": path.name})
         if self.verifier_key is None:
             text = signed.split("\n\n", 1)[0] + "\n"
         else:
@@ -52,7 +52,8 @@ class TombstoneStore:
                 text = note.open_note(signed, [self.verifier_key])
             except NoteError as exc:
                 raise IntegrityError(
-                    f"tombstone {path.name} is not signed by the log: {exc}",
+                    f"tombstone {path.name} is not signed by the log: {exc}; restore it from a "
+                    "backup",
                     location={"tombstone": path.name},
                 ) from None
         tombstone = Tombstone.from_text(text)

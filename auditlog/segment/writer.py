@@ -157,6 +157,19 @@ class _OpenSegment:
     block_index: list[tuple[int, int]]
 
 
+def _refuse_a_cut(files: ChainFiles, chain: str, size: int) -> None:
+    """A chain shorter than its own signed checkpoint was cut by someone, not by a crash (a
+    checkpoint is stored once its records are durable): refused before anything changes."""
+    stored = CheckpointStore(files.checkpoints).sizes()
+    if stored and stored[-1] > size:
+        raise RollbackError(
+            f"chain {chain!r} has {size} records but its own signed checkpoint says it had "
+            f"{stored[-1]}: records were cut off (sizes {size} < {stored[-1]}). Nothing was "
+            "written; restore the missing segments from a backup",
+            location={"chain": chain, "size": size, "checkpoint": stored[-1]},
+        )
+
+
 class ChainWriter:
     """Appends to one chain. Thread-safe; flushes are serialized."""
 
@@ -217,17 +230,7 @@ class ChainWriter:
         tombstones = self._tombstones.load()
         self._any_deleted = bool(tombstones)
         check, scan = check_tail(self.files, self.chain, self.origin, tombstones)
-        # Before anything is cut or rebuilt: a chain shorter than its own signed checkpoint was
-        # cut by someone, not by a crash (a checkpoint is stored once its records are durable).
-        stored = CheckpointStore(self.files.checkpoints).sizes()
-        if stored and stored[-1] > check.size:
-            raise RollbackError(
-                f"chain {self.chain!r} has {check.size} records but its own signed checkpoint "
-                f"says it had {stored[-1]}: records were cut off (sizes {check.size} < "
-                f"{stored[-1]}). Nothing was written; restore the missing segments from a "
-                "backup",
-                location={"chain": self.chain, "size": check.size, "checkpoint": stored[-1]},
-            )
+        _refuse_a_cut(self.files, self.chain, check.size)  # before anything is cut or rebuilt
         if scan is None:
             self._next_sequence = check.next_sequence
             self._finish_recovery(check, None)

@@ -19,13 +19,18 @@ from auditlog.log.holds_file import HOLDS_PATH
 from auditlog.log.key_material import KeyMaterial
 from auditlog.log.manifest import MANIFEST_PATH, ManifestRef
 from auditlog.log.retention.holds import load_holds, new_hold_id, save_hold, subject_token
-from auditlog.log.retention.journal import SweepContext, apply_chain_plan, finish_journal
+from auditlog.log.retention.journal import (
+    SweepContext,
+    apply_chain_plan,
+    check_journal,
+    finish_journal,
+)
 from auditlog.log.retention.redaction import redact_subject
 from auditlog.log.retention.sweep import plan_sweep
 from auditlog.log.state import LogState
 from auditlog.records import LogEventType
 from auditlog.retention import LegalHold, RetentionPolicy, SweepPlan
-from auditlog.storage.layout import check_chain_id
+from auditlog.storage.layout import EVENTS_CHAIN, check_chain_id
 
 __all__ = ["Retention"]
 
@@ -230,6 +235,12 @@ class Retention:
             apply_chain_plan(self._sweeps, chain_plan, when, actor)
         plan.applied = True
         return plan
+
+    def check_interrupted_sweeps(self) -> None:
+        """Refuse, before anything is written, an unfinished sweep's journal that is not the
+        log's or that would delete what the policy and holds keep now."""
+        for chain in [*self._chains.names(), EVENTS_CHAIN]:
+            check_journal(self._sweeps, chain)
 
     def finish_interrupted_sweep(self, chain: str) -> bool:
         """Finish a sweep of ``chain`` that a crash interrupted; False if there was none."""

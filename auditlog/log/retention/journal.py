@@ -22,6 +22,7 @@ changes and once the sweep is done.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -33,12 +34,13 @@ import msgpack
 
 from auditlog import note
 from auditlog._fs import fsync_dir, secure_delete
-from auditlog._statefile import StateFile, read_state, write_state
+from auditlog._statefile import StateFile, decode_state, read_state, write_state
 from auditlog._testhooks import crashpoint
 from auditlog.clock import datetime_to_micros, micros_to_datetime
-from auditlog.errors import IntegrityError, NoteError, RetentionError, StateFileError
+from auditlog.errors import AuditLogError, IntegrityError, NoteError, RetentionError
 from auditlog.log.chains import Chains
 from auditlog.log.events import EventLog, state_claim
+from auditlog.log.head import HeadStore
 from auditlog.log.key_material import KeyMaterial
 from auditlog.log.retention.sweep import deletion_blocked
 from auditlog.log.state import LogState
@@ -55,6 +57,7 @@ __all__ = [
     "SweepContext",
     "SweepJournal",
     "apply_chain_plan",
+    "check_journal",
     "finish_journal",
     "pending_segments",
     "pending_sweeps",
@@ -129,8 +132,10 @@ def apply_chain_plan(
     origin = chains.origin_of(plan.chain)
     signature = note.sign(journal.signed_text(origin), keys.signer())
     journal = journal.model_copy(update={"signature": signature})
-    write_state(chains.layout.chain(plan.chain).sweep_journal, journal)
-    crashpoint("sweep-journal-written")
+    with chains.layout.log_lock():
+        write_state(chains.layout.chain(plan.chain).sweep_journal, journal)
+        crashpoint("sweep-journal-written")
+        context.state.bind_chain(plan.chain)  # before any step: see _signed_journal
     finish_journal(context, plan.chain)
 
 
@@ -182,12 +187,21 @@ def _tombstones_for(chains: Chains, plan: ChainSweepPlan, now: datetime) -> list
 
 
 def _signed_journal(chains: Chains, chain: str, verifier_key: str) -> SweepJournal | None:
+    """The chain's journal if it is signed by the log and bound by its signed head: then
+    its sweep may be half done. A journal the head does not bind was never begun (the head
+    binds it before the first step), or was put back from an older copy: it excuses no
+    difference, and the next write-open binds it and carries it out again (harmlessly)."""
     path = chains.layout.chain(chain).sweep_journal
     if not path.exists():
         return None
     try:
-        journal = read_state(path, SweepJournal)
-    except StateFileError:
+        raw = path.read_bytes()
+        journal = decode_state(raw, path, SweepJournal)
+        head = HeadStore(chains.layout, verifier_key).load()
+    except AuditLogError:
+        return None
+    bound = None if head is None else head.files.get(chains.layout.relative(path))
+    if bound is None or not hmac.compare_digest(bound.digest, hashlib.sha256(raw).hexdigest()):
         return None
     return journal if journal.is_signed(chains.origin_of(chain), verifier_key) else None
 
@@ -211,6 +225,24 @@ def pending_sweeps(
             names = {f"{t.first_sequence:010d}-{t.last_sequence:010d}.tomb" for t in tombstones}
             found[chain] = (set(journal.delete_segments), set(journal.shred_periods), names)
     return found
+
+
+def check_journal(context: SweepContext, chain: str) -> None:
+    """Refuse, before anything is written, a journal of ``chain`` that finishing would
+    refuse: one not signed by this log, or one that would delete what must be kept now."""
+    chains = context.chains
+    path = chains.layout.chain(chain).sweep_journal
+    if not path.exists():
+        return
+    journal = read_state(path, SweepJournal)
+    if not journal.is_signed(chains.origin_of(chain), chains.verifier_key):
+        raise IntegrityError(
+            f"{path.name} of chain {chain!r} is not signed by this log: nothing of it was "
+            "carried out; remove it if no sweep of yours was interrupted",
+            location={"chain": chain, "journal": path.name},
+        )
+    tombstones = [Tombstone.from_text(text) for text in journal.tombstones]
+    _recheck(context, chain, journal, tombstones, micros_to_datetime(journal.now))
 
 
 def finish_journal(context: SweepContext, chain: str) -> bool:
