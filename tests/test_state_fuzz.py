@@ -571,6 +571,12 @@ KNOWN_BUGS: list[KnownBug] = [
         )
     ),
     KnownBug("short-wrapped-key-value-error", "keyring-v1", ValueError, _keyring_v1_short_key),
+    KnownBug(
+        "short-wrapped-key-value-error",
+        "witness-key",
+        ValueError,
+        _with_field("wrapped_signer_key", b"0"),
+    ),
     # DictionaryStore.codec passes the file's nonce to AESGCM.decrypt as it is: an empty one
     # raises ValueError.
     KnownBug(
