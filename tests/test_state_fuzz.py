@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import math
 import re
@@ -420,6 +421,7 @@ TARGETS: list[Target] = [
     Target("tombstone", _one("log/chains/chat/tombstones", "*.tomb"), "text", _tombstones),
     Target("redaction", _one("log/chains/chat/redactions", "*.note"), "text", _redactions),
     Target("sweep-journal", _at("sweep.journal"), "msgpack", _journal),
+    Target("sweep-journal-signed", _at("sweep.journal"), "msgpack", _journal, resign=True),
     Target("root-key", _at("log/keys/root.key"), "msgpack", _root_key),
     Target("root-key-open", _at("log/keys/root.key"), "msgpack", _keyed_open, 50),
     Target("root-key-staged", _at("staged/root.key.next"), "msgpack", _staged_root_key),
@@ -606,6 +608,7 @@ KNOWN_BUGS: list[KnownBug] = [
         KnownBug("no-remedy", name, None, _constant(b""))
         for name in ("head-signed", "checkpoint-signed", "tombstone-signed", "redaction-signed")
     ),
+    KnownBug("no-remedy", "sweep-journal-signed", None, _with_field("tombstones", ["x"])),
 ]
 
 
@@ -675,8 +678,31 @@ def _resigned(world: World, data: bytes) -> bytes:
         return data
 
 
+def _resigned_journal(world: World, data: bytes) -> bytes:
+    """A fuzzed sweep journal signed with the log's key as ``SweepJournal.signed_text`` signs
+    one (a digest of the msgpack map of every field but the signature, in the file's order);
+    the bytes as they are if they are not a msgpack map."""
+    try:
+        doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        body = {key: value for key, value in doc.items() if key != "signature"}
+        digest = hashlib.sha256(msgpack.packb(body, use_bin_type=True)).hexdigest()
+    except (ValueError, TypeError, AttributeError, msgpack.ExtraData, msgpack.FormatError):
+        return data
+    except msgpack.StackError:
+        return data
+    text = f"auditlog-sweep-journal/v1\n{world.chat_origin}\n{digest}\n"
+    packed: bytes = msgpack.packb(
+        {**body, "signature": sign(text, world.signer_key)}, use_bin_type=True
+    )
+    return packed
+
+
 def _prepared(world: World, target: Target, data: bytes) -> bytes:
-    return _resigned(world, data) if target.resign else data
+    if not target.resign:
+        return data
+    if target.encoding == "msgpack":
+        return _resigned_journal(world, data)
+    return _resigned(world, data)
 
 
 def _check(world: World, target: Target, data: bytes) -> None:
