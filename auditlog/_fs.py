@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Final
 
 from auditlog.errors import IntegrityError
 
@@ -139,9 +141,63 @@ def atomic_replace(path: Path, data: bytes, *, scrub_old: bool = True) -> None:
 def discard_stale(path: Path) -> None:
     """Destroy what an interrupted ``atomic_replace`` of ``path`` left behind."""
     for leftover in (path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")):
-        if leftover.exists():
-            overwrite_with_zeros(leftover)
-            leftover.unlink()
+        _destroy_leftover(leftover, path)
+
+
+def _destroy_leftover(leftover: Path, original: Path) -> None:
+    """Zero and remove ``leftover`` — unless it is still a second name of ``original`` (the
+    crash came between linking the old copy and replacing it): then only the name goes."""
+    try:
+        status = os.stat(leftover)
+    except FileNotFoundError:
+        return
+    try:
+        live = os.stat(original)
+    except FileNotFoundError:
+        live = None
+    if live is None or (live.st_ino, live.st_dev) != (status.st_ino, status.st_dev):
+        overwrite_with_zeros(leftover)
+    with suppress(FileNotFoundError):
+        leftover.unlink()
+    fsync_dir(leftover.parent)
+
+
+_LEFTOVER: Final = re.compile(r"\.(?P<name>.+)\.(?:tmp|old|new-(?P<pid>[0-9]+)-[0-9a-f]+)")
+
+
+def discard_leftovers(directory: Path) -> list[str]:
+    """Destroy what interrupted replacements and creations left in ``directory`` (the caller
+    holds the lock under which its files change): ``.<name>.tmp`` and ``.<name>.old`` of
+    ``atomic_replace`` (an old copy may hold replaced key material or redacted frames), and
+    ``.<name>.new-<pid>-<hex>`` of ``create_exclusive`` whose process is gone. Returns the
+    names destroyed."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    gone = []
+    for name in names:
+        match = _LEFTOVER.fullmatch(name)
+        if match is None:
+            continue
+        pid = match.group("pid")
+        if pid is not None and _alive(int(pid)):
+            continue
+        _destroy_leftover(directory / name, directory / match.group("name"))
+        gone.append(name)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def secure_delete(path: Path) -> None:

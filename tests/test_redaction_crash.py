@@ -61,9 +61,9 @@ LOOP_SUBJECTS = ("carol", "dave", "erin")
 STEP_ORDER = (
     "redaction-segment-sealed",
     "redaction-note-stored",
+    "redaction-recorded",  # logged before any frame goes
     "redaction-segment-rewritten",
     "redaction-head-bound",
-    "redaction-recorded",
 )
 
 
@@ -482,23 +482,10 @@ def test_redaction_killed_at_each_crash_point_opens_and_finishes(
     found = _campaign(reference, workdir, cases, fork=True)
     assert found[reference.points[0]][0] == "none"
     assert found[reference.points[-1]][0] == "done"
-    # Killed once a chain's last segment is rewritten and before its event is recorded, the
-    # redaction of that chain goes unlogged (known bug, xfail below); nowhere else.
+    # Logged before any frame goes: no crash leaves a redaction unlogged.
     unlogged = {p for p, (_, symptoms) in found.items() if UNLOGGED in symptoms}
-    assert unlogged <= set(_unlogged_window(reference.points)), unlogged
+    assert not unlogged, unlogged
     assert not any(STALE_COPY in symptoms for _, symptoms in found.values())
-
-
-def _unlogged_window(points: tuple[str, ...]) -> list[str]:
-    """The crash points after a chain's last segment rewrite and before its event."""
-    window = []
-    for point, following in zip(points, (*points[1:], ""), strict=True):
-        last_rewrite = point.startswith("redaction-segment-rewritten#") and following.startswith(
-            "redaction-head-bound#"
-        )
-        if last_rewrite or point.startswith("redaction-head-bound#"):
-            window.append(point)
-    return window
 
 
 def _stale_copy_window(steps: tuple[str, ...]) -> list[int]:
@@ -523,11 +510,9 @@ def test_redaction_killed_after_each_file_system_change_opens_and_finishes(
     ranks = [("none", "partial", "done").index(o) for o in order]
     assert ranks == sorted(ranks), order
     assert order[-1] == "done"
-    # The known bugs (xfail below) show only in their windows.
+    # A write-open destroys the old copy a crash inside a rewrite left.
     stale = {n for n in numbers if STALE_COPY in found[f"fs-{n}"][1]}
-    window = _stale_copy_window(reference.fs_steps)
-    assert len(window) >= 4
-    assert stale <= set(window), sorted(stale)
+    assert not stale, sorted(stale)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
@@ -560,15 +545,6 @@ def test_redaction_killed_by_a_timer_opens_and_finishes(
     _after_crash(reference, log_path, f"timer seed {seed}", LOOP_SUBJECTS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="library bug: killed after the last segment of a chain is rewritten and before the "
-    "redaction event is appended (redaction-segment-rewritten of a chain's last segment, "
-    "redaction-head-bound), the redaction is complete but no event says who, when and why; "
-    "redacting again finds nothing left in that chain and records nothing. The order (note, "
-    "rewrites, event) is the one docs/format.md specifies, so the fix is a design decision",
-)
 def test_redaction_killed_before_its_event_is_still_logged(
     reference: Reference, workdir: Path
 ) -> None:
@@ -579,16 +555,6 @@ def test_redaction_killed_before_its_event_is_still_logged(
     assert UNLOGGED not in symptoms
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="library bug: killed inside atomic_replace of a segment the redaction rewrites, after "
-    "the rewritten file took its name and before the old one (linked as .<segment>.old) is "
-    "overwritten, the old segment with the redacted frames stays in segments/ for good: the "
-    "rerun does not rewrite that segment again, and nothing else discards stale files "
-    "(docs/format.md: 'writers overwrite them with zeros and delete them'); the fix belongs in "
-    "auditlog/_fs.py or the write-open path, outside this test's scope",
-)
 def test_redaction_killed_inside_a_segment_rewrite_leaves_no_copy(
     reference: Reference, workdir: Path
 ) -> None:

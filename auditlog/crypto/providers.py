@@ -182,6 +182,14 @@ class PassphraseKeyProvider(_AeadRootKey):
             return current._load_staged(secret, previous=[current])
         return current
 
+    def discard_staged_remnant(self) -> bool:
+        """Remove a staged root key file that does not parse (see ``staged_key_waits``);
+        whether there was one. For a writer, which holds the log lock."""
+        if self.staged_path.exists() and not self.staged_key_waits():
+            secure_delete(self.staged_path)
+            return True
+        return False
+
     def staged_key_waits(self) -> bool:
         """Whether a staged root key waits for its rotation to finish. A staged file that does
         not parse is what a crash leaves while it is zeroed after the commit (``root.key``

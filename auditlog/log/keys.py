@@ -110,6 +110,19 @@ class Keys:
                     crashpoint("rotation-keyring-rewrapped")
             self._material.rewrap_log_keys(new)
             crashpoint("rotation-keys-rewrapped")
+            # Logged before it takes effect: a rotation killed after its commit is never
+            # unlogged (one killed before it is logged again when run again). From here on
+            # new keys (the event's own included) are wrapped by the new root key.
+            self._material.use_provider(new, self._manifest.current.key_provider)
+            self._events.record(
+                LogEventType.KEY_ROTATION,
+                when,
+                f"root key rotated from {old_id} to {new.key_id}; data keys rewrapped, no "
+                "segment rewritten",
+                chain=EVENTS_CHAIN,
+                actor=actor,
+            )
+            crashpoint("rotation-recorded")
             if isinstance(new, PassphraseKeyProvider):
                 new.commit_rotation()
                 provider_doc = self._manifest.current.key_provider
@@ -122,15 +135,6 @@ class Keys:
                 [layout.manifest, layout.root_key, layout.checkpoint_key, layout.hold_key]
             )
             crashpoint("rotation-head-bound")
-            self._events.record(
-                LogEventType.KEY_ROTATION,
-                when,
-                f"root key rotated from {old_id} to {new.key_id}; data keys rewrapped, no "
-                "segment rewritten",
-                chain=EVENTS_CHAIN,
-                actor=actor,
-            )
-            crashpoint("rotation-recorded")
         return new.key_id
 
     def change_passphrase(self, new_passphrase: str) -> None:

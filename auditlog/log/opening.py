@@ -15,7 +15,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from auditlog._fs import discard_leftovers
 from auditlog._statefile import decode_state
+from auditlog.crypto.providers import PassphraseKeyProvider
 from auditlog.errors import IntegrityError, RollbackError, StateFileError
 from auditlog.log.chains import Chains
 from auditlog.log.events import EventLog
@@ -119,6 +121,11 @@ def reconcile_head(
 ) -> None:
     """Check the directory against its signed head; bind what a crash left unbound."""
     with layout.log_lock():
+        for directory in (layout.root, layout.keys):
+            discard_leftovers(directory)  # e.g. a root key sealed under an old passphrase
+        provider = keys.provider()
+        if isinstance(provider, PassphraseKeyProvider):
+            provider.discard_staged_remnant()  # zeroed by a rotation's commit, not removed
         head = state.head.require()
         manifest_origin = chains.origin
         if head.origin != manifest_origin:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import zstandard
 
 from auditlog._fast import concat_each, leaf_hashes, prefix_each
-from auditlog._fs import create_exclusive, make_private_dir, write_all
+from auditlog._fs import create_exclusive, discard_leftovers, make_private_dir, write_all
 from auditlog.clock import Clock, SystemClock, datetime_to_micros, future_limit
 from auditlog.codec import encode_records, train_dictionary
 from auditlog.crypto.keys import ChainKeyring, PeriodKeys
@@ -157,6 +157,15 @@ class _OpenSegment:
     block_index: list[tuple[int, int]]
 
 
+def _discard_leftovers(files: ChainFiles) -> None:
+    """What interrupted replacements left in the chain's directories (the chain lock is
+    held): an old copy may hold redacted frames or replaced keys."""
+    for directory in (files.directory, files.segments, files.dicts, files.tombstones):
+        discard_leftovers(directory)
+    for directory in (files.checkpoints, files.redactions, files.tiles):
+        discard_leftovers(directory)
+
+
 def _refuse_a_cut(files: ChainFiles, chain: str, size: int) -> None:
     """A chain shorter than its own signed checkpoint was cut by someone, not by a crash (a
     checkpoint is stored once its records are durable): refused before anything changes."""
@@ -227,6 +236,7 @@ class ChainWriter:
 
     def _recover(self) -> None:
         self._segment: _OpenSegment | None = None
+        _discard_leftovers(self.files)
         tombstones = self._tombstones.load()
         self._any_deleted = bool(tombstones)
         check, scan = check_tail(self.files, self.chain, self.origin, tombstones)

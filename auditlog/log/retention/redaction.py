@@ -72,23 +72,25 @@ def redact_subject(
         # still present (harmless); never a missing frame without a note.
         chains.redactions(chain).save(indexes, datetime_to_micros(when), keys.signer())
         crashpoint("redaction-note-stored")
+        # Logged before any frame goes: a redaction killed half-way is never unlogged (one
+        # killed before its rewrites is found again, and logged again, when run again).
+        override = f"; inside the retention floor, on legal basis {legal_basis}" if in_floor else ""
+        events.record(
+            LogEventType.REDACTION,
+            when,
+            f"redacted {len(indexes)} records of chain {chain} (indexes {_ranges(indexes)}): "
+            f"{reason}{override}",
+            chain=chain,
+            actor=actor,
+        )
+        crashpoint("redaction-recorded")
         for sequence, redactions in by_segment.items():
             rewrite_segment(segment_path(segments_dir, sequence), sequence, chain, redactions)
             crashpoint("redaction-segment-rewritten")
         done[chain] = indexes
-        override = f"; inside the retention floor, on legal basis {legal_basis}" if in_floor else ""
         with chains.layout.log_lock():
             state.bind_chain(chain)
             crashpoint("redaction-head-bound")
-            events.record(
-                LogEventType.REDACTION,
-                when,
-                f"redacted {len(indexes)} records of chain {chain} (indexes {_ranges(indexes)}): "
-                f"{reason}{override}",
-                chain=chain,
-                actor=actor,
-            )
-            crashpoint("redaction-recorded")
     return done
 
 
