@@ -850,3 +850,57 @@ def test_a_shortened_sealed_segment_is_never_read_short(site: Site, cut: str, se
     assert "shortened" in str(refused.value)
     with pytest.raises(IntegrityError, match="shortened"):
         _open_for_write(site)
+
+
+# -- an older head put back, a planted chain ------------------------------------------------
+
+
+def _heads_and_events(site: Site, changes: int) -> list[dict[str, bytes]]:
+    """The log's files after each of ``changes`` holds placed (each one event)."""
+    copies = [_files(site.log)]
+    with AuditLog.open(site.log, passphrase=TEST_PASSPHRASE, clock=FixedClock(NOW)) as log:
+        for number in range(changes):
+            log.retention.add_hold(f"case-x{number}", ["archive"], START, START + DAY, actor="c")
+            copies.append(_files(site.log))
+    return copies
+
+
+@pytest.mark.parametrize("behind", [1, 2])
+def test_an_older_head_put_back_with_its_holds_is_refused(site: Site, behind: int) -> None:
+    """The head and holds.json of ``behind`` changes ago put back together (each change of
+    the holds is one event): the events chain says more happened than the head knows. One
+    event behind is what a crash leaves — unless that event was appended under a newer head
+    (each event records the head's generation), which is the case here; more than one is a
+    rollback. Keyless verify fails, and the write-open refuses with RollbackError, writing
+    nothing."""
+    copies = _heads_and_events(site, 2)
+    older = copies[-1 - behind]
+    for name in ("head.note", "holds.json"):
+        (site.log / name).write_bytes(older[name])
+    attacked = _files(site.log)
+    with pytest.raises(IntegrityError):
+        _verify(site, keyless=True)
+    with pytest.raises(RollbackError) as refused:
+        _open_for_write(site)
+    _says_what_to_do(str(refused.value), "restore")
+    assert ("appended under generation" in str(refused.value)) == (behind == 1)
+    assert _files(site.log) == attacked
+
+
+def test_a_planted_chain_is_refused(site: Site, tmp_path: Path) -> None:
+    """A whole chain made in another log of the same origin (the attacker's own key), copied
+    into the directory: the head does not name it, and it is not the empty directory a crash
+    leaves. Keyless verify fails, and the write-open refuses it (it is never signed in)."""
+    other = tmp_path / "other"
+    same_origin = CONFIG.model_copy(update={"origin": _origin(site)})
+    with AuditLog.create(
+        other, passphrase="the attacker's own", config=same_origin, scrypt_n=TEST_SCRYPT_N
+    ) as log:
+        log.append_many([_chat(0, i) for i in range(3)], chain="planted")
+    shutil.copytree(other / "chains" / "planted", site.log / "chains" / "planted")
+    attacked = _files(site.log)
+    with pytest.raises(IntegrityError, match="planted"):
+        _verify(site, keyless=True)
+    with pytest.raises(IntegrityError, match="planted"):
+        _open_for_write(site)
+    assert _files(site.log) == attacked
