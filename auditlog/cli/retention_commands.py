@@ -44,7 +44,7 @@ def retention_set(
     actor: ActorOpt = "operator",
     passphrase: PassphraseOpt = None,
 ) -> None:
-    """Set a chain's retention floor and ceiling (logged in the chain)."""
+    """Set a chain's retention floor and ceiling (signed, and logged in the log's events)."""
     floor = days(keep_at_least, "--keep-at-least")
     ceiling = days(delete_after, "--delete-after")
     try:

@@ -1,4 +1,4 @@
-"""Layer 2: keys and encryption — root-key providers, per-period data keys, subkeys."""
+"""Layer 3: keys and encryption — root-key providers, per-period data keys, subkeys."""
 
 from auditlog.crypto.keys import ChainKeyring, PeriodKeys, derive_subkey
 from auditlog.crypto.providers import (

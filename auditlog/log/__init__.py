@@ -1,10 +1,13 @@
-"""Layer 5: the log — ``AuditLog`` and the rooms it hands work to.
+"""Layer 6: the log — ``AuditLog`` and the rooms it hands work to.
 
 - ``audit_log``: ``AuditLog``, the facade (create, open, append, read, verify, repair);
 - ``config``, ``manifest``, ``results``: what a log is configured with, stores and returns;
 - ``key_material``: the keys a handle unlocks (root key provider, keyrings, signing key);
 - ``chains``: the chains' writers, readers and signed side files;
 - ``appending``, ``reading``, ``verify``, ``repair``, ``events``: the work on them;
+- ``head``, ``state``, ``opening``, ``creation``, ``migration``, ``holds_file``: the signed
+  head that binds the log's state files, comparing the directory with it, the write-open that
+  reconciles them, atomic creation, and the explicit migration of format v1 logs;
 - ``keys``, ``proofs``, ``retention``: the sub-APIs ``log.keys``, ``log.proofs``,
   ``log.retention``.
 

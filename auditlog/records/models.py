@@ -349,7 +349,8 @@ LOG_SUBJECT: Final = "auditlog"
 
 
 class LogEvent(_RecordBase):
-    """Something the log did to itself (a repair, later shreds and holds), kept in the log.
+    """Something the log did to itself (a sweep, a hold, a key rotation, a redaction, ...), kept in
+    the log's own events chain ``_log``.
 
     Its ``subject`` is always ``auditlog``: it is about the log, never about a user, and its
     ``detail`` names only chains, segments, offsets and indexes.

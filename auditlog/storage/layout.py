@@ -3,12 +3,14 @@
 A log is a directory::
 
     manifest.json       format version, origin, configuration, retention policies (no user data)
+    head.note           the signed head: binds every file but the segments (``log/head.py``)
     holds.json          every legal hold ever placed (subjects only as keyed tokens)
-    LOCK                taken while the manifest or the holds are changed
+    LOCK                taken while shared files change (manifest, holds, head, events)
     keys/root.key       the root key, wrapped by the passphrase (default key provider)
     keys/checkpoint.key the log's checkpoint signing key, wrapped by the root key
     keys/hold.key       the key of subject tokens in holds, wrapped by the root key
     chains/<chain>/     one directory per chain (``auditlog.segment.files.ChainFiles``)
+    chains/_log/        the log's own events (``EVENTS_CHAIN``), a chain like the others
 """
 
 from __future__ import annotations

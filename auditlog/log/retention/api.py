@@ -263,8 +263,8 @@ class Retention:
         records stays valid, and reading a redacted record raises ``RecordRedactedError``.
         Records still inside their chain's retention floor are refused with
         ``RetentionError`` unless ``legal_basis`` names the provision that overrides it (the
-        override is logged). A ``log`` record says who, when and why. Returns the redacted
-        indexes per chain.
+        override is logged). An event in the events chain says who, when and why, before any
+        frame goes. Returns the redacted indexes per chain.
         """
         return redact_subject(
             self._chains,
