@@ -142,7 +142,8 @@ class Target:
     load: Callable[[World, Path], object]
     examples: int = 150
     resign: bool = False
-    """Sign each fuzzed note's text with the log's key before loading it."""
+    """Sign each fuzzed file with the log's key before loading it (a note's text; a sweep
+    journal's fields), to reach the parsers behind the signature check."""
 
 
 # -- the world ---------------------------------------------------------------------------------
@@ -466,7 +467,6 @@ TARGETS: list[Target] = [
     Target("consistency-proof", _at("consistency.json"), "json", _consistency),
 ]
 BY_NAME = {target.name: target for target in TARGETS}
-_JSON_ONLY = {t.name for t in TARGETS if t.encoding == "json"}
 
 
 # -- known bugs ----------------------------------------------------------------------------------
