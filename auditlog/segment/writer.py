@@ -166,9 +166,10 @@ def _discard_leftovers(files: ChainFiles) -> None:
         discard_leftovers(directory)
 
 
-def _refuse_a_cut(files: ChainFiles, chain: str, size: int) -> None:
+def _refuse_a_cut_then_clean(files: ChainFiles, chain: str, size: int) -> None:
     """A chain shorter than its own signed checkpoint was cut by someone, not by a crash (a
-    checkpoint is stored once its records are durable): refused before anything changes."""
+    checkpoint is stored once its records are durable): refused before anything changes.
+    Else what interrupted replacements left is destroyed, before recovery cuts or rebuilds."""
     stored = CheckpointStore(files.checkpoints).sizes()
     if stored and stored[-1] > size:
         raise RollbackError(
@@ -177,6 +178,7 @@ def _refuse_a_cut(files: ChainFiles, chain: str, size: int) -> None:
             "written; restore the missing segments from a backup",
             location={"chain": chain, "size": size, "checkpoint": stored[-1]},
         )
+    _discard_leftovers(files)
 
 
 class ChainWriter:
@@ -236,11 +238,10 @@ class ChainWriter:
 
     def _recover(self) -> None:
         self._segment: _OpenSegment | None = None
-        _discard_leftovers(self.files)
         tombstones = self._tombstones.load()
         self._any_deleted = bool(tombstones)
         check, scan = check_tail(self.files, self.chain, self.origin, tombstones)
-        _refuse_a_cut(self.files, self.chain, check.size)  # before anything is cut or rebuilt
+        _refuse_a_cut_then_clean(self.files, self.chain, check.size)
         if scan is None:
             self._next_sequence = check.next_sequence
             self._finish_recovery(check, None)
