@@ -187,7 +187,9 @@ class Checkpoint:
         _require_note_text(text, "checkpoint text")
         lines = text[:-1].split("\n")
         if len(lines) < 3:
-            raise NoteError("checkpoint text must have an origin, a size and a root hash line")
+            raise NoteError(
+                "checkpoint text must have an origin, a size and a root hash line" + _DAMAGED
+            )
         if "" in lines:
             raise NoteError(
                 f"checkpoint line {lines.index('') + 1} is empty; a checkpoint has no empty "

@@ -50,11 +50,11 @@ def _b64(data: bytes) -> str:
 
 def _unb64(value: object, what: str) -> bytes:
     if not isinstance(value, str):
-        raise ProofError(f"{what} must be a base64 string")
+        raise ProofError(f"{what} must be a base64 string" + _ASK_AGAIN)
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise ProofError(f"{what} is not valid base64") from None
+        raise ProofError(f"{what} is not valid base64" + _ASK_AGAIN) from None
 
 
 def _dump(kind: str, **fields: object) -> str:
@@ -224,7 +224,10 @@ def open_checkpoint(signed: str, verifier_key: str, origin: str | None = None) -
     """Check a signed checkpoint's signature (and origin); raises ``NoteError``."""
     checkpoint = note.Checkpoint.from_text(note.open_note(signed, [verifier_key]))
     if origin is not None and checkpoint.origin != origin:
-        raise NoteError(f"checkpoint is for origin {checkpoint.origin!r}, expected {origin!r}")
+        raise NoteError(
+            f"checkpoint is for origin {checkpoint.origin!r}, expected {origin!r}: check that "
+            "it is the checkpoint of this log (and chain), or get it again from its signer"
+        )
     return checkpoint
 
 

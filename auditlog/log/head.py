@@ -107,7 +107,9 @@ class LogHead:
         try:
             return _parse(text)
         except (ValueError, IndexError, binascii.Error):
-            raise IntegrityError("the log's head is malformed") from None
+            raise IntegrityError(
+                "the log's head is malformed: it was changed or damaged; restore it from a backup"
+            ) from None
 
 
 def _parse(text: str) -> LogHead:

@@ -7,8 +7,10 @@ they are returned, so a proof that leaves this module verifies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from auditlog import merkle
-from auditlog.errors import ConfigurationError
+from auditlog.errors import ConfigurationError, ProofError
 from auditlog.log.chains import Chains
 from auditlog.log.key_material import KeyMaterial
 from auditlog.log.state import LogState
@@ -112,7 +114,7 @@ class Proofs:
             proof=tuple(merkle.rehash(specs, _node_hashes(tiles, specs, size))),
             checkpoint=signed,
         )
-        verify_inclusion_proof(proof, self._chains.verifier_key)  # stale tiles fail here
+        _served_proof_holds(lambda: verify_inclusion_proof(proof, self._chains.verifier_key))
         return proof
 
     def prove_consistency(
@@ -138,7 +140,7 @@ class Proofs:
             checkpoint1=store.get(size1),
             checkpoint2=store.get(size2),
         )
-        verify_consistency_proof(proof, self._chains.verifier_key)
+        _served_proof_holds(lambda: verify_consistency_proof(proof, self._chains.verifier_key))
         return proof
 
 
@@ -146,3 +148,15 @@ def _node_hashes(
     tiles: TileStore, specs: list[merkle.NodeSpec], size: int
 ) -> dict[tuple[int, int], bytes]:
     return {node: tiles.node(*node, size) for spec in specs for node in spec.nodes}
+
+
+def _served_proof_holds(check: Callable[[], object]) -> None:
+    """A proof is checked before it is handed out: one built from damaged or stale tiles
+    fails, with what to do."""
+    try:
+        check()
+    except ProofError as exc:
+        raise ProofError(
+            f"{exc}: the proof was built from this log's stored tiles, which are damaged or "
+            "stale; run `auditlog verify`, then `auditlog repair` to rebuild them"
+        ) from None

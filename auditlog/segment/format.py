@@ -73,6 +73,9 @@ _U32 = struct.Struct(">I")
 _BLOCK_INDEX_ITEM = struct.Struct(">QQ")
 
 
+_RESTORE: Final = ": it was changed or damaged; restore it from a backup"
+
+
 def genesis_hash(origin: str) -> bytes:
     """The 'previous block hash' of a chain's very first block; binds the chain to its origin."""
     return hashlib.sha256(b"auditlog/v1 genesis\0" + origin.encode("utf-8")).digest()
@@ -400,7 +403,7 @@ class Tombstone:
 
     def __post_init__(self) -> None:
         if self.last_sequence < self.first_sequence or self.end_index <= self.first_index:
-            raise IntegrityError("a tombstone names an empty or inverted range")
+            raise IntegrityError("a tombstone names an empty or inverted range" + _RESTORE)
         # Both ranges must decompose exactly as their sizes say; CompactRange checks that.
         CompactRange(self.first_index, self.end_index, self.range_hashes)
         CompactRange(0, self.end_index, self.frontier)
@@ -424,7 +427,7 @@ class Tombstone:
     def from_text(cls, text: str) -> Tombstone:
         lines = text.rstrip("\n").split("\n")
         if len(lines) != 10 or lines[0] != _TOMBSTONE_MAGIC:
-            raise IntegrityError("not an auditlog tombstone of a known version")
+            raise IntegrityError("not an auditlog tombstone of a known version" + _RESTORE)
         fields: dict[str, list[str]] = {}
         for line in lines[1:]:
             key, _, rest = line.partition(" ")
@@ -444,7 +447,7 @@ class Tombstone:
                 deleted_at=int(fields["deleted"][0]),
             )
         except (KeyError, IndexError, ValueError, binascii.Error, TypeError):
-            raise IntegrityError("a tombstone is malformed") from None
+            raise IntegrityError("a tombstone is malformed" + _RESTORE) from None
 
     def range(self) -> CompactRange:
         return CompactRange(self.first_index, self.end_index, self.range_hashes)
@@ -485,10 +488,10 @@ class RedactionNote:
             or not lines[1].startswith("origin ")
             or not lines[3].startswith("redacted ")
         ):
-            raise IntegrityError("redaction note is malformed")
+            raise IntegrityError("redaction note is malformed" + _RESTORE)
         try:
             indexes = tuple(int(i) for i in lines[2].removeprefix("indexes ").split())
             redacted_at = int(lines[3].removeprefix("redacted "))
         except ValueError:
-            raise IntegrityError("redaction note is malformed") from None
+            raise IntegrityError("redaction note is malformed" + _RESTORE) from None
         return cls(lines[1].removeprefix("origin "), indexes, redacted_at)

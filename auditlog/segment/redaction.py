@@ -103,7 +103,9 @@ class RedactionStore:
                 redaction = None
             if redaction is None or redaction.origin != self.origin:
                 raise IntegrityError(
-                    f"redaction note {name} is malformed", location={"redaction": name}
+                    f"redaction note {name} is malformed: it was changed or damaged; restore it "
+                    "from a backup",
+                    location={"redaction": name},
                 )
             found.update(redaction.indexes)
         return found
