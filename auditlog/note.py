@@ -47,6 +47,7 @@ __all__ = [
     "parse_signer_key",
     "parse_verifier_key",
     "sign",
+    "signatures_canonical",
     "verifier_from_signer",
     "verify_cosignature",
 ]
@@ -472,6 +473,25 @@ def _index_verifier_keys(verifier_keys: Iterable[str]) -> dict[tuple[str, int], 
         if key not in same:
             same.append(key)
     return known
+
+
+def signatures_canonical(note: str | bytes) -> bool:
+    """Whether every signature line of a (well-formed) note is in canonical base64.
+
+    Verification, like Go's, ignores the unused low bits of a signature's last base64
+    character; a log that binds every byte of its own notes checks this as well, so that no
+    bit of a stored note can change unnoticed. False for a malformed note.
+    """
+    try:
+        _, lines = _split_note(note)
+    except NoteError:
+        return False
+    for line in lines:
+        encoded = line[len(_SIGNATURE_PREFIX) :].partition(" ")[2]
+        data = _b64decode(encoded)
+        if data is None or _b64encode(data) != encoded:
+            return False
+    return True
 
 
 def _split_note(note: str | bytes) -> tuple[str, list[str]]:

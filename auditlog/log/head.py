@@ -305,8 +305,13 @@ class HeadStore:
                 "was changed or replaced; restore it from a backup",
                 location={"file": "head.note"},
             ) from None
-        head = LogHead.parse(text)
-        return head
+        if not note.signatures_canonical(signed):
+            raise IntegrityError(
+                f"the log's head ({self.layout.head}) has a signature not in canonical base64: "
+                "it was changed; restore it from a backup",
+                location={"file": "head.note"},
+            )
+        return LogHead.parse(text)
 
     def require(self) -> LogHead:
         """The head; ``IntegrityError`` if it is missing."""

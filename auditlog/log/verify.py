@@ -20,7 +20,7 @@ from auditlog.log.opening import events_now, raise_for
 from auditlog.log.results import VerifyReport
 from auditlog.log.retention.journal import pending_sweeps
 from auditlog.log.state import compare
-from auditlog.note import Checkpoint
+from auditlog.note import Checkpoint, signatures_canonical
 from auditlog.proofs import TrustedState, open_checkpoint, require_not_rolled_back
 from auditlog.segment.reader import ChainReport
 from auditlog.storage.layout import EVENTS_CHAIN
@@ -164,6 +164,12 @@ def _check_checkpoints(
         signed_notes.append((-1, trusted.checkpoints[origin]))
     for stored_size, signed in signed_notes:
         where: dict[str, object] = {"chain": chain, "checkpoint": stored_size}
+        if stored_size >= 0 and not signatures_canonical(signed):
+            raise IntegrityError(
+                "a checkpoint file's signature is not in canonical base64: the file was changed; "
+                "restore it from a backup",
+                location=where,
+            )
         try:
             checkpoint = open_checkpoint(signed, key, origin)
         except NoteError as exc:
