@@ -343,19 +343,13 @@ def test_verifying_the_flipped_copies_left_the_pristine_log_unchanged(pristine: 
 
 
 _BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_UNUSED_BITS = pytest.mark.xfail(
-    strict=True,
-    reason="known deviation (docs/format.md): note signatures are decoded as Go does, ignoring "
-    "the unused low bits of the last base64 character, and neither a checkpoint note nor the "
-    "head is bound by its bytes",
-)
 
 
 @pytest.mark.parametrize(
     "file",
     [
-        pytest.param("head.note", marks=_UNUSED_BITS),
-        pytest.param("chains/chat/checkpoints/00000000000000000110.note", marks=_UNUSED_BITS),
+        "head.note",
+        "chains/chat/checkpoints/00000000000000000110.note",
         "chains/chat/tombstones/0000000000-0000000001.tomb",
     ],
 )
