@@ -24,6 +24,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -427,6 +428,20 @@ def read_note(path: Path) -> str:
         raise SpecError("a note file is UTF-8") from None
 
 
+def signatures_canonical(signed: str) -> bool:
+    """Every signature line of a note is in canonical base64 (its unused bits zero): the rule
+    for the log's own notes that no digest binds, the head and stored checkpoints."""
+    lines = signed.rpartition("\n\n")[2].removesuffix("\n").split("\n")
+    for line in lines:
+        encoded = line.rpartition(" ")[2]
+        try:
+            if base64.b64encode(base64.b64decode(encoded, validate=True)).decode() != encoded:
+                return False
+        except binascii.Error:
+            return False
+    return True
+
+
 def decode_hash(text: str) -> bytes:
     """A 32-byte hash written in canonical standard base64."""
     value = base64.b64decode(text, validate=True)
@@ -460,7 +475,9 @@ def check_checkpoints(
         if (match := CHECKPOINT_NAME.fullmatch(path.name))
     )
     for stored_size, path in named:
-        checkpoint_size, root = open_checkpoint(read_note(path), key, origin)
+        signed = read_note(path)
+        checkpoint_size, root = open_checkpoint(signed, key, origin)
+        require(signatures_canonical(signed), "a stored note's signatures are canonical base64")
         require(checkpoint_size == stored_size, "a checkpoint file is named after its size")
         require(checkpoint_size <= tree.size, "rollback: the chain is shorter than a checkpoint")
         if any(a < checkpoint_size < b for a, b in result.deleted):
@@ -1427,7 +1444,10 @@ def load_head(log: Path, origin: str, key: VerifierKey) -> Head:
     """``head.note``, opened with the verifier key and parsed."""
     if not (log / "head.note").exists():
         raise SpecError("the log's head is missing")
-    return parse_head(open_note(read_note(log / "head.note"), key), origin)
+    signed = read_note(log / "head.note")
+    text = open_note(signed, key)
+    require(signatures_canonical(signed), "a stored note's signatures are canonical base64")
+    return parse_head(text, origin)
 
 
 @dataclass
@@ -2266,14 +2286,15 @@ def test_flipped_byte_in_the_head(
     assert_both_refuse(log_path, None)
 
 
-def test_unused_bits_of_a_signature_are_not_bound(
-    create_log: Callable[..., AuditLog], log_path: Path
+@pytest.mark.parametrize("note", ["head.note", f"chains/network/checkpoints/{2:020d}.note"])
+def test_unused_bits_of_a_signature_are_bound(
+    create_log: Callable[..., AuditLog], log_path: Path, note: str
 ) -> None:
-    """The last base64 character of a signature carries two unused bits; like Go's decoder,
-    both verifiers ignore them, so those bits of ``head.note`` (and of checkpoint files, which no
-    digest binds) can change unnoticed (a known deviation of docs/format.md)."""
-    write_sample_log(create_log)
-    path = log_path / "head.note"
+    """The last base64 character of a signature carries two unused bits. Opening a note
+    ignores them (as Go's decoder does), but the log's own notes that no digest binds, the head
+    and stored checkpoints, must be in canonical base64: a change of those bits is refused."""
+    write_sealed_log(create_log)
+    path = log_path / note
     text, _, line = path.read_text("utf-8").removesuffix("\n").rpartition(" ")
     assert line.endswith("=")  # 68 bytes: one "=", two unused bits
     assert not line.endswith("==")
@@ -2281,8 +2302,10 @@ def test_unused_bits_of_a_signature_are_not_bound(
     value = alphabet.index(line[-2])
     changed = line[:-2] + alphabet[value ^ 0b11] + "="
     assert base64.b64decode(changed) == base64.b64decode(line)
+    assert open_note(f"{text} {changed}\n", manifest_key(log_path))  # it opens
+    path.chmod(0o600)
     path.write_text(f"{text} {changed}\n", "utf-8")
-    assert_agree(verify_log(log_path), library_report(log_path, keyless=True))
+    assert_both_refuse(log_path, "canonical base64")
 
 
 def test_a_flip_in_any_file_is_refused_by_all(
@@ -2300,8 +2323,7 @@ def test_a_flip_in_any_file_is_refused_by_all(
     assert kinds >= {"segments", "checkpoints", "tiles", "keys", "network", "_log", "head.note"}
     for path in files:
         original = path.read_bytes()
-        limit = len(original) - (3 if path.suffix == ".note" else 0)  # not the unused bits
-        offset = rng.randrange(limit)
+        offset = rng.randrange(len(original))
         changed = bytearray(original)
         changed[offset] ^= rng.randrange(1, 256)
         path.chmod(0o600)
@@ -2311,10 +2333,9 @@ def test_a_flip_in_any_file_is_refused_by_all(
                 with pytest.raises((SpecError, *SPEC_PARSE_ERRORS)):
                     verify_log(log_path, passphrase)
             for keyless in (True, False):
-                # Known deviations of docs/format.md: a checkpoint that is not UTF-8 raises
-                # UnicodeDecodeError (test_a_checkpoint_not_utf8_is_an_integrity_error), and a
-                # damaged keys/checkpoint.key, keyed, KeyMaterialError.
-                with pytest.raises((IntegrityError, UnicodeDecodeError, KeyMaterialError)):
+                # A known deviation of docs/format.md: a damaged keys/checkpoint.key, keyed,
+                # raises KeyMaterialError (naming "a data key" and "the keyring").
+                with pytest.raises((IntegrityError, KeyMaterialError)):
                     library_report(log_path, keyless=keyless)
         finally:
             path.write_bytes(original)
@@ -2734,6 +2755,88 @@ def test_replayed_journal_excuses_nothing(log_path: Path) -> None:
     results = verify_log(log_path, TEST_PASSPHRASE)
     assert results["network"].deleted == finished["network"].deleted == [(0, 8), (12, 20)]
     assert_agree(results, library_report(log_path, keyless=False))
+
+
+def holds_placed(log_path: Path) -> list[bytes]:
+    """``head.note`` before and after each of two holds placed (each change one event)."""
+    heads = [(log_path / "head.note").read_bytes()]
+    with AuditLog.open(log_path, passphrase=TEST_PASSPHRASE) as log:
+        for number in range(2):
+            log.retention.add_hold(f"case-{number}", ["network"], T0, T0 + HOUR, actor="court")
+            heads.append((log_path / "head.note").read_bytes())
+    return heads
+
+
+@pytest.mark.parametrize("behind", ["crash", "put-back-1", "put-back-2"])
+def test_a_head_behind_its_events(
+    create_log: Callable[..., AuditLog], log_path: Path, behind: str
+) -> None:
+    """A head one event behind is what a crash between an event and the head's rewrite
+    leaves (the event names that head's generation): benign, bound by a write-open. An older
+    head put back one event behind (the event was appended under a newer head) or two behind
+    is a rollback: both write-opens refuse it, writing nothing. Verification refuses all three."""
+    write_sample_log(create_log)
+    heads = holds_placed(log_path)
+    key = manifest_key(log_path)
+    findings = examine_log(log_path, TEST_PASSPHRASE)
+    events = findings.results[EVENTS_CHAIN]
+    last = msgpack.unpackb(events.canonical[-1], timestamp=3)
+    assert last["event"] == "hold-add"
+    assert last["head"] == findings.head.generation - 1  # the head it was appended under
+    head = log_path / "head.note"
+    if behind == "crash":
+        # The head of the moment the event was appended, before the head binding it: the
+        # same text, one generation and one event less (signed with the log's key, it is the
+        # very head the library wrote then).
+        text = open_note(heads[-1].decode(), key)
+        size = events.size - 1
+        text = text.replace(
+            f"generation {findings.head.generation}\n", f"generation {last['head']}\n"
+        ).replace(
+            f"events {events.size} {base64.b64encode(events.root).decode()}\n",
+            f"events {size} {base64.b64encode(events.roots[size]).decode()}\n",
+        )
+        head.write_text(sign_note(log_signer(log_path), text), "utf-8")
+    else:
+        head.write_bytes(heads[-1 - int(behind[-1])])
+    assert_both_refuse(log_path, "the events chain is as the head says")
+    if behind == "put-back-1":
+        refuse_write_open(
+            log_path, "appended under a head no newer", RollbackError, "appended under generation"
+        )
+    elif behind == "put-back-2":
+        refuse_write_open(log_path, "at most one event ahead", RollbackError, "put back")
+    else:
+        rule = "the events chain is as the head says"
+        assert write_open(log_path, TEST_PASSPHRASE) == [Difference(rule, benign=True)]
+        reconcile(log_path)
+        results = verify_log(log_path, TEST_PASSPHRASE)
+        assert_agree(results, library_report(log_path, keyless=False))
+        assert msgpack.unpackb(results[EVENTS_CHAIN].canonical[-1])["event"] == "recovered"
+
+
+def test_a_planted_chain_is_refused(
+    create_log: Callable[..., AuditLog], log_path: Path, tmp_path: Path
+) -> None:
+    """A chain made in another log of the same origin, copied in: the head does not name it
+    and it holds records and keys, so it was planted. Both verifiers and both write-opens
+    refuse it. An empty chain directory (what a crash right after making a chain leaves) is
+    benign: a write-open binds it."""
+    write_sample_log(create_log)
+    other = tmp_path / "other"
+    with AuditLog.create(
+        other, passphrase="the attacker's own", config=CONFIG, scrypt_n=TEST_SCRYPT_N
+    ) as log:
+        log.append_many([network(i, T0 + timedelta(minutes=i)) for i in range(3)], chain="planted")
+    shutil.copytree(other / "chains/planted", log_path / "chains/planted")
+    assert_both_refuse(log_path, None)
+    refuse_write_open(log_path, "planted", IntegrityError, "planted")
+    shutil.rmtree(log_path / "chains/planted")
+    (log_path / "chains/empty").mkdir()
+    assert write_open(log_path, TEST_PASSPHRASE) == [Difference(PLANTED_RULE, benign=True)]
+    reconcile(log_path)
+    assert "empty" in load_head(log_path, "example.com/audit", manifest_key(log_path)).chains
+    assert_agree(verify_log(log_path, TEST_PASSPHRASE), library_report(log_path, keyless=False))
 
 
 def test_redactions_need_a_note_signed_by_the_log(log_path: Path) -> None:
