@@ -7,9 +7,11 @@ keyrings), key files, sweep journals, segment files, tiles and the log's signed 
 takes only what a user of the library has, to make the logs it checks: ``AuditLog`` (with
 retention policies, holds, sweeps, redactions, root-key rotation and migration), the record
 models, the fixed clock and test passphrase of ``auditlog.testing``, and its error classes;
-interrupted sweeps and rotations are made by killing a real process at a crash point. If the
-library and this verifier ever disagree, either the code or docs/format.md is wrong, and this
-file says which rule.
+interrupted sweeps and rotations are made by killing a real process at a crash point. Besides
+verification it predicts what a write-open does with a log that differs from its signed head
+(binds the benign differences, refuses the others), and holds the library's write-open to it.
+If the library and this verifier ever disagree, either the code or docs/format.md is wrong, and
+this file says which rule.
 """
 
 from __future__ import annotations
