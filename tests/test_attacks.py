@@ -904,3 +904,18 @@ def test_a_planted_chain_is_refused(site: Site, tmp_path: Path) -> None:
     with pytest.raises(IntegrityError, match="planted"):
         _open_for_write(site)
     assert _files(site.log) == attacked
+
+
+def test_a_planted_journal_does_not_turn_off_the_readers_check(site: Site) -> None:
+    """A file named ``sweep.journal`` that the head does not bind (planted) does not excuse a
+    shortened sealed segment: a reader's first read of the chain still refuses it."""
+    path = site.chat("segments", f"{FLOOR_SEGMENT:010d}.seg")
+    entries = entry_heads(path)
+    os.chmod(path, 0o600)
+    os.truncate(path, entries[-1].offset)  # the seal cut off
+    site.chat("sweep.journal").write_bytes(b"not a journal")
+    with (
+        AuditLog.open(site.log, mode="read", passphrase=TEST_PASSPHRASE) as reader,
+        pytest.raises(IntegrityError, match="shortened"),
+    ):
+        list(reader.read("chat"))

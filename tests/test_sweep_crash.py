@@ -60,6 +60,8 @@ STEPS = {
     "sweep-segment-deleted": 9,
     "sweep-dictionary-destroyed": 9,
     "sweep-key-shredded": 9,
+    "sweep-end-recorded": 2,
+    "sweep-journal-removed": 2,
     "sweep-finished": 2,
 }
 KILL_POINTS = [f"{step}#{n}" for step, count in STEPS.items() for n in range(1, count + 1)]
@@ -223,8 +225,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _crash_and_rerun(reference: Reference, point: str, workdir: Path) -> None:
-    """Kill a sweep at ``point``, rerun it in a fresh process, compare with the reference."""
+def _crash_and_rerun(
+    reference: Reference, point: str, workdir: Path, *, zero_journals: bool = False
+) -> None:
+    """Kill a sweep at ``point``, rerun it in a fresh process, compare with the reference
+    (``zero_journals``: first overwrite the journals left with zeros, as ``secure_delete``
+    killed before it removed them would)."""
     log = workdir / point.replace("#", "-")
     shutil.copytree(reference.template, log)
     before = _state(log)
@@ -232,6 +238,8 @@ def _crash_and_rerun(reference: Reference, point: str, workdir: Path) -> None:
     assert crashed.returncode == -signal.SIGKILL, (
         f"{point}: the child was not killed there (exit {crashed.returncode}):\n{crashed.stderr}"
     )
+    for journal in log.glob("chains/*/sweep.journal") if zero_journals else ():
+        journal.write_bytes(bytes(journal.stat().st_size))
     # Killed mid-sweep: only what the plan names may have changed, and nothing beyond it; the
     # steps counted so far show that the child died where it was told to.
     middle = _state(log)
@@ -365,3 +373,12 @@ def test_a_journal_not_signed_by_the_log_is_not_carried_out(
     with pytest.raises(IntegrityError, match="not signed by this log"):
         AuditLog.open(log, passphrase=TEST_PASSPHRASE).close()
     assert _state(log) == before
+
+
+def test_sweep_killed_while_its_done_journal_is_zeroed_is_finished(
+    reference: Reference, tmp_path: Path
+) -> None:
+    """Killed inside the removal of a finished chain's journal (overwritten with zeros, not
+    yet removed): the next write-open removes it and the sweep ends as if never killed."""
+    point = "sweep-end-recorded#1"  # chat's journal is removed next
+    _crash_and_rerun(reference, point, tmp_path, zero_journals=True)

@@ -333,6 +333,12 @@ def _compare_files(
         if signed is not None and disk is None:
             if chain in pending and _pending_explains_missing(path, pending[chain]):
                 continue
+            if path.endswith("/sweep.journal"):
+                # Removed last, once every step is done: the head is behind a finished sweep.
+                # (Removed by someone else, the rest of the sweep is undone, nothing deleted;
+                # whatever the sweep did deletes stays checked against its tombstones.)
+                found.append(Difference(f"{path} was removed by a finished sweep", where, True))
+                continue
             found.append(
                 Difference(
                     f"{path} is missing, though the log's signed head binds it: it was deleted",
@@ -348,11 +354,30 @@ def _compare_files(
                 Difference(f"{path} is not bound by the log's signed head", where, benign=True)
             )
         elif signed is not None and disk is not None and signed.digest != disk.digest:
+            if path.endswith("/sweep.journal") and _zeroed(layout.root / path):
+                found.append(Difference(f"{path} was being removed by a sweep", where, True))
+                continue
             changed = _changed(layout, path, signed, disk, signer)
             if chain in pending and changed.benign and path.endswith("/keyring"):
                 continue  # the keyring an unfinished, signed sweep shreds periods in
             found.append(changed)
     return found
+
+
+def _digest_of(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _zeroed(path: Path) -> bool:
+    """Whether a file holds only zeros (``secure_delete`` overwrote it, then was stopped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    return bool(data) and not data.strip(b"\0")
 
 
 def _pending_explains_missing(path: str, sweep: tuple[set[int], set[int], set[str]]) -> bool:
@@ -449,7 +474,11 @@ def sealed_differences(layout: LogLayout, head: LogHead, chain: str) -> list[Dif
     an unfinished sweep or redaction (a writer at work, or a crash) is left to verification."""
     line = head.chains.get(chain)
     files = layout.chain(chain)
-    if line is None or files.sweep_journal.exists():
+    if line is None:
+        return []
+    journal = head.files.get(layout.relative(files.sweep_journal))
+    if journal is not None and _digest_of(files.sweep_journal) == journal.digest:
+        # A sweep the head knows of is under way (or was stopped): verification decides.
         return []
     prefix = f"chains/{chain}/"
     notes = {f"{prefix}redactions/{name}" for name in _names(files.redactions, ".note")}

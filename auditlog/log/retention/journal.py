@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import msgpack
@@ -227,12 +228,19 @@ def pending_sweeps(
     return found
 
 
+def _zeroed(path: Path) -> bool:
+    """A journal overwritten with zeros by ``secure_delete``, which was stopped before it
+    removed the file: the last step of a sweep that was otherwise done."""
+    data = path.read_bytes()
+    return bool(data) and not data.strip(b"\0")
+
+
 def check_journal(context: SweepContext, chain: str) -> None:
     """Refuse, before anything is written, a journal of ``chain`` that finishing would
     refuse: one not signed by this log, or one that would delete what must be kept now."""
     chains = context.chains
     path = chains.layout.chain(chain).sweep_journal
-    if not path.exists():
+    if not path.exists() or _zeroed(path):
         return
     journal = read_state(path, SweepJournal)
     if not journal.is_signed(chains.origin_of(chain), chains.verifier_key):
@@ -251,6 +259,12 @@ def finish_journal(context: SweepContext, chain: str) -> bool:
     files = chains.layout.chain(chain)
     path = files.sweep_journal
     if not path.exists():
+        return False
+    if _zeroed(path):
+        # Its sweep was done, and it was being removed: finish that.
+        with chains.layout.log_lock():
+            secure_delete(path)
+            context.state.bind_chain(chain)
         return False
     journal = read_state(path, SweepJournal)
     origin = chains.origin_of(chain)
@@ -287,21 +301,27 @@ def finish_journal(context: SweepContext, chain: str) -> bool:
             writer.forget_period(period)
         crashpoint("sweep-key-shredded")
     with chains.layout.log_lock():
+        # The end is recorded before the journal goes (once: a rerun finds it), so that a sweep
+        # killed while its journal is removed is not left without it.
+        finished = f"{journal.sweep_id}: finished"
+        if not any(e.detail.startswith(finished) for e in context.events.tail(16)):
+            claim = None
+            if files.keyring.exists():
+                relative = chains.layout.relative(files.keyring)
+                claim = state_claim(relative, keyring.generation, files.keyring)
+            context.events.record(
+                LogEventType.SWEEP,
+                now,
+                f"{finished}; keyring of chain {chain} now shreds periods "
+                f"{sorted(keyring.shredded) or 'none'}",
+                chain=chain,
+                actor=journal.actor,
+                state=claim,
+            )
+        crashpoint("sweep-end-recorded")
         secure_delete(path)
+        crashpoint("sweep-journal-removed")
         context.state.bind_chain(chain)
-        claim = None
-        if files.keyring.exists():
-            relative = chains.layout.relative(files.keyring)
-            claim = state_claim(relative, keyring.generation, files.keyring)
-        context.events.record(
-            LogEventType.SWEEP,
-            now,
-            f"{journal.sweep_id}: finished; keyring of chain {chain} now shreds periods "
-            f"{sorted(keyring.shredded) or 'none'}",
-            chain=chain,
-            actor=journal.actor,
-            state=claim,
-        )
     crashpoint("sweep-finished")
     return True
 
