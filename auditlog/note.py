@@ -198,14 +198,18 @@ class Checkpoint:
             )
         origin, size_text, root_text, *extensions = lines
         if _TREE_SIZE.fullmatch(size_text) is None:
-            raise NoteError("checkpoint size must be ASCII decimal digits without leading zeros")
+            raise NoteError(
+                "checkpoint size must be ASCII decimal digits without leading zeros" + _DAMAGED
+            )
         root_hash = _b64decode(root_text)
         if root_hash is None or len(root_hash) != _ROOT_HASH_SIZE:
-            raise NoteError(f"checkpoint root hash must be base64 of {_ROOT_HASH_SIZE} bytes")
+            raise NoteError(
+                f"checkpoint root hash must be base64 of {_ROOT_HASH_SIZE} bytes" + _DAMAGED
+            )
         if _b64encode(root_hash) != root_text:
             # Base64 leaves two bits of the last character unused; accepting other values there
             # would give one checkpoint several texts, and signatures cover the text.
-            raise NoteError("checkpoint root hash is not in canonical base64")
+            raise NoteError("checkpoint root hash is not in canonical base64" + _DAMAGED)
         return cls(origin, int(size_text), root_hash, tuple(extensions))
 
 

@@ -18,6 +18,8 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
@@ -186,6 +188,7 @@ def _checkpoint(signed: str, verifier_key: str, origin: str, size: int) -> Check
     if checkpoint.size != size:
         raise ProofError(
             f"the proof is for tree size {size} but its checkpoint is of size {checkpoint.size}"
+            + _ASK_AGAIN
         )
     return checkpoint
 
@@ -197,9 +200,10 @@ def verify_inclusion_proof(proof: InclusionProof, verifier_key: str) -> Checkpoi
     when the hashes do not lead from the leaf to the checkpoint's root.
     """
     checkpoint = _checkpoint(proof.checkpoint, verifier_key, proof.origin, proof.size)
-    merkle.verify_inclusion(
-        proof.leaf_hash, proof.index, proof.size, proof.proof, checkpoint.root_hash
-    )
+    with _proof_failure():
+        merkle.verify_inclusion(
+            proof.leaf_hash, proof.index, proof.size, proof.proof, checkpoint.root_hash
+        )
     return checkpoint
 
 
@@ -209,10 +213,25 @@ def verify_consistency_proof(
     """Check that checkpoint 2's tree extends checkpoint 1's, offline; raises as above."""
     first = _checkpoint(proof.checkpoint1, verifier_key, proof.origin, proof.size1)
     second = _checkpoint(proof.checkpoint2, verifier_key, proof.origin, proof.size2)
-    merkle.verify_consistency(
-        proof.size1, proof.size2, proof.proof, first.root_hash, second.root_hash
-    )
+    with _proof_failure():
+        merkle.verify_consistency(
+            proof.size1, proof.size2, proof.proof, first.root_hash, second.root_hash
+        )
     return first, second
+
+
+@contextmanager
+def _proof_failure() -> Iterator[None]:
+    """A proof document whose hashes do not hold says what to do."""
+    try:
+        yield
+    except ProofError as exc:
+        if "again" in str(exc):
+            raise
+        raise ProofError(
+            f"{exc}: the proof does not hold for this record and checkpoint; it was changed, "
+            "or made for another record or tree: ask the log's operator for it again"
+        ) from None
 
 
 def sign_checkpoint(signer_key: str, origin: str, size: int, root: bytes) -> str:

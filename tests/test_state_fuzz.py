@@ -18,9 +18,9 @@ property: the loader returns, or raises an ``AuditLogError`` whose message says 
 
 The examples are derandomized, so that the suite gives the same verdict every run; the fuzzing
 that found the bugs below ran the same properties with random seeds and six times the examples.
-Bugs found are listed in ``KNOWN_BUGS``, each with a minimal input kept as a strict-xfail test;
-the properties accept exactly those failures until the library is fixed (then the xfail test
-passes, fails as strict, and the entry moves to ``FIXED``, whose inputs are regression tests).
+Every bug found is fixed; its minimal input is a regression test in ``FIXED``. A bug found
+later and not fixed at once goes to ``KNOWN_BUGS``, which the properties allow (with a strict
+xfail test of its input, to be written with it), until it is fixed and moves to ``FIXED``.
 """
 
 from __future__ import annotations
@@ -641,12 +641,8 @@ FIXED: list[KnownBug] = [
         for name in ("head-signed", "checkpoint-signed", "tombstone-signed", "redaction-signed")
     ),
     KnownBug("no-remedy", "sweep-journal-signed", None, _with_field("tombstones", ["x"])),
-]
-
-# Bugs the library still has: the properties allow them, and each is a strict xfail below.
-KNOWN_BUGS: list[KnownBug] = [
-    # verify_log: a trusted state naming a chain the log does not have is refused with
-    # "chain ... was trusted before but is gone from the log", and nothing to do.
+    # Fixed after the campaign. verify_log: a trusted state naming a chain the log does not
+    # have was refused with "chain ... was trusted before but is gone from the log" only.
     KnownBug("no-remedy", "trusted-state-cli", None, _trusted_chain_gone),
     # A checkpoint's root line that is not base64 of 32 bytes, behind a valid signature:
     # "checkpoint root hash must be base64 of 32 bytes".
@@ -657,6 +653,9 @@ KNOWN_BUGS: list[KnownBug] = [
     KnownBug("no-remedy", "inclusion-proof", None, _with_field("proof", [])),
     KnownBug("no-remedy", "consistency-proof", None, _with_field("proof", [])),
 ]
+
+# Bugs the library still has (none now): the properties allow them; each needs a strict xfail.
+KNOWN_BUGS: list[KnownBug] = []
 
 
 def _known(target: Target, error: BaseException | None) -> KnownBug | None:
@@ -938,25 +937,3 @@ def test_fixed_bug_stays_fixed(world: World, bug: KnownBug) -> None:
     example = _prepared(world, target, bug.example(target.file(world).read_bytes()))
     failure = _failure(world, target, example)
     assert failure is None, f"{bug.name}: {failure[0]}"
-
-
-@pytest.mark.xfail(strict=True, reason="a known bug of the library: see KNOWN_BUGS")
-@pytest.mark.parametrize("bug", KNOWN_BUGS, ids=lambda b: f"{b.name}-{b.target}")
-def test_known_bug_is_fixed(world: World, bug: KnownBug) -> None:
-    """The minimal input of a known bug loads or raises a library error saying what to do."""
-    target = BY_NAME[bug.target]
-    example = _prepared(world, target, bug.example(target.file(world).read_bytes()))
-    failure = _failure(world, target, example)
-    assert failure is None, f"{bug.name}: {failure[0]}"
-
-
-@pytest.mark.parametrize("bug", KNOWN_BUGS, ids=lambda b: f"{b.name}-{b.target}")
-def test_known_bug_example_shows_the_bug(world: World, bug: KnownBug) -> None:
-    """Each known bug's example fails the property in the way the entry says (so the entry
-    allows no more than it must, and its xfail fails for the bug, not for the example)."""
-    target = BY_NAME[bug.target]
-    example = _prepared(world, target, bug.example(target.file(world).read_bytes()))
-    failure = _failure(world, target, example)
-    assert failure is not None, bug.name
-    assert (failure[1] is None) == (bug.exception is None), failure[0]
-    assert bug.exception is None or isinstance(failure[1], bug.exception), failure[0]

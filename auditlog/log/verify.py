@@ -85,7 +85,8 @@ def verify_log(
             chain = origin.removeprefix(prefix)
             if origin.startswith(prefix) and chain not in reports:
                 raise RollbackError(
-                    f"chain {chain!r} was trusted before but is gone from the log",
+                    f"chain {chain!r} was trusted before but is gone from the log: it was deleted; "
+                    "restore it from a backup, and do not trust this copy until then",
                     location={"origin": origin},
                 )
     head = check_head(chains, keys, verifier_key)

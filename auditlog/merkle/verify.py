@@ -84,7 +84,7 @@ def root_from_inclusion_proof(
     if sn != 0:
         raise ProofError(
             f"inclusion proof for index {index} in a tree of size {size} is too short"
-            f" ({len(path)} hashes)"
+            f" ({len(path)} hashes): it was cut, or made for another tree; ask for it again"
         )
     return computed
 
@@ -155,7 +155,7 @@ def root_from_consistency_proof(
     if sn != 0:
         raise ProofError(
             f"consistency proof from size {size1} to size {size2} is too short"
-            f" ({len(proof)} hashes)"
+            f" ({len(proof)} hashes): it was cut, or made for another tree; ask for it again"
         )
     if not hmac.compare_digest(old, old_root):
         raise ProofError(

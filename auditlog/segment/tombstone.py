@@ -62,7 +62,9 @@ class TombstoneStore:
             or path.name != self.path(tombstone.first_sequence, tombstone.last_sequence).name
         ):
             raise IntegrityError(
-                f"tombstone {path.name} belongs elsewhere", location={"tombstone": path.name}
+                f"tombstone {path.name} belongs elsewhere (another chain, log or place): restore "
+                "this chain's own from a backup",
+                location={"tombstone": path.name},
             )
         return tombstone
 
