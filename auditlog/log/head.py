@@ -328,7 +328,8 @@ class HeadStore:
         """Sign and store ``head`` (the caller holds the log lock)."""
         if self._signer_key is None:
             raise IntegrityError("this handle holds no signing key: it cannot sign the log's head")
-        atomic_replace(self.layout.head, note.sign(head.text(), self._signer_key).encode("utf-8"))
+        signed = note.sign(head.text(), self._signer_key).encode("utf-8")
+        atomic_replace(self.layout.head, signed, scrub_old=False)  # no secret in an old head
         self._written = (_stat_key(self.layout.head), head)
         return head
 
