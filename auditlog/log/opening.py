@@ -37,7 +37,14 @@ from auditlog.records import LogEventType
 from auditlog.segment.reader import ChainReader
 from auditlog.storage.layout import EVENTS_CHAIN, LogLayout
 
-__all__ = ["EventsNow", "check_sealed", "events_now", "raise_for", "reconcile_head"]
+__all__ = [
+    "EventsNow",
+    "check_sealed",
+    "events_now",
+    "locked_if_writable",
+    "raise_for",
+    "reconcile_head",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +90,7 @@ def raise_for(differences: list[Difference], *, what: str) -> None:
 
 
 @contextmanager
-def _locked_if_writable(layout: LogLayout) -> Iterator[None]:
+def locked_if_writable(layout: LogLayout) -> Iterator[None]:
     """The log lock, unless the directory cannot be written (a copy on read-only media:
     then no writer can change it meanwhile either)."""
     with ExitStack() as stack:
@@ -99,7 +106,7 @@ def check_sealed(layout: LogLayout, heads: HeadStore, chains: Chains, chain: str
     """What a reader checks before it reads a chain: the signed head is there, of this log,
     and the chain's sealed segments agree with it (so a shortened one is refused, never read
     short)."""
-    with _locked_if_writable(layout):
+    with locked_if_writable(layout):
         head = heads.require()
         if head.origin != chains.origin:
             raise IntegrityError(

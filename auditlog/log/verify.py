@@ -16,7 +16,7 @@ from auditlog.errors import ForkError, IntegrityError, NoteError, RollbackError
 from auditlog.log.chains import Chains
 from auditlog.log.head import HeadStore
 from auditlog.log.key_material import KeyMaterial
-from auditlog.log.opening import events_now, raise_for
+from auditlog.log.opening import events_now, locked_if_writable, raise_for
 from auditlog.log.results import VerifyReport
 from auditlog.log.retention.journal import pending_sweeps
 from auditlog.log.state import compare
@@ -116,7 +116,7 @@ def check_head(chains: Chains, keys: KeyMaterial, verifier_key: str) -> int:
     is half made while it is read); returns the head's generation."""
     layout = chains.layout
     signer = StateSigner(chains.origin, verifier_key)
-    with layout.log_lock():
+    with locked_if_writable(layout):  # a copy on read-only media verifies too
         head = HeadStore(layout, verifier_key).require()
         if head.origin != chains.origin:
             raise IntegrityError(
