@@ -29,7 +29,7 @@ from auditlog.log.chains import Chains
 from auditlog.log.config import GroupCommit, LogConfig
 from auditlog.log.results import AppendResult, Receipt
 from auditlog.records import RECORD_TYPES, LogEvent, Record, RecordKind
-from auditlog.segment.writer import ChainWriter
+from auditlog.segment.writer import ChainWriter, check_batch
 
 __all__ = ["Appender"]
 
@@ -157,13 +157,16 @@ class Appender:
         # Every chain's writer is opened, and every part checked, before anything is buffered.
         writers = {name: self._chains.writer(name) for name in groups}
         size = self._config.block_max_records
+        times: dict[str, list[int]] = {}
         if len(groups) > 1 or len(batch) > size:
             for name, group in groups.items():
-                writers[name].append_batch(group, check_only=True)
+                times[name] = check_batch(writers[name], group)
         ranges: dict[str, list[range]] = {}
         for name, group in groups.items():
+            known = times.get(name)
             for start in range(0, len(group), size):
-                self._append_group(writers[name], group[start : start + size], ranges)
+                part = None if known is None else known[start : start + size]
+                self._append_group(writers[name], group[start : start + size], ranges, part)
         if flush:
             for name in ranges:
                 writers[name].flush()
@@ -186,9 +189,13 @@ class Appender:
         self._accept_until = micros_to_datetime(min(limit, _LAST_MICROS))
 
     def _append_group(
-        self, writer: ChainWriter, group: list[Record], ranges: dict[str, list[range]]
+        self,
+        writer: ChainWriter,
+        group: list[Record],
+        ranges: dict[str, list[range]],
+        times: list[int] | None = None,
     ) -> None:
-        first, _ = writer.append_batch(group)
+        first, _ = writer.append_batch(group, times=times)
         chain_ranges = ranges.setdefault(writer.chain, [])
         if chain_ranges and chain_ranges[-1].stop == first:
             chain_ranges[-1] = range(chain_ranges[-1].start, first + len(group))

@@ -50,7 +50,7 @@ from auditlog.segment.tombstone import TombstoneStore
 if TYPE_CHECKING:
     from auditlog.records import Record
 
-__all__ = ["ChainSettings", "ChainWriter", "Durability"]
+__all__ = ["ChainSettings", "ChainWriter", "Durability", "check_batch"]
 
 
 _MAX_PERIOD = (1 << 32) - 1
@@ -105,6 +105,15 @@ def _period_runs(periods: list[int], limit: int) -> list[tuple[int, int]]:
         runs.extend((cut, min(cut + limit, stop)) for cut in range(start, stop, limit))
         start = stop
     return runs
+
+
+def check_batch(writer: ChainWriter, records: Sequence[Record]) -> list[int]:
+    """``writer.append_batch``'s checks of ``records``, nothing buffered (a caller spreading a
+    batch over chains or blocks checks every part first); returns their times, for
+    ``append_batch(times=...)``."""
+    times = _micros_of(records)
+    writer.append_batch(records, check_only=True, times=times)
+    return times
 
 
 def _has_late(times: list[int], high_water: int, bound: int) -> bool:
@@ -288,21 +297,21 @@ class ChainWriter:
         return self._appended
 
     def append_batch(
-        self, records: Sequence[Record], *, check_late: bool = True, check_only: bool = False
+        self,
+        records: Sequence[Record],
+        *,
+        check_late: bool = True,
+        check_only: bool = False,
+        times: list[int] | None = None,
     ) -> tuple[int, list[bytes]]:
-        """Buffer ``records`` in order; returns the index of the first and their leaves.
-
-        The whole batch is refused, none of it buffered, if a record is dated before 1970 or
-        more than ``max_future_seconds`` after the log clock's now (``RecordValidationError``),
-        or more than ``late_bound_seconds`` before a record ahead of it (``LateRecordError``).
-        ``check_only=True`` makes those checks and buffers nothing: a caller spreading one batch
-        over several chains checks every part before it appends any. ``check_late=False`` is
-        for the log's own events, which happen when the log says, whatever the times of the
-        chain's records: neither bound applies to them.
-        """
+        """Buffer ``records`` in order (``times``: their times, if known); returns the index of
+        the first and their leaves. The whole batch is refused, none of it buffered, if a record
+        is dated before 1970 or over ``max_future_seconds`` ahead of the clock, or over
+        ``late_bound_seconds`` before one ahead of it. ``check_only``: see ``check_batch``;
+        ``check_late=False``: for the log's own events (neither bound applies)."""
         if not records:
             return self.size, []
-        times = _micros_of(records)
+        times = _micros_of(records) if times is None else times
         periods = list(map(floordiv, times, repeat(self._period_us)))
         if min(times) < 0 or max(periods) > _MAX_PERIOD:
             raise RecordValidationError(
