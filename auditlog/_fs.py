@@ -200,6 +200,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def is_zeroed(path: Path) -> bool:
+    """Whether a file holds only zero bytes (``secure_delete`` overwrote it and was stopped
+    before it removed it); False for an empty or missing file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    return bool(data) and not data.strip(b"\0")
+
+
 def secure_delete(path: Path) -> None:
     """Overwrite a file with zeros, then remove it durably."""
     overwrite_with_zeros(path)

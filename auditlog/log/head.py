@@ -313,13 +313,19 @@ class HeadStore:
             )
         return LogHead.parse(text)
 
-    def require(self) -> LogHead:
-        """The head; ``IntegrityError`` if it is missing."""
+    def require(self, origin: str | None = None) -> LogHead:
+        """The head; ``IntegrityError`` if it is missing, or not of ``origin`` (if given)."""
         head = self.load()
         if head is None:
             raise IntegrityError(
                 f"the log's signed head ({self.layout.head}) is missing: it was deleted; restore "
                 "it from a backup (without it, nothing binds the log's state files)",
+                location={"file": "head.note"},
+            )
+        if origin is not None and head.origin != origin:
+            raise IntegrityError(
+                f"the log's head is of origin {head.origin!r}, its manifest says {origin!r}: "
+                "one of them was replaced; restore it from a backup",
                 location={"file": "head.note"},
             )
         return head

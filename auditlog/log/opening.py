@@ -107,13 +107,7 @@ def check_sealed(layout: LogLayout, heads: HeadStore, chains: Chains, chain: str
     and the chain's sealed segments agree with it (so a shortened one is refused, never read
     short)."""
     with locked_if_writable(layout):
-        head = heads.require()
-        if head.origin != chains.origin:
-            raise IntegrityError(
-                f"the log's head is of origin {head.origin!r}, its manifest says "
-                f"{chains.origin!r}: one of them was replaced; restore it from a backup",
-                location={"file": "head.note"},
-            )
+        head = heads.require(chains.origin)
         differences = sealed_differences(layout, head, chain)
     raise_for(differences, what="the log does not match its signed head")
 
@@ -133,14 +127,7 @@ def reconcile_head(
         provider = keys.provider()
         if isinstance(provider, PassphraseKeyProvider):
             provider.discard_staged_remnant()  # zeroed by a rotation's commit, not removed
-        head = state.head.require()
-        manifest_origin = chains.origin
-        if head.origin != manifest_origin:
-            raise IntegrityError(
-                f"the log's head is of origin {head.origin!r}, its manifest says "
-                f"{manifest_origin!r}: one of them was replaced; restore it from a backup",
-                location={"file": "head.note"},
-            )
+        head = state.head.require(chains.origin)
         now_events = events_now(layout, chains, head, keys.verifier_key)
         signer = keys.state_signer()
         differences = compare(

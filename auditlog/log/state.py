@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from auditlog._fs import is_zeroed
 from auditlog._statefile import StateFile, decode_state
 from auditlog.crypto.keys import KeyringFile
 from auditlog.crypto.signed import SignedState, StateSigner
@@ -35,6 +36,7 @@ from auditlog.log.holds_file import HOLDS_PATH, HoldsFile
 from auditlog.log.manifest import MANIFEST_PATH, Manifest
 from auditlog.segment.format import FILE_HEADER
 from auditlog.segment.scan import list_segments
+from auditlog.segment.tombstone import tombstone_range
 from auditlog.storage.layout import EVENTS_CHAIN, LogLayout
 
 __all__ = ["Difference", "LogState", "all_chains", "compare", "snapshot", "state_model"]
@@ -95,12 +97,13 @@ def _keyring_state(path: Path, *, fresh: bool) -> tuple[BoundFile, tuple[int, ..
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]
     data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
     try:
         keyring = decode_state(data, path, KeyringFile)
-        bound = BoundFile(hashlib.sha256(data).hexdigest(), keyring.generation)
+        bound = BoundFile(digest, keyring.generation)
         shredded = tuple(sorted(keyring.shredded))
     except StateFileError:
-        bound, shredded = BoundFile(hashlib.sha256(data).hexdigest()), ()
+        bound, shredded = BoundFile(digest), ()
     with _KEYRINGS_LOCK:
         if len(_KEYRINGS) > 10_000:
             _KEYRINGS.clear()
@@ -222,24 +225,10 @@ def _compare_chain(
         found.append(
             Difference(f"chain {chain!r} has checkpoints the head does not count", where, True)
         )
-    files = layout.chain(chain)
-    segments = list_segments(files.segments)
-    present = sum(
-        path.stat().st_size for sequence, path in segments if sequence <= signed.sealed_through
-    )
+    segments = list_segments(layout.chain(chain).segments)
     deleting = pending[chain][0] if chain in pending else set()
     swept = _tombstoned(chain, now)
-    for sequence, _ in segments:
-        if sequence in swept and sequence not in deleting:
-            found.append(
-                Difference(
-                    f"segment {sequence} of chain {chain!r} is inside the range of a signed "
-                    "tombstone: a segment a sweep deleted was put back",
-                    {**where, "segment": sequence},
-                    benign=False,
-                    rollback=True,
-                )
-            )
+    found += _resurrected(chain, segments, swept, deleting)
     if chain in pending:
         # A sweep half done: its own segments may be gone or not; no other may be missing.
         on_disk = {sequence for sequence, _ in segments}
@@ -261,16 +250,8 @@ def _compare_chain(
     # does not bind yet means the head is behind a redaction.
     prefix = f"chains/{chain}/redactions/"
     redacting = any(p.startswith(prefix) and p not in head.files for p in now.files)
-    if present != signed.sealed_bytes and chain not in pending:
-        found.append(
-            Difference(
-                f"the sealed segments of chain {chain!r} up to segment {signed.sealed_through} "
-                f"hold {present} bytes; the log's head says {signed.sealed_bytes}: a sealed "
-                "segment was shortened, lengthened, deleted or put back",
-                {**where, "segment": signed.sealed_through},
-                benign=redacting,
-            )
-        )
+    if chain not in pending:
+        found += _sealed_bytes(chain, signed, segments, benign=redacting)
     if disk.sealed_through > signed.sealed_through:
         found.append(Difference(f"chain {chain!r} sealed segments after its head", where, True))
     return found
@@ -303,19 +284,51 @@ def _holds_nothing(layout: LogLayout, chain: str, now: LogHead) -> bool:
     )
 
 
+def _swept(names: Iterable[str]) -> _Swept:
+    """The segments tombstones of these file names say were deleted (their contents and
+    signatures are checked against the head and by verification)."""
+    return _Swept([r for r in map(tombstone_range, names) if r is not None])
+
+
 def _tombstoned(chain: str, now: LogHead) -> _Swept:
-    """The segments the tombstones on disk say were deleted (from their file names,
-    ``<first>-<last>.tomb``; their contents and signatures are checked against the head and
-    by verification)."""
+    """The segments the tombstones on disk say were deleted, from their file names."""
     prefix = f"chains/{chain}/tombstones/"
-    swept: list[tuple[int, int]] = []
-    for path in now.files:
-        if not path.startswith(prefix) or not path.endswith(".tomb"):
-            continue
-        first, _, last = path[len(prefix) : -len(".tomb")].partition("-")
-        if first.isascii() and first.isdigit() and last.isascii() and last.isdigit():
-            swept.append((int(first), int(last)))
-    return _Swept(swept)
+    return _swept(path[len(prefix) :] for path in now.files if path.startswith(prefix))
+
+
+def _resurrected(
+    chain: str, segments: list[tuple[int, Path]], swept: _Swept, deleting: set[int]
+) -> list[Difference]:
+    """A segment inside a tombstone's range that no unfinished sweep is deleting."""
+    return [
+        Difference(
+            f"segment {sequence} of chain {chain!r} is inside the range of a signed tombstone: "
+            "a segment a sweep deleted was put back",
+            {"chain": chain, "segment": sequence},
+            benign=False,
+            rollback=True,
+        )
+        for sequence, _ in segments
+        if sequence in swept and sequence not in deleting
+    ]
+
+
+def _sealed_bytes(
+    chain: str, line: ChainHead, segments: list[tuple[int, Path]], *, benign: bool
+) -> list[Difference]:
+    """The sealed segments up to the head's ``sealed`` one hold the bytes it says."""
+    present = sum(path.stat().st_size for seq, path in segments if seq <= line.sealed_through)
+    if present == line.sealed_bytes:
+        return []
+    return [
+        Difference(
+            f"the sealed segments of chain {chain!r} up to segment {line.sealed_through} "
+            f"hold {present} bytes; the log's head says {line.sealed_bytes}: a sealed "
+            "segment was shortened, lengthened, deleted or put back",
+            {"chain": chain, "segment": line.sealed_through},
+            benign=benign,
+        )
+    ]
 
 
 def _compare_files(
@@ -354,7 +367,7 @@ def _compare_files(
                 Difference(f"{path} is not bound by the log's signed head", where, benign=True)
             )
         elif signed is not None and disk is not None and signed.digest != disk.digest:
-            if path.endswith("/sweep.journal") and _zeroed(layout.root / path):
+            if path.endswith("/sweep.journal") and is_zeroed(layout.root / path):
                 found.append(Difference(f"{path} was being removed by a sweep", where, True))
                 continue
             changed = _changed(layout, path, signed, disk, signer)
@@ -362,22 +375,6 @@ def _compare_files(
                 continue  # the keyring an unfinished, signed sweep shreds periods in
             found.append(changed)
     return found
-
-
-def _digest_of(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        return None
-
-
-def _zeroed(path: Path) -> bool:
-    """Whether a file holds only zeros (``secure_delete`` overwrote it, then was stopped)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return False
-    return bool(data) and not data.strip(b"\0")
 
 
 def _pending_explains_missing(path: str, sweep: tuple[set[int], set[int], set[str]]) -> bool:
@@ -477,41 +474,22 @@ def sealed_differences(layout: LogLayout, head: LogHead, chain: str) -> list[Dif
     if line is None:
         return []
     journal = head.files.get(layout.relative(files.sweep_journal))
-    if journal is not None and _digest_of(files.sweep_journal) == journal.digest:
-        # A sweep the head knows of is under way (or was stopped): verification decides.
-        return []
+    if (
+        journal is not None
+        and files.sweep_journal.exists()
+        and file_digest(files.sweep_journal) == journal.digest
+    ):
+        return []  # a sweep the head knows of is under way, or was stopped: verify decides
     prefix = f"chains/{chain}/"
     notes = {f"{prefix}redactions/{name}" for name in _names(files.redactions, ".note")}
     if notes - set(head.files):
         return []
-    tombstones = {
-        f"{prefix}tombstones/{name}": BoundFile("") for name in _names(files.tombstones, ".tomb")
-    }
-    swept = _tombstoned(chain, replace(head, files=tombstones))
     segments = list_segments(files.segments)
-    found = [
-        Difference(
-            f"segment {sequence} of chain {chain!r} is inside the range of a signed tombstone: "
-            "a segment a sweep deleted was put back",
-            {"chain": chain, "segment": sequence},
-            benign=False,
-            rollback=True,
-        )
-        for sequence, _ in segments
-        if sequence in swept
+    swept = _swept(_names(files.tombstones, ".tomb"))
+    return [
+        *_resurrected(chain, segments, swept, set()),
+        *_sealed_bytes(chain, line, segments, benign=False),
     ]
-    present = sum(path.stat().st_size for seq, path in segments if seq <= line.sealed_through)
-    if present != line.sealed_bytes:
-        found.append(
-            Difference(
-                f"the sealed segments of chain {chain!r} up to segment {line.sealed_through} "
-                f"hold {present} bytes; the log's head says {line.sealed_bytes}: a sealed "
-                "segment was shortened, lengthened, deleted or put back",
-                {"chain": chain, "segment": line.sealed_through},
-                benign=False,
-            )
-        )
-    return found
 
 
 class LogState:

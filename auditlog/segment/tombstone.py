@@ -14,7 +14,22 @@ from auditlog._fs import create_exclusive, make_private_dir, read_note
 from auditlog.errors import IntegrityError, NoteError
 from auditlog.segment.format import Tombstone
 
-__all__ = ["TombstoneStore"]
+__all__ = ["TombstoneStore", "tombstone_name", "tombstone_range"]
+
+
+def tombstone_name(first_sequence: int, last_sequence: int) -> str:
+    """The file name of the tombstone of segments ``first_sequence`` to ``last_sequence``."""
+    return f"{first_sequence:010d}-{last_sequence:010d}.tomb"
+
+
+def tombstone_range(name: str) -> tuple[int, int] | None:
+    """The segments (first, last) a tombstone's file name stands for; None if not one."""
+    first, dash, last = name.removesuffix(".tomb").partition("-")
+    if not name.endswith(".tomb") or not dash:
+        return None
+    if first.isascii() and first.isdigit() and last.isascii() and last.isdigit():
+        return int(first), int(last)
+    return None
 
 
 class TombstoneStore:
@@ -26,7 +41,7 @@ class TombstoneStore:
         self.verifier_key = verifier_key
 
     def path(self, first_sequence: int, last_sequence: int) -> Path:
-        return self.directory / f"{first_sequence:010d}-{last_sequence:010d}.tomb"
+        return self.directory / tombstone_name(first_sequence, last_sequence)
 
     def save(self, tombstone: Tombstone, signer_key: str) -> Path:
         """Store a signed tombstone durably; storing the same one again is a no-op."""

@@ -28,13 +28,12 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import msgpack
 
 from auditlog import note
-from auditlog._fs import fsync_dir, secure_delete
+from auditlog._fs import fsync_dir, is_zeroed, secure_delete
 from auditlog._statefile import StateFile, decode_state, read_state, write_state
 from auditlog._testhooks import crashpoint
 from auditlog.clock import datetime_to_micros, micros_to_datetime
@@ -51,7 +50,7 @@ from auditlog.retention import ChainSweepPlan, LegalHold, RetentionPolicy
 from auditlog.segment.format import Tombstone
 from auditlog.segment.frames import DictionaryStore
 from auditlog.segment.scan import scan_segment, segment_path
-from auditlog.segment.tombstone import TombstoneStore
+from auditlog.segment.tombstone import TombstoneStore, tombstone_name
 from auditlog.storage.layout import EVENTS_CHAIN
 
 __all__ = [
@@ -223,25 +222,19 @@ def pending_sweeps(
         journal = _signed_journal(chains, chain, verifier_key)
         if journal is not None:
             tombstones = {Tombstone.from_text(text) for text in journal.tombstones}
-            names = {f"{t.first_sequence:010d}-{t.last_sequence:010d}.tomb" for t in tombstones}
+            names = {tombstone_name(t.first_sequence, t.last_sequence) for t in tombstones}
             found[chain] = (set(journal.delete_segments), set(journal.shred_periods), names)
     return found
 
 
-def _zeroed(path: Path) -> bool:
-    """A journal overwritten with zeros by ``secure_delete``, which was stopped before it
-    removed the file: the last step of a sweep that was otherwise done."""
-    data = path.read_bytes()
-    return bool(data) and not data.strip(b"\0")
-
-
-def check_journal(context: SweepContext, chain: str) -> None:
-    """Refuse, before anything is written, a journal of ``chain`` that finishing would
-    refuse: one not signed by this log, or one that would delete what must be kept now."""
+def check_journal(context: SweepContext, chain: str) -> tuple[SweepJournal, list[Tombstone]] | None:
+    """The journal of ``chain`` and its tombstones, if there is one to carry out; refused
+    (before anything is written) if it is not signed by this log or would delete what must be
+    kept now. None if there is none, or only one zeroed by its finished sweep."""
     chains = context.chains
     path = chains.layout.chain(chain).sweep_journal
-    if not path.exists() or _zeroed(path):
-        return
+    if not path.exists() or is_zeroed(path):
+        return None
     journal = read_state(path, SweepJournal)
     if not journal.is_signed(chains.origin_of(chain), chains.verifier_key):
         raise IntegrityError(
@@ -251,6 +244,7 @@ def check_journal(context: SweepContext, chain: str) -> None:
         )
     tombstones = [Tombstone.from_text(text) for text in journal.tombstones]
     _recheck(context, chain, journal, tombstones, micros_to_datetime(journal.now))
+    return journal, tombstones
 
 
 def finish_journal(context: SweepContext, chain: str) -> bool:
@@ -260,23 +254,18 @@ def finish_journal(context: SweepContext, chain: str) -> bool:
     path = files.sweep_journal
     if not path.exists():
         return False
-    if _zeroed(path):
+    if is_zeroed(path):
         # Its sweep was done, and it was being removed: finish that.
         with chains.layout.log_lock():
             secure_delete(path)
             context.state.bind_chain(chain)
         return False
-    journal = read_state(path, SweepJournal)
+    checked = check_journal(context, chain)
+    if checked is None:
+        return False
+    journal, tombstones = checked
     origin = chains.origin_of(chain)
-    if not journal.is_signed(origin, chains.verifier_key):
-        raise IntegrityError(
-            f"{path.name} of chain {chain!r} is not signed by this log: nothing of it was "
-            "carried out; remove it if no sweep of yours was interrupted",
-            location={"chain": chain, "journal": path.name},
-        )
     now = micros_to_datetime(journal.now)
-    tombstones = [Tombstone.from_text(text) for text in journal.tombstones]
-    _recheck(context, chain, journal, tombstones, now)
     _announce(context, chain, journal, now, tombstones)
     crashpoint("sweep-announced")
     store = TombstoneStore(files.tombstones, origin, chains.verifier_key)
