@@ -307,8 +307,8 @@ def _reference(root: Path) -> Reference:
     )
 
 
-# Two library bugs these tests found (see the strict-xfail tests at the end): what a crash in
-# their window leaves is tolerated by the campaigns, everywhere else it fails them.
+# Two library bugs these tests found, now fixed (a copy of redacted frames left behind, a
+# redaction unlogged): the tests assert their symptoms no longer show.
 STALE_COPY = "stale-copy"  # .<segment>.old of a rewritten segment survives, with the frames
 UNLOGGED = "unlogged"  # a chain's redaction was complete, its event missing, none after
 
@@ -318,7 +318,7 @@ def _after_crash(
 ) -> tuple[str, set[str]]:
     """Check a log whose redaction was killed, redact again, check it again; returns what the
     crash left ("none": nothing redacted yet, "partial" or "done") and the symptoms of the
-    known bugs seen."""
+    fixed bugs seen (none, now)."""
     _check_private(log_path)
     _verify_read_only(log_path, reference, point)
     log = _reopen(log_path, point)
@@ -421,7 +421,7 @@ def _kill_and_check(
 ) -> tuple[str, set[str]]:
     """Kill a redaction of carol in a copy of the template as ``env`` says (in a fresh
     process, or in one forked by ``server``), then check and finish it; returns what the
-    crash left and the known bugs' symptoms."""
+    crash left and the fixed bugs' symptoms (none, now)."""
     log_path = workdir / re.sub(r"[^a-z0-9]+", "-", label)
     shutil.copytree(reference.template, log_path)
     if server is None:
@@ -442,7 +442,7 @@ def _campaign(
 ) -> dict[str, tuple[str, set[str]]]:
     """Run every case (label -> the child's environment), two at a time, each child a fresh
     process or (``fork``) forked by a fork server; fail naming every case that failed.
-    Returns each case's outcome and the known bugs' symptoms it showed."""
+    Returns each case's outcome and the fixed bugs' symptoms (none, now) it showed."""
     labels = list(cases)
     outcomes: dict[str, tuple[str, set[str]]] = {}
     failures: list[str] = []
@@ -541,8 +541,8 @@ def test_redaction_killed_by_a_timer_opens_and_finishes(
         if child.returncode != 0:
             break
     assert child.returncode == -signal.SIGKILL, stderr
-    # The known bugs (xfail below) may show if the timer hit their windows.
-    _after_crash(reference, log_path, f"timer seed {seed}", LOOP_SUBJECTS)
+    _, symptoms = _after_crash(reference, log_path, f"timer seed {seed}", LOOP_SUBJECTS)
+    assert not symptoms, symptoms  # the fixed bugs stay fixed wherever the timer hit
 
 
 def test_redaction_killed_before_its_event_is_still_logged(

@@ -22,7 +22,8 @@ file holds the old root key file's bytes or a data key wrapped by the old root k
 
 The same for a passphrase change (exactly one of the old and the new passphrase opens the
 log) and for a rotation from one external root key to another (the log opens with both keys
-combined, docs/retention.md). Three library bugs found here are strict-xfail tests.
+combined, docs/retention.md). The three library bugs these tests found (a zeroed staged key,
+an old seal left beside the root key, a rotation unlogged) are fixed; their tests pass.
 """
 
 from __future__ import annotations
@@ -320,9 +321,8 @@ def _reopen(log_path: Path, point: str) -> AuditLog:
     return log
 
 
-# A library bug these tests found (see the strict-xfail test): a rotation killed once the new
-# root key replaced the old one and before its event is never logged; the campaigns tolerate
-# it in that window, and fail on it anywhere else.
+# A library bug these tests found, now fixed: a rotation killed once the new root key replaced
+# the old one and before its event went unlogged. The tests assert it no longer shows.
 UNLOGGED = "unlogged"
 
 
@@ -330,7 +330,7 @@ def _after_crash(
     reference: Reference, log_path: Path, point: str, *, rotated_before: bool = False
 ) -> tuple[str, set[str]]:
     """Check a log whose rotation was killed, finish the rotation, check it again; returns
-    what the crash left ("none": not begun, "pending" or "done") and the known bug's symptom
+    what the crash left ("none": not begun, "pending" or "done") and the fixed bug's symptom
     if seen. ``rotated_before``: the child may have rotated whole times before the one it
     was killed in."""
     symptoms: set[str] = set()
@@ -432,7 +432,7 @@ def _kill_and_check(
 ) -> tuple[str, set[str]]:
     """Kill ``operation`` on a copy of the template as ``env`` says (in a fresh process, or
     in one forked by ``server``), then check and finish it with ``after`` (default: a
-    rotation's checks); returns what the crash left and the known bugs' symptoms seen."""
+    rotation's checks); returns what the crash left and the fixed bugs' symptoms seen."""
     log_path = workdir / re.sub(r"[^a-z0-9]+", "-", label)
     shutil.copytree(reference.template, log_path)
     if server is None:
@@ -459,7 +459,7 @@ def _campaign(
 ) -> dict[str, tuple[str, set[str]]]:
     """Run every case (label -> the child's environment), two at a time, each child a fresh
     process or (``fork``) forked by a fork server; fail naming every case that failed.
-    Returns each case's outcome and the known bug's symptom if it showed."""
+    Returns each case's outcome and the fixed bug's symptom if it showed."""
     labels = list(cases)
     outcomes: dict[str, tuple[str, set[str]]] = {}
     failures: list[str] = []
@@ -578,7 +578,8 @@ def test_rotation_killed_by_a_timer_opens_and_finishes(
     assert child.returncode == -signal.SIGKILL, stderr
     # The loop may have rotated any number of times: the old key of the template is only
     # required gone after the rerun, and the records and data keys must all be there.
-    _after_crash(reference, log_path, f"timer seed {seed}", rotated_before=True)
+    _, symptoms = _after_crash(reference, log_path, f"timer seed {seed}", rotated_before=True)
+    assert not symptoms, symptoms  # the fixed bugs stay fixed wherever the timer hit
 
 
 @pytest.mark.parametrize("point", PASSPHRASE_POINTS)
@@ -609,9 +610,9 @@ def test_passphrase_change_killed_at_each_step_opens_with_the_new_one(
     assert not _holding(log_path, (reference.root_key_file,)), point
 
 
-# A library bug these tests found (see the strict-xfail test): a passphrase change killed
-# after the new root key file took its name and before the old one (linked as .root.key.old)
-# is overwritten leaves the root key sealed under the old passphrase beside it.
+# A library bug these tests found, now fixed: a passphrase change killed after the new root
+# key file took its name and before the old one (linked as .root.key.old) was overwritten left
+# the root key sealed under the old passphrase beside it. The tests assert it no longer shows.
 STALE_ROOT = "stale-root-key"
 
 
@@ -630,7 +631,7 @@ def _after_passphrase_crash(
 ) -> tuple[str, set[str]]:
     """Check a log whose passphrase change was killed, change it again, check it again;
     returns which passphrase opened it after the crash ("old" or "new", never both or
-    neither) and the known bug's symptom if seen."""
+    neither) and the fixed bug's symptom if seen."""
     symptoms: set[str] = set()
     _check_private(log_path)
     assert not _holding(log_path, reference.secrets), point

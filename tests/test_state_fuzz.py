@@ -18,9 +18,7 @@ property: the loader returns, or raises an ``AuditLogError`` whose message says 
 
 The examples are derandomized, so that the suite gives the same verdict every run; the fuzzing
 that found the bugs below ran the same properties with random seeds and six times the examples.
-Every bug found is fixed; its minimal input is a regression test in ``FIXED``. A bug found
-later and not fixed at once goes to ``KNOWN_BUGS``, which the properties allow (with a strict
-xfail test of its input, to be written with it), until it is fixed and moves to ``FIXED``.
+Every bug found is fixed; its minimal input is a regression test in ``FIXED``.
 """
 
 from __future__ import annotations
@@ -654,18 +652,6 @@ FIXED: list[KnownBug] = [
     KnownBug("no-remedy", "consistency-proof", None, _with_field("proof", [])),
 ]
 
-# Bugs the library still has (none now): the properties allow them; each needs a strict xfail.
-KNOWN_BUGS: list[KnownBug] = []
-
-
-def _known(target: Target, error: BaseException | None) -> KnownBug | None:
-    kind = None if error is None else type(error)
-    for bug in KNOWN_BUGS:
-        if bug.target == target.name and bug.exception is kind:
-            return bug
-    return None
-
-
 # -- the property --------------------------------------------------------------------------------
 
 
@@ -758,9 +744,7 @@ def _check(world: World, target: Target, data: bytes) -> None:
     failure = _failure(world, target, data)
     if failure is None:
         return
-    message, error = failure
-    if _known(target, error) is not None and not message.startswith("took"):
-        return
+    message, _ = failure
     raise AssertionError(f"{target.name} loader, input {data[:200]!r}...: {message}")
 
 
