@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from benchmarks import (
+    bench_flush,
     bench_profile,
     bench_proofs,
     bench_read,
@@ -55,6 +56,7 @@ class Sizes:
     proof_leaf_sizes: tuple[int, ...]  # chains built from leaves alone, for the 10M proofs
     sweep_records_per_day: int
     sweep_repeat: int
+    flush_records: int = 20_000
 
 
 FULL: Final = Sizes(
@@ -86,6 +88,7 @@ QUICK: Final = Sizes(
     proof_leaf_sizes=(),
     sweep_records_per_day=200,
     sweep_repeat=3,
+    flush_records=2_000,
 )
 
 
@@ -102,6 +105,10 @@ def run_all(
         (
             bench_profile.NAME,
             lambda: bench_profile.run(sizes.profile, seed, scratch, repeat=sizes.repeat),
+        ),
+        (
+            bench_flush.NAME,
+            lambda: bench_flush.run(sizes.flush_records, seed, scratch, repeat=sizes.repeat),
         ),
         (bench_read.NAME, lambda: bench_read.run(sizes.read, seed, scratch, repeat=sizes.repeat)),
         (

@@ -44,7 +44,8 @@ from auditlog.merkle import CompactRange
 from auditlog.segment.blocks import pack_block
 from auditlog.segment.format import BlockHeader, frame_nonces
 from auditlog.segment.frames import origin_prefix
-from auditlog.segment.writer import _U64, _micros_of
+from auditlog.segment.pending import micros_of as _micros_of
+from auditlog.segment.writer import _U64
 from benchmarks._harness import (
     JsonDict,
     common_parser,

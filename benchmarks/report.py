@@ -13,11 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from benchmarks import bench_proofs, bench_sweep, compare_trees
+from benchmarks import bench_flush, bench_proofs, bench_sweep, compare_trees
 from benchmarks._harness import JsonDict, median
 from benchmarks.targets import MISS, TargetCheck, evaluate
 
-BENCHES: Final = ("write", "profile", "scale", "read", bench_proofs.NAME, bench_sweep.NAME)
+BENCHES: Final = (
+    "write",
+    "profile",
+    "scale",
+    "read",
+    bench_flush.NAME,
+    bench_proofs.NAME,
+    bench_sweep.NAME,
+)
 
 HOW_TO_RUN: Final = """\
 ```sh
@@ -63,6 +71,7 @@ def render(
         _profile_section(results.get("profile"), images, image_prefix),
         _scale_section(results.get("scale"), images, image_prefix),
         _read_section(results.get("read"), images, image_prefix),
+        bench_flush.markdown_section(results.get(bench_flush.NAME)),
         bench_proofs.markdown_section(results.get(bench_proofs.NAME)),
         bench_sweep.markdown_section(results.get(bench_sweep.NAME)),
         compare_trees.markdown_section(comparisons),

@@ -726,7 +726,7 @@ def _append_failing_with(code: int) -> Callable[[Path], Outcome]:
 
         with pytest.MonkeyPatch.context() as patch:
             # The one place a chain's blocks are written: the file system refuses it.
-            patch.setattr("auditlog.segment.writer.write_all", refuse)
+            patch.setattr("auditlog.segment.sink.write_all", refuse)
             return invoke(["append", str(path)], GOOD_LINE)
 
     return run

@@ -28,7 +28,7 @@ from auditlog._fast import chunks, concat_each, prefix_each, sha256_each
 from auditlog.clock import utc_micros as _utc_micros
 from auditlog.crypto.keys import PeriodKeys, derive_subkey
 from auditlog.records import Activity
-from auditlog.segment.writer import _micros_of
+from auditlog.segment.pending import micros_of as _micros_of
 
 _TIMES = st.datetimes(
     min_value=datetime(1970, 1, 1),
@@ -50,7 +50,7 @@ def _activity(moment: datetime) -> Activity:
 def test_record_times_in_micros_equal_the_field_by_field_definition(
     moments: list[datetime],
 ) -> None:
-    """``_micros_of`` (timedelta arithmetic in C) equals the calendar arithmetic."""
+    """``micros_of`` (timedelta arithmetic in C) equals the calendar arithmetic."""
     records = []
     for moment in moments:
         try:

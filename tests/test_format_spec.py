@@ -31,6 +31,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -1677,14 +1678,24 @@ def mixed(at: datetime) -> list[Record]:
     ]
 
 
+def wait_for_dictionary(directory: Path) -> None:
+    """Until the dictionary trained in the background is stored (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while not any(directory.glob("*.zdict")):
+        assert time.monotonic() < deadline, "no dictionary was stored within 30 s"
+        time.sleep(0.005)
+
+
 def write_sample_log(create_log: Callable[..., AuditLog]) -> dict[str, list[Record]]:
     """Write several chains (dictionary and raw frames, two periods in one segment); close it."""
     written: dict[str, list[Record]] = {"network": [], "mixed": []}
     with create_log(CONFIG) as log:
         # Twelve records of one hour: blocks of four, the later ones compressed with the
-        # period's dictionary once eight samples are in.
+        # period's dictionary, trained in the background once eight samples are in.
         batch = [network(i, T0 + timedelta(minutes=4 * i)) for i in range(12)]
-        log.append_many(batch)
+        log.append_many(batch[:8])
+        wait_for_dictionary(log.path / "chains" / "network" / "dicts")
+        log.append_many(batch[8:])
         written["network"] += batch
         # A late record of the previous hour joins the open segment under its own period.
         late = network(99, T0 - timedelta(minutes=30))

@@ -31,6 +31,7 @@ from auditlog import (
     LateRecordError,
     LogConfig,
     PassphraseError,
+    Receipt,
 )
 from auditlog.merkle import root
 from auditlog.testing import tamper
@@ -48,7 +49,6 @@ def test_receipt_becomes_durable_only_after_flush(create_log: MakeLog) -> None:
     assert [r.index for r in receipts] == list(range(5))
     assert {r.chain for r in receipts} == {"chat"}
     assert not any(r.durable for r in receipts)
-    assert not receipts[0].wait_durable(timeout=0.05)
     assert "durable=False" in repr(receipts[0])
     log.flush()
     assert all(r.durable for r in receipts)
@@ -58,9 +58,34 @@ def test_receipt_becomes_durable_only_after_flush(create_log: MakeLog) -> None:
     assert all(r.durable for r in receipts)
 
 
-def test_wait_durable_wakes_when_another_thread_flushes(create_log: MakeLog) -> None:
-    """``wait_durable`` blocks until a flush in another thread makes the record durable."""
+def test_wait_durable_without_group_commit_flushes_for_every_waiting_thread(
+    create_log: MakeLog,
+) -> None:
+    """Without background group commit, the first ``wait_durable`` flushes the chain: every
+    record appended before it becomes durable, whichever thread appended it."""
     log = create_log()
+    receipts: list[Receipt] = []
+
+    def produce(start: int) -> None:
+        receipts.extend(log.append(chat_record(i)) for i in range(start, start + 50))
+
+    threads = [threading.Thread(target=produce, args=(n * 50,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not any(r.durable for r in receipts)
+    assert receipts[-1].wait_durable(timeout=10)
+    assert all(r.durable for r in receipts)
+    assert sorted(r.index for r in receipts) == list(range(200))
+    leaves = [r.leaf for r in sorted(receipts, key=lambda r: r.index)]
+    assert log.verify().chains["chat"].root == root(leaves)
+
+
+def test_wait_durable_wakes_when_another_thread_flushes(create_log: MakeLog) -> None:
+    """Under group commit, ``wait_durable`` blocks until a flush in another thread makes the
+    record durable (here before the background commit's long delay is up)."""
+    log = create_log(group_commit=GroupCommit(max_records=1000, max_delay=60))
     receipt = log.append(chat_record(0))
     result: list[bool] = []
     waiter = threading.Thread(target=lambda: result.append(receipt.wait_durable(timeout=30)))

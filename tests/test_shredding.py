@@ -48,7 +48,7 @@ from auditlog.codec import encode_record
 from auditlog.crypto.keys import ChainKeyring, derive_subkey
 from auditlog.records import ChatMessage, LogEventType
 from auditlog.retention import RetentionPolicy
-from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, tamper
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, settle, tamper
 
 START = datetime(2026, 5, 4, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -124,6 +124,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swept]:
     late_index = log.append(late).index  # late, so it joins P1's segment under P0's key
     log.append_many(keep[12:])
     log.flush()
+    settle(log)  # both periods' dictionaries are stored
     data_key = tamper.period_data_key(log, "chat", P0)
     wrapped = bytes(_keyring_doc(path)["keys"][P0][1])
     key_material = {

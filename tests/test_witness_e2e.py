@@ -17,7 +17,7 @@ from test_checkpoints import CHAIN, fork_chain, records, verify_read_only
 
 from auditlog import AuditLog, TrustedState, merkle, note
 from auditlog.errors import ForkError, NoteError, RollbackError
-from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N
+from auditlog.testing import TEST_PASSPHRASE, TEST_SCRYPT_N, settle
 from auditlog.witness import Witness, verify_witnessed
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z: cosignature timestamps are passed in
@@ -51,6 +51,7 @@ def setup(tmp_path: Path, log_path: Path) -> Setup:
         fsync=False,
     ) as log:
         log.append_many(records(100)[:96], chain=CHAIN)
+        settle(log)  # no dictionary is being stored while the directory is copied
         shutil.copytree(log_path, older)
         log.append_many(records(100)[96:], chain=CHAIN)
         log.proofs.sign_checkpoints()

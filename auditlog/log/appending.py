@@ -29,7 +29,7 @@ from auditlog.log.chains import Chains
 from auditlog.log.config import GroupCommit, LogConfig
 from auditlog.log.results import AppendResult, Receipt
 from auditlog.records import RECORD_TYPES, LogEvent, Record, RecordKind
-from auditlog.segment.writer import ChainWriter, check_batch
+from auditlog.segment.writer import ChainWriter, check_batch, flush_writers
 
 __all__ = ["Appender"]
 
@@ -40,6 +40,7 @@ _USER_TYPE_SET = frozenset(_USER_TYPES)
 _OCCURRED_AT = attrgetter("occurred_at")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = timedelta(0)
+_MICROSECOND = timedelta(microseconds=1)
 _LAST_MICROS = datetime_to_micros(datetime.max.replace(tzinfo=UTC))
 
 # Every handle that may hold buffered records, for the flush at exit.
@@ -128,11 +129,17 @@ class Appender:
         if type(record) not in _USER_TYPE_SET:
             _check_user_records([record], many=False)
         _check_chain(chain)
-        if not _EPOCH <= record.occurred_at <= self._accept_until:
-            self._check_times(record.occurred_at, record.occurred_at)
+        occurred_at = record.occurred_at
+        if not _EPOCH <= occurred_at <= self._accept_until:
+            self._check_times(occurred_at, occurred_at)
         writer = self._chains.writer(chain or record.kind)
-        index, leaves = writer.append_batch([record])
-        receipt = Receipt(writer.chain, index, leaves[0], writer.durability)
+        # Queued: encoded and hashed with the rest of the queue when it is drained, so that
+        # appends from many threads cost about what their share of one batch does.
+        index, slot = writer.enqueue(record, (occurred_at - _EPOCH) // _MICROSECOND)
+        durability = writer.durability
+        if self._group_commit is None and durability.flush is None:
+            durability.flush = writer.flush  # wait_durable leads a group commit itself
+        receipt = Receipt(writer.chain, index, slot, durability)
         self._after_append(writer)
         return receipt
 
@@ -168,8 +175,7 @@ class Appender:
                 part = None if known is None else known[start : start + size]
                 self._append_group(writers[name], group[start : start + size], ranges, part)
         if flush:
-            for name in ranges:
-                writers[name].flush()
+            flush_writers([writers[name] for name in ranges])
         return AppendResult(count=len(batch), ranges=ranges, durable=flush)
 
     def _check_times(self, oldest: datetime, newest: datetime) -> None:
@@ -216,8 +222,7 @@ class Appender:
     def flush(self) -> None:
         """Write and sync every buffered record of every chain."""
         self._raise_flusher_error()
-        for writer in self._chains.open_writers():
-            writer.flush()
+        flush_writers(self._chains.open_writers())
 
     def _flush_loop(self) -> None:
         # Sleeps until an append leaves records waiting, gives later appends ``max_delay`` to
@@ -231,9 +236,7 @@ class Appender:
             self._stop.wait(delay)
             self._wake.clear()
             try:
-                for writer in self._chains.open_writers():
-                    if writer.pending:
-                        writer.flush()
+                flush_writers([w for w in self._chains.open_writers() if w.pending])
             except BaseException as exc:  # noqa: BLE001 - surfaced on the next flush/close
                 self._flusher_error = exc
                 return

@@ -197,7 +197,10 @@ class Chains:
         make_private_dir(self.layout.chain(EVENTS_CHAIN).directory)
         settings = _chain_settings(self.config)
         settings = replace(
-            settings, max_segment_records=min(settings.max_segment_records, _EVENTS_SEGMENT_RECORDS)
+            settings,
+            max_segment_records=min(settings.max_segment_records, _EVENTS_SEGMENT_RECORDS),
+            # Under the log lock, which storing a dictionary takes: no background training.
+            train_in_background=False,
         )
         writer = self._new_writer(EVENTS_CHAIN, settings)
         try:

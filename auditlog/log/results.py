@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from auditlog.segment.pending import Durability, LeafSlot
 from auditlog.segment.reader import ChainReport
-from auditlog.segment.writer import Durability
 
 __all__ = [
     "AppendResult",
@@ -25,13 +25,23 @@ __all__ = [
 class Receipt:
     """Proof of an append: where the record went, its leaf, and whether it is on disk yet."""
 
-    __slots__ = ("_durability", "chain", "index", "leaf")
+    __slots__ = ("_durability", "_leaf", "chain", "index")
 
-    def __init__(self, chain: str, index: int, leaf: bytes, durability: Durability) -> None:
+    def __init__(
+        self, chain: str, index: int, leaf: bytes | LeafSlot, durability: Durability
+    ) -> None:
         self.chain = chain
         self.index = index
-        self.leaf = leaf
+        self._leaf = leaf
         self._durability = durability
+
+    @property
+    def leaf(self) -> bytes:
+        """The record's leaf hash (computed with its batch, when first asked for if need be)."""
+        leaf = self._leaf
+        if isinstance(leaf, LeafSlot):
+            leaf = self._leaf = leaf.leaf(self.index)
+        return leaf
 
     @property
     def durable(self) -> bool:
@@ -39,7 +49,13 @@ class Receipt:
         return self._durability.size > self.index
 
     def wait_durable(self, timeout: float | None = None) -> bool:
-        """Block until the record is durable (a flush happened); False on timeout."""
+        """Block until the record is durable; False on timeout.
+
+        With background group commit, waits for the flush that takes the record. Without, the
+        caller flushes the chain itself, taking the records other threads appended meanwhile
+        along (they find theirs durable when it is done). Raises ``AuditLogError`` if the chain
+        failed, as the record will then never be durable.
+        """
         return self._durability.wait(self.index, timeout)
 
     def __repr__(self) -> str:

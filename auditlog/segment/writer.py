@@ -1,10 +1,13 @@
 """The chain writer: append, group commit, segment roll and seal (recovery on open: ``recovery``).
 
 One ``ChainWriter`` per chain and process, holding the chain's lock file for its lifetime (a
-second writer, in this process or another, gets ``LogLockedError``). Appends assign indexes
-and compute leaves at once, so receipts carry their leaf; ``flush`` turns the buffered records
-into one block per period run, adds its leaves to the Merkle tree, writes it with a single
-``write`` and ``fdatasync``s it. Only then do the records' receipts report ``durable``.
+second writer, in this process or another, gets ``LogLockedError``). ``append_batch`` assigns
+indexes and computes leaves at once; ``enqueue`` (one record) only assigns the index and queues
+the record, which is encoded and hashed with the rest of its queue when drained (``pending``).
+``flush`` turns the buffered records into one block per period run, adds its leaves to the
+Merkle tree, writes it with a single ``write`` and ``fdatasync``s it. Only then do the records'
+receipts report ``durable``. ``flush_writers`` flushes many chains with one disk wait: every
+chain writes its blocks, then all ``fdatasync`` at once.
 """
 
 from __future__ import annotations
@@ -13,44 +16,45 @@ import os
 import struct
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from itertools import groupby, repeat
-from operator import attrgetter, floordiv, sub
-from pathlib import Path
+from itertools import repeat
+from operator import attrgetter, floordiv
 from typing import TYPE_CHECKING
 
-import zstandard
-
 from auditlog._fast import concat_each, leaf_hashes, prefix_each
-from auditlog._fs import create_exclusive, discard_leftovers, make_private_dir, write_all
-from auditlog.clock import Clock, SystemClock, datetime_to_micros, future_limit
-from auditlog.codec import encode_records, train_dictionary
+from auditlog._fs import discard_leftovers, make_private_dir
+from auditlog.clock import Clock, SystemClock, future_limit
+from auditlog.codec import encode_records
 from auditlog.crypto.keys import ChainKeyring, PeriodKeys
 from auditlog.errors import AuditLogError, LateRecordError, RecordValidationError, RollbackError
-from auditlog.segment.blocks import pack_block
 from auditlog.segment.check import ChainCheck
 from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.files import ChainFiles, acquire_chain_lock
 from auditlog.segment.format import (
-    TIME_GRANULE_US,
-    BlockHeader,
-    Seal,
-    block_entry_size,
-    file_header,
     frame_nonces,
 )
 from auditlog.segment.frames import DictionaryStore, origin_prefix
+from auditlog.segment.pending import (
+    Durability,
+    LeafSlot,
+    Pending,
+    has_late,
+    micros_of,
+    period_runs,
+)
 from auditlog.segment.recovery import RecoveryReport, check_tail, cut_torn_tail, recover_tiles
-from auditlog.segment.scan import SegmentScan, segment_path
+from auditlog.segment.scan import SegmentScan
+from auditlog.segment.sink import OpenSegment, SegmentSink
 from auditlog.segment.tiles import TileStore
 from auditlog.segment.tombstone import TombstoneStore
+from auditlog.segment.training import DictionaryTrainer
 
 if TYPE_CHECKING:
     from auditlog.records import Record
 
-__all__ = ["ChainSettings", "ChainWriter", "Durability", "check_batch"]
+__all__ = ["ChainSettings", "ChainWriter", "Durability", "check_batch", "flush_writers"]
 
 
 _MAX_PERIOD = (1 << 32) - 1
@@ -68,102 +72,19 @@ class ChainSettings:
     dictionary_samples: int = 1000
     dictionary_bytes: int = 16 << 10
     max_future_seconds: int = 300
-
-
-class Durability:
-    """Shared by a chain's receipts: how many of the chain's records are on disk."""
-
-    __slots__ = ("_cond", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._cond = threading.Condition()
-
-    def advance(self, size: int) -> None:
-        with self._cond:
-            self.size = size
-            self._cond.notify_all()
-
-    def wait(self, index: int, timeout: float | None) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self.size > index, timeout)
-
-
-def _period_runs(periods: list[int], limit: int) -> list[tuple[int, int]]:
-    """(start, end) of each run of consecutive records of one period, cut to ``limit`` records.
-
-    ``periods`` is not empty. ``groupby`` finds the runs in C, where a loop in Python would cost
-    bytecode per record; the common case, a single run, is decided by one ``list.count`` call.
-    """
-    count = len(periods)
-    if count <= limit and periods.count(periods[0]) == count:
-        return [(0, count)]
-    runs: list[tuple[int, int]] = []
-    start = 0
-    for _, run in groupby(periods):
-        stop = start + len(list(run))
-        runs.extend((cut, min(cut + limit, stop)) for cut in range(start, stop, limit))
-        start = stop
-    return runs
+    train_in_background: bool = True
 
 
 def check_batch(writer: ChainWriter, records: Sequence[Record]) -> list[int]:
     """``writer.append_batch``'s checks of ``records``, nothing buffered (a caller spreading a
     batch over chains or blocks checks every part first); returns their times, for
     ``append_batch(times=...)``."""
-    times = _micros_of(records)
+    times = micros_of(records)
     writer.append_batch(records, check_only=True, times=times)
     return times
 
 
-def _has_late(times: list[int], high_water: int, bound: int) -> bool:
-    """Whether a record comes more than ``bound`` after the newest one before it."""
-    if min(times) >= high_water - bound:
-        return False  # the common case, decided without a loop
-    newest = high_water
-    for moment in times:
-        if moment < newest - bound:
-            return True
-        newest = max(newest, moment)
-    return False
-
-
 _U64 = struct.Struct(">Q")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_OCCURRED_AT = attrgetter("occurred_at")
-
-
-def _micros_of(records: Sequence[Record]) -> list[int]:
-    """Each record's ``occurred_at`` as integer UTC microseconds since the Unix epoch.
-
-    The loop runs in C: aware datetimes subtract exactly, and records hold UTC already.
-    """
-    since_epoch = map(sub, map(_OCCURRED_AT, records), repeat(_EPOCH))
-    return list(map(floordiv, since_epoch, repeat(_MICROSECOND)))
-
-
-@dataclass
-class _Pending:
-    """Records appended but not yet written: parallel lists, cheaper than an object each."""
-
-    canonical: list[bytes]
-    leaves: list[bytes]
-    periods: list[int]
-    times: list[int]
-
-
-@dataclass
-class _OpenSegment:
-    sequence: int
-    path: Path
-    fd: int
-    first_index: int
-    size: int
-    records: int
-    period: int  # the newest period written into this segment
-    periods: set[int]
-    block_index: list[tuple[int, int]]
 
 
 def _discard_leftovers(files: ChainFiles) -> None:
@@ -231,9 +152,17 @@ class ChainWriter:
         self._append_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._failed: BaseException | None = None
-        self._samples: dict[int, list[bytes]] = {}
-        self._dict_ids: dict[int, int] = {}
-        self._pending = _Pending([], [], [], [])
+        self._drain_lock = threading.Lock()  # drains, and append_batch, keep index order
+        self._trainer = DictionaryTrainer(
+            self._dictionaries,
+            settings.dictionary_samples,
+            settings.dictionary_bytes,
+            self._install_dictionary,
+            background=settings.train_in_background,
+        )
+        self._pending = Pending()
+        self._queue: list[Record] = []
+        self._queue_times: list[int] = []
         make_private_dir(self._segments_dir)
         self._lock_fd = acquire_chain_lock(files, chain)
         try:
@@ -246,47 +175,53 @@ class ChainWriter:
     # -- recovery -------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        self._segment: _OpenSegment | None = None
         tombstones = self._tombstones.load()
         self._any_deleted = bool(tombstones)
         check, scan = check_tail(self.files, self.chain, self.origin, tombstones)
         _refuse_a_cut_then_clean(self.files, self.chain, check.size)
-        if scan is None:
-            self._next_sequence = check.next_sequence
-            self._finish_recovery(check, None)
-            return
-        if scan.torn_bytes or scan.first_index == -1:
+        if scan is not None and (scan.torn_bytes or scan.first_index == -1):
             self.recovery = cut_torn_tail(scan, self.chain, check.size)
-        self._next_sequence = scan.sequence + 1
         self._finish_recovery(check, scan)
 
     def _finish_recovery(self, check: ChainCheck, scan: SegmentScan | None) -> None:
         # The tree of what is on disk; appends only count, the tree grows as blocks are written.
-        self._tree = check.tree
         self._appended = check.size
-        self._last_hash = check.last_hash
         self._high_water = 0
         self.durability = Durability(check.size)
+        self._slot = LeafSlot(check.size, self._drain)
         recover_tiles(self.tiles, self.files, self.chain, check.size, any_deleted=self._any_deleted)
-        if scan is None or scan.first_index == -1:
-            if scan is not None:
-                self._next_sequence = scan.sequence
-            return
-        if scan.blocks:
-            self._high_water = max(b.header.max_time for b in scan.blocks)
-        if scan.seal is not None:
-            return
-        fd = os.open(scan.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        self._segment = _OpenSegment(
-            sequence=scan.sequence,
-            path=scan.path,
-            fd=fd,
-            first_index=scan.first_index,
-            size=scan.good_size,
-            records=scan.record_count,
-            period=max((b.header.period for b in scan.blocks), default=0),
-            periods={b.header.period for b in scan.blocks},
-            block_index=[(b.header.first_index, b.offset) for b in scan.blocks],
+        next_sequence = check.next_sequence if scan is None else scan.sequence + 1
+        segment = None
+        if scan is not None and scan.first_index == -1:
+            next_sequence = scan.sequence  # an empty segment, removed: made again
+        elif scan is not None:
+            if scan.blocks:
+                self._high_water = max(b.header.max_time for b in scan.blocks)
+            if scan.seal is None:
+                segment = OpenSegment(
+                    sequence=scan.sequence,
+                    path=scan.path,
+                    fd=os.open(scan.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC),
+                    first_index=scan.first_index,
+                    size=scan.good_size,
+                    records=scan.record_count,
+                    period=max((b.header.period for b in scan.blocks), default=0),
+                    periods={b.header.period for b in scan.blocks},
+                    block_index=[(b.header.first_index, b.offset) for b in scan.blocks],
+                )
+        settings = self.settings
+        self._sink = SegmentSink(
+            self.files.segments,
+            self.tiles,
+            (settings.max_segment_bytes, settings.max_segment_records),
+            self._clock,
+            fsync=self._fsync,
+            tree=check.tree,
+            last_hash=check.last_hash,
+            next_sequence=next_sequence,
+            segment=segment,
+            on_seal=self._on_seal,
+            state_lock=self._state_lock,
         )
 
     # -- appending ------------------------------------------------------------------------
@@ -311,7 +246,7 @@ class ChainWriter:
         ``check_late=False``: for the log's own events (neither bound applies)."""
         if not records:
             return self.size, []
-        times = _micros_of(records) if times is None else times
+        times = micros_of(records) if times is None else times
         periods = list(map(floordiv, times, repeat(self._period_us)))
         if min(times) < 0 or max(periods) > _MAX_PERIOD:
             raise RecordValidationError(
@@ -323,57 +258,128 @@ class ChainWriter:
         if check_late and newest > self._future_limit_us:
             skew, limit = self.settings.max_future_seconds, self._future_limit_us
             self._future_limit_us = future_limit(self._clock, skew, newest, limit)
-        canonical = [] if check_only else encode_records(records)
+        if check_only:
+            with self._append_lock:
+                self._check_usable()
+                if check_late and has_late(times, self._high_water, self._late_bound_us):
+                    raise self._late()
+                return self._appended, []
+        canonical = encode_records(records)
+        with self._drain_lock:
+            while True:
+                # Queued records come first: their indexes were given out before these.
+                self._drain_locked()
+                with self._append_lock:
+                    if not self._queue:  # else one was queued meanwhile: drain again
+                        return self._buffer(canonical, periods, times, newest, check_late)
+
+    def _buffer(
+        self,
+        canonical: list[bytes],
+        periods: list[int],
+        times: list[int],
+        newest: int,
+        check_late: bool,
+    ) -> tuple[int, list[bytes]]:
+        """append_batch's buffering, under the drain and append locks, the queue empty."""
+        self._check_usable()
+        if check_late and has_late(times, self._high_water, self._late_bound_us):
+            raise self._late()
+        newest = max(self._high_water, newest)
+        first = self._appended
+        leaves = self._leaves(first, canonical, periods)
+        self._appended += len(leaves)
+        if check_late:  # the log's own events must not push records out as late
+            self._high_water = newest
+        self._pending.add(canonical, leaves, periods, times)
+        # The next queued record's slot starts after these.
+        self._slot = LeafSlot(self._appended, self._drain)
+        return first, leaves
+
+    def _late(self) -> LateRecordError:
+        return LateRecordError(
+            f"a record of chain {self.chain!r} is more than {self.settings.late_bound_seconds} s "
+            "older than the newest record; such late records are refused so that sealed periods "
+            "stay sealed: write it to a chain for back-filled records, or raise "
+            "late_bound_seconds"
+        )
+
+    def enqueue(self, record: Record, moment: int) -> tuple[int, LeafSlot]:
+        """Queue one record (``moment``: its time in microseconds) under the checks of
+        ``append_batch``; returns its index and the slot that will hold its leaf."""
+        if moment > self._future_limit_us:
+            skew, limit = self.settings.max_future_seconds, self._future_limit_us
+            self._future_limit_us = future_limit(self._clock, skew, moment, limit)
+        if moment < self._high_water - self._late_bound_us:
+            raise self._late()  # before a key is made for it (checked again below, locked)
+        period = moment // self._period_us
+        if period != self._queue_period:
+            if moment < 0 or period > _MAX_PERIOD:
+                self.append_batch([record], check_only=True, times=[moment])  # raises, as for one
+            # Refused now if the period was shredded (KeyShreddedError), not when drained; its
+            # key is made now if it is new.
+            self._keyring.get_or_create(period)
+            self._queue_period = period
         with self._append_lock:
             self._check_usable()
-            if check_late and _has_late(times, self._high_water, self._late_bound_us):
-                raise LateRecordError(
-                    f"a record of chain {self.chain!r} is more than "
-                    f"{self.settings.late_bound_seconds} s older than the newest record; such late "
-                    "records are refused so that sealed periods stay sealed: write it to a chain "
-                    "for back-filled records, or raise late_bound_seconds"
-                )
-            if check_only:
-                return self._appended, []
-            newest = max(self._high_water, newest)
-            first = self._appended
-            leaves = self._leaves(first, canonical, periods)
-            self._appended += len(leaves)
-            if check_late:  # the log's own events must not push records out as late
-                self._high_water = newest
-            pending = self._pending
-            pending.canonical.extend(canonical)
-            pending.leaves.extend(leaves)
-            pending.periods.extend(periods)
-            pending.times.extend(times)
-            return first, leaves
+            if moment < self._high_water - self._late_bound_us:
+                raise self._late()
+            index = self._appended
+            self._appended = index + 1
+            if moment > self._high_water:
+                self._high_water = moment
+            self._queue.append(record)
+            self._queue_times.append(moment)
+            return index, self._slot
+
+    def _drain(self) -> None:
+        with self._drain_lock:
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
+        """Encode and hash the queued records as one batch, into the buffer (drain lock held)."""
+        with self._append_lock:
+            queue, times, slot = self._queue, self._queue_times, self._slot
+            if not queue:
+                return
+            self._queue, self._queue_times = [], []
+            self._slot = LeafSlot(slot.first + len(queue), self._drain)
+        try:
+            canonical = encode_records(queue)
+            periods = list(map(floordiv, times, repeat(self._period_us)))
+            leaves = self._leaves(slot.first, canonical, periods)
+        except BaseException as exc:
+            # Their indexes were given out: the chain cannot go on without them.
+            self._fail(exc)
+            raise
+        slot.leaves = leaves
+        with self._append_lock:
+            self._pending.add(canonical, leaves, periods, times)
 
     # The newest time append_batch takes without reading the clock (see future_limit).
     _future_limit_us = -1
+    # The period of the last record queued, whose key is known to exist and not be shredded.
+    _queue_period = -1
 
     def _leaves(self, first: int, canonical: list[bytes], periods: list[int]) -> list[bytes]:
         leaves: list[bytes] = []
-        for start, end in _period_runs(periods, len(periods)):
+        for start, end in period_runs(periods, len(periods)):
             period = periods[start]
             keys = self._keyring.get_or_create(period)
             salts = keys.leaf_salts(first + start, end - start)
             # SHA-256(0x00 || salt || record) of each record, the loop in C.
             leaves.extend(leaf_hashes(salts, canonical[start:end]))
-            self._sample(period, canonical, start, end)
+            self._trainer.sample(period, canonical, start, end)
         return leaves
-
-    def _sample(self, period: int, canonical: list[bytes], start: int, end: int) -> None:
-        """Keep the first records of a period to train its dictionary (in memory only)."""
-        if period in self._dict_ids:
-            return
-        samples = self._samples.setdefault(period, [])
-        wanted = self.settings.dictionary_samples - len(samples)
-        if wanted > 0:
-            samples.extend(canonical[start : min(end, start + wanted)])
 
     @property
     def pending(self) -> int:
-        return len(self._pending.canonical)
+        """Records appended and not yet written (queued or buffered)."""
+        return len(self._pending.canonical) + len(self._queue)
+
+    def _fail(self, error: BaseException) -> None:
+        self._failed = error
+        self.durability.fail(error)
 
     def _check_usable(self) -> None:
         if self._failed is not None:
@@ -388,205 +394,171 @@ class ChainWriter:
     def flush(self) -> int:
         """Write and sync every buffered record; returns the durable size of the chain."""
         with self._flush_lock:
-            with self._append_lock:
-                self._check_usable()
-                pending = self._pending
-                if not pending.canonical:
-                    return self.durability.size
-                self._pending = _Pending([], [], [], [])
-                first = self._tree.end
-            try:
-                self._write_pending(first, pending)
-            except BaseException as exc:
-                self._failed = exc
-                raise
-            return self.durability.size
+            if self._write_unsynced(sync=True):
+                self._finish_flush()
+        return self.durability.size
 
-    def _write_pending(self, first: int, pending: _Pending) -> None:
-        for start, end in _period_runs(pending.periods, self.settings.block_max_records):
-            self._write_block(first + start, pending, start, end)
-        self.durability.advance(first + len(pending.canonical))
+    def _write_unsynced(self, *, sync: bool) -> bool:
+        """Write the blocks of what is buffered, ``fdatasync``ing them only if ``sync`` (else
+        ``flush_writers`` syncs them with other chains'); False if there was nothing. The
+        flush lock is held, and until ``_finish_flush``."""
+        self._drain()
+        with self._append_lock:
+            self._check_usable()
+            pending = self._pending
+            if not pending.canonical:
+                return False
+            self._pending = Pending()
+            first = self._sink.tree.end
+        try:
+            for start, end in period_runs(pending.periods, self.settings.block_max_records):
+                self._write_block(first + start, pending, start, end, sync)
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        self._written_end = first + len(pending.canonical)
+        return True
 
-    def _write_block(self, first: int, pending: _Pending, start: int, end: int) -> None:
+    def _sync_unsynced(self) -> None:
+        try:
+            self._sink.sync()
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+    def _finish_flush(self) -> None:
+        """The written blocks are on disk: their receipts say so, the tiles follow."""
+        self.durability.advance(self._written_end)
+        self._sink.write_tiles()
+
+    def _write_block(self, first: int, pending: Pending, start: int, end: int, sync: bool) -> None:
         period = pending.periods[start]
         keys = self._keyring.get_or_create(period)
-        dict_id = self._dictionary_for(keys)
+        dict_id = self._trainer.dictionary_for(keys)
         codec = self._dictionaries.codec(keys, dict_id)
         block_salt = os.urandom(16)
         aead = keys.frame_aead(block_salt)
-        prefix = self._origin_prefix
         leaves = pending.leaves[start:end]
-        canonical = pending.canonical[start:end]
         count = end - start
         # frame_aad(prefix, index, leaf) and AES-GCM of each record, the loops in C.
         indexes = map(_U64.pack, range(first, first + count))
-        aads = concat_each(prefix_each(prefix, indexes), leaves)
-        frames = list(map(aead.encrypt, frame_nonces(count), codec.compress_many(canonical), aads))
+        aads = concat_each(prefix_each(self._origin_prefix, indexes), leaves)
+        compressed = codec.compress_many(pending.canonical[start:end])
+        frames = list(map(aead.encrypt, frame_nonces(count), compressed, aads))
         if len(frames) != count:  # map stops at its shortest input: never silently short
             raise AssertionError(f"encrypted {len(frames)} frames of a block of {count}")
-        # Roll the segment before the tree moves on: a seal records the tree as it stood at
-        # the end of its own last block.
-        entry_size = block_entry_size(count, sum(map(len, frames)))
-        segment = self._segment_for(period, entry_size, count, first)
-        tree = self._tree
-        # The leaves are joined once, for the tree, the block and the tiles alike.
-        joined = b"".join(leaves)
-        stride_nodes: list[tuple[int, int, bytes]] = []
-        tree.extend_joined(joined, stride_nodes)
         times = pending.times[start:end]
-        header = BlockHeader(
-            count=count,
-            first_index=first,
-            tree_size=first + count,
-            period=period,
-            dictionary_id=dict_id,
-            # Header times are coarsened to whole minutes: with small blocks exact times in
-            # the clear would reveal when each record's event happened.
-            min_time=min(times) // TIME_GRANULE_US * TIME_GRANULE_US,
-            max_time=-(-max(times) // TIME_GRANULE_US) * TIME_GRANULE_US,
-            block_salt=block_salt,
-            prev_hash=self._last_hash,
-            tree_root=tree.root(),
-        )
-        entry, block_hash = pack_block(header, joined, frames)
-        offset = segment.size
-        write_all(segment.fd, entry)
-        if self._fsync:
-            os.fdatasync(segment.fd)
-        segment.size += len(entry)
-        segment.records += count
-        segment.period = max(segment.period, period)
-        segment.periods.add(period)
-        segment.block_index.append((first, offset))
-        self._last_hash = block_hash
-        self.tiles.write(first, joined, stride_nodes)
+        self._sink.write_block(first, period, dict_id, block_salt, leaves, frames, times, sync=sync)
 
-    def _dictionary_for(self, keys: PeriodKeys) -> int:
-        period = keys.period
-        dict_id = self._dict_ids.get(period)
-        if dict_id is not None:
-            return dict_id
-        stored = self._dictionaries.stored_id(period)
-        if stored is not None:
-            self._dict_ids[period] = stored
-            self._samples.pop(period, None)
-            return stored
-        samples = self._samples.get(period, [])
-        if len(samples) < self.settings.dictionary_samples:
-            return 0
-        try:
-            dictionary = train_dictionary(samples, self.settings.dictionary_bytes)
-        except zstandard.ZstdError:  # zstd refuses degenerate samples: go on without one
-            self._samples[period] = []
-            self._dict_ids[period] = 0
-            return 0
+    def _install_dictionary(self, keys: PeriodKeys, dictionary: bytes) -> int:
+        """Store a trained dictionary and tell the head (from the trainer, perhaps in its
+        thread); nothing for a period shredded meanwhile."""
         with self._state_lock():
+            period = keys.period
+            if self._trainer.cancelled(period) or period in self._keyring.shredded:
+                return 0
             dict_id = self._dictionaries.save(keys, dictionary)
             if self._on_dictionary is not None:
                 self._on_dictionary(period)
-        self._dict_ids[period] = dict_id
-        del self._samples[period]
-        return dict_id
-
-    # -- segments -------------------------------------------------------------------------
-
-    def _segment_for(self, period: int, entry_bytes: int, records: int, first: int) -> _OpenSegment:
-        segment = self._segment
-        settings = self.settings
-        if (
-            segment is not None
-            and segment.records
-            and (
-                period > segment.period
-                or segment.size + entry_bytes > settings.max_segment_bytes
-                or segment.records + records > settings.max_segment_records
-            )
-        ):
-            self._seal(segment)
-            segment = None
-        if segment is None:
-            segment = self._create_segment(first, period)
-        return segment
-
-    def _create_segment(self, first: int, period: int) -> _OpenSegment:
-        sequence = self._next_sequence
-        path = segment_path(self._segments_dir, sequence)
-        header = file_header(sequence, first)
-        create_exclusive(path, header)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        self._next_sequence += 1
-        self._segment = _OpenSegment(
-            sequence=sequence,
-            path=path,
-            fd=fd,
-            first_index=first,
-            size=len(header),
-            records=0,
-            period=period,
-            periods=set(),
-            block_index=[],
-        )
-        return self._segment
-
-    def _seal(self, segment: _OpenSegment) -> None:
-        with self._state_lock():
-            self._write_seal(segment)
-
-    def _write_seal(self, segment: _OpenSegment) -> None:
-        tree = self._tree
-        seal = Seal(
-            block_count=len(segment.block_index),
-            first_index=segment.first_index,
-            end_index=tree.end,
-            sealed_at=datetime_to_micros(self._clock.now()),
-            last_block_hash=self._last_hash,
-            tree_root=tree.root(),
-            frontier=tuple(tree.hashes),
-            periods=tuple(sorted(segment.periods)),
-            block_index=tuple(segment.block_index),
-        )
-        write_all(segment.fd, seal.pack())
-        os.fsync(segment.fd)
-        os.close(segment.fd)
-        os.chmod(segment.path, 0o400)  # sealed segments are immutable; make accidents harder
-        self._segment = None
-        if self._on_seal is not None:
-            self._on_seal(seal.end_index, seal.tree_root)
+            return dict_id
 
     @property
     def open_sequence(self) -> int | None:
         """The sequence number of the open segment, if one is open."""
-        return self._segment.sequence if self._segment is not None else None
+        segment = self._sink.segment
+        return segment.sequence if segment is not None else None
 
     def seal_open_segment(self) -> None:
         """Flush, then seal the open segment (if it holds anything) so it can be deleted."""
         self.flush()
         with self._flush_lock:
-            segment = self._segment
+            segment = self._sink.segment
             if segment is not None and segment.records:
-                self._seal(segment)
+                self._sink.seal(segment)
+
+    def settle(self) -> None:
+        """Finish dictionary training: wait for the background job, train what is due."""
+        self._trainer.wait()
+        for period in self._trainer.due():
+            if period not in self._keyring.shredded:
+                self._trainer.train_now(self._keyring.get_or_create(period))
 
     def forget_period(self, period: int) -> None:
         """Drop what this writer holds in memory of a shredded period (samples, dictionary)."""
-        self._samples.pop(period, None)
-        self._dict_ids.pop(period, None)
-        self._dictionaries.forget(period)
+        self._queue_period = -1
+        self._trainer.forget(period)
 
     def head(self) -> tuple[int, bytes]:
         """(size, root) of what is durably written, after flushing what is buffered."""
         self.flush()
         with self._flush_lock:
-            return self._tree.end, self._tree.root()
+            return self._sink.tree.end, self._sink.tree.root()
 
     # -- closing --------------------------------------------------------------------------
 
     def close(self) -> None:
         """Flush what is buffered and release the chain's lock. The open segment stays open."""
         try:
+            self.settle()
             if self._failed is None:
                 self.flush()
         finally:
-            if self._segment is not None:
-                os.close(self._segment.fd)
-                self._segment = None
+            self._sink.close()
             os.close(self._lock_fd)
+
+
+_SYNC_POOL: ThreadPoolExecutor | None = None
+_SYNC_POOL_LOCK = threading.Lock()
+
+
+def _sync_pool() -> ThreadPoolExecutor:
+    global _SYNC_POOL
+    with _SYNC_POOL_LOCK:
+        if _SYNC_POOL is None:
+            _SYNC_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="auditlog-sync")
+        return _SYNC_POOL
+
+
+def flush_writers(writers: Sequence[ChainWriter]) -> None:
+    """Flush many chains with one disk wait: each writes its blocks, then every chain's
+    ``fdatasync`` runs at once (they release the GIL, and the file system commits them
+    together), then every chain's receipts become durable.
+
+    The chains' flush locks are taken in the order of their names, so that two callers never
+    wait on each other.
+    """
+    if len(writers) <= 1:
+        for writer in writers:
+            writer.flush()
+        return
+    ordered = sorted(writers, key=attrgetter("chain"))
+    written: list[ChainWriter] = []
+    locked: list[ChainWriter] = []
+    try:
+        for writer in ordered:
+            writer._flush_lock.acquire()
+            locked.append(writer)
+            if writer._write_unsynced(sync=False):
+                written.append(writer)
+        syncing = [w for w in written if w._sink.unsynced_fd is not None]
+        _sync_all(syncing)
+        for writer in written:
+            writer._finish_flush()
+    finally:
+        for writer in locked:
+            writer._flush_lock.release()
+
+
+def _sync_all(writers: list[ChainWriter]) -> None:
+    """``fdatasync`` every writer's written blocks at once: all but one in the pool's threads."""
+    futures: list[Future[None]] = []
+    try:
+        pool = _sync_pool()
+        futures = [pool.submit(writer._sync_unsynced) for writer in writers[1:]]
+    except RuntimeError:
+        pass  # the interpreter is exiting (a flush at exit): the rest are synced one by one
+    for writer in writers if not futures else writers[:1]:
+        writer._sync_unsynced()
+    wait(futures)  # every sync finishes before any failure is raised
+    for future in futures:
+        future.result()

@@ -5,7 +5,13 @@ workloads, and ``tamper`` — ways to damage a log on purpose, to test that it i
 """
 
 from auditlog.testing import tamper
-from auditlog.testing._helpers import TEST_PASSPHRASE, TEST_SCRYPT_N, FixedClock, temporary_log
+from auditlog.testing._helpers import (
+    TEST_PASSPHRASE,
+    TEST_SCRYPT_N,
+    FixedClock,
+    settle,
+    temporary_log,
+)
 from auditlog.testing._workload import parse_openssh_log, workload
 
 __all__ = [
@@ -13,6 +19,7 @@ __all__ = [
     "TEST_SCRYPT_N",
     "FixedClock",
     "parse_openssh_log",
+    "settle",
     "tamper",
     "temporary_log",
     "workload",

@@ -77,3 +77,14 @@ def temporary_log(
             yield log
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def settle(log: AuditLog) -> None:
+    """Wait for the log's background work to finish: the training of a period's dictionary,
+    which writers start once a period has its samples and blocks do not wait for.
+
+    For tests that look at what a log stored (its dictionary files, which blocks use them):
+    without it, that depends on how fast the training thread ran.
+    """
+    for writer in log._chains.open_writers():
+        writer.settle()

@@ -283,11 +283,14 @@ def finish_journal(context: SweepContext, chain: str) -> bool:
     dictionaries = DictionaryStore(files.dicts, origin)
     writer = chains.open_writer_if_any(chain)
     for period in journal.shred_periods:
-        secure_delete(dictionaries.path(period))
+        with chains.layout.log_lock():
+            # Under the lock a dictionary is stored under: one trained in the background for
+            # this period is either stored before (and destroyed here) or never.
+            if writer is not None:
+                writer.forget_period(period)
+            secure_delete(dictionaries.path(period))
         crashpoint("sweep-dictionary-destroyed")
         keyring.shred(period, journal.now)
-        if writer is not None:
-            writer.forget_period(period)
         crashpoint("sweep-key-shredded")
     with chains.layout.log_lock():
         # The end is recorded before the journal goes (once: a rerun finds it), so that a sweep

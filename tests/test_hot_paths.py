@@ -1,0 +1,187 @@
+"""The write path of issue 12: queued single appends, leader group commit, many chains per
+flush, and dictionary training off the flush path. Behaviour only: speed is benchmarks' job."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from _integrity_helpers import (
+    BASE_TIME,
+    SMALL_CONFIG,
+    TEST_PASSPHRASE,
+    chat_record,
+    network_record,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditlog import AuditLog, AuditLogError, LateRecordError, LogConfig, Receipt, Record
+from auditlog.merkle import root
+
+MakeLog = Callable[..., AuditLog]
+
+
+def _record(index: int) -> Record:
+    return chat_record(index) if index % 3 else network_record(index)
+
+
+@settings(max_examples=15, deadline=None)
+@given(plan=st.lists(st.tuples(st.booleans(), st.integers(1, 12)), min_size=1, max_size=12))
+def test_single_appends_and_batches_interleave_in_index_order(
+    tmp_path_factory: pytest.TempPathFactory, plan: list[tuple[bool, int]]
+) -> None:
+    """Whatever mix of queued single appends and batches a thread makes, every record gets the
+    next index of its chain, its receipt's leaf is the leaf in the chain's tree, and reading the
+    chain back gives each record at its receipt's index."""
+    path = tmp_path_factory.mktemp("mix") / "log"
+    with AuditLog.create(path, passphrase=TEST_PASSPHRASE, config=SMALL_CONFIG) as log:
+        written: dict[str, list[tuple[int, bytes, Record]]] = {}
+        counter = 0
+        for single, count in plan:
+            records = [_record(counter + i) for i in range(count)]
+            counter += count
+            if single:
+                for record in records:
+                    receipt = log.append(record)
+                    written.setdefault(receipt.chain, []).append(
+                        (receipt.index, receipt.leaf, record)
+                    )
+            else:
+                result = log.append_many(records, flush=False)
+                by_chain: dict[str, list[Record]] = {}
+                for record in records:
+                    by_chain.setdefault(str(record.kind), []).append(record)
+                for chain, ranges in result.ranges.items():
+                    indexes = [i for r in ranges for i in r]
+                    for index, record in zip(indexes, by_chain[chain], strict=True):
+                        written.setdefault(chain, []).append((index, b"", record))
+        log.flush()
+        report = log.verify()
+        for chain, items in written.items():
+            assert [index for index, _, _ in items] == list(range(len(items)))
+            assert list(log.read(chain)) == [record for _, _, record in items]
+            leaves = [leaf for _, leaf, _ in items]
+            if all(leaves):
+                assert report.chains[chain].root == root(leaves)
+
+
+def test_appends_from_many_threads_lose_nothing_and_keep_each_threads_order(
+    create_log: MakeLog,
+) -> None:
+    """Eight threads appending at once: indexes are unique and contiguous, each thread's
+    records keep their order, and every receipt's record is read back at its index."""
+    log = create_log(LogConfig(block_max_records=64))
+    receipts: list[list[tuple[Receipt, Record]]] = [[] for _ in range(8)]
+
+    def produce(n: int) -> None:
+        for i in range(300):
+            record = chat_record(n * 1000 + i, at=BASE_TIME + timedelta(seconds=i))
+            receipts[n].append((log.append(record), record))
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [item for part in receipts for item in part]
+    assert sorted(r.index for r, _ in everything) == list(range(2400))
+    for part in receipts:
+        indexes = [r.index for r, _ in part]
+        assert indexes == sorted(indexes)
+    assert max(everything, key=lambda item: item[0].index)[0].wait_durable(timeout=30)
+    back = list(log.read("chat"))
+    for receipt, record in everything:
+        assert back[receipt.index] == record
+    ordered = sorted(everything, key=lambda item: item[0].index)
+    assert log.verify().chains["chat"].root == root([r.leaf for r, _ in ordered])
+
+
+def test_a_late_single_append_is_refused_at_once_and_takes_no_index(create_log: MakeLog) -> None:
+    """A record too old for its chain is refused by ``append`` itself (not later, when the
+    queue is drained), and the next record gets the index it would have had."""
+    log = create_log(LogConfig(late_bound_seconds=60))
+    first = log.append(chat_record(0, at=BASE_TIME + timedelta(hours=1)))
+    with pytest.raises(LateRecordError):
+        log.append(chat_record(1, at=BASE_TIME))
+    second = log.append(chat_record(2, at=BASE_TIME + timedelta(hours=1)))
+    assert (first.index, second.index) == (0, 1)
+    log.flush()
+    assert len(list(log.read("chat"))) == 2
+
+
+def test_one_flush_makes_every_chain_durable_and_survives_reopening(
+    create_log: MakeLog, open_log: MakeLog
+) -> None:
+    """``append_many`` over many chains with ``flush=True`` returns with its chains' records
+    durable, ``flush`` with every chain's (their syncs run at once); reopened, the log holds
+    and verifies them all."""
+    log = create_log()
+    records = [_record(i) for i in range(120)]
+    receipts = [log.append(r, chain=f"c{i % 5}") for i, r in enumerate(records[:20])]
+    result = log.append_many(records[20:], flush=True)
+    assert result.durable
+    assert set(result.ranges) == {"chat", "network"}
+    assert not any(r.durable for r in receipts)  # chains c0-c4 were not part of it
+    log.flush()  # the seven chains at once
+    assert all(r.durable for r in receipts)
+    log.close()
+    again = open_log()
+    assert again.stats().records == 120
+    assert again.verify().records == 120
+
+
+def test_wait_durable_raises_when_the_chain_failed(create_log: MakeLog) -> None:
+    """A receipt whose chain stopped writing (its segment file was closed under it) does not
+    wait for ever: ``wait_durable`` raises, saying to reopen the log."""
+    log = create_log()
+    log.append(chat_record(0))
+    log.flush()
+    receipt = log.append(chat_record(1))
+    writer = log._chains.writer("chat")
+    segment = writer._sink.segment
+    assert segment is not None
+    os.close(segment.fd)  # the next write fails with EBADF
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        receipt.wait_durable(timeout=5)
+    with pytest.raises(AuditLogError, match="open it again"):
+        receipt.wait_durable(timeout=5)
+    with pytest.raises(AuditLogError, match="open it again"):
+        log.append(chat_record(2))
+    segment.fd = os.open(os.devnull, os.O_WRONLY)  # so that close() has a descriptor to close
+
+
+def test_dictionary_is_trained_off_the_flush_and_used_once_stored(
+    create_log: MakeLog, open_log: MakeLog, log_path: Path
+) -> None:
+    """Once a period has its samples, its dictionary is trained in the background: the blocks
+    flushed meanwhile use none, the blocks after it is stored use it, and everything reads back
+    and verifies after reopening."""
+    config = LogConfig(block_max_records=16, dictionary_samples=32)
+    log = create_log(config)
+    records = [chat_record(i) for i in range(400)]
+    log.append_many(records[:64], flush=True)
+    dicts = log_path / "chains" / "chat" / "dicts"
+    deadline = time.monotonic() + 30
+    while not any(dicts.glob("*.zdict")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any(dicts.glob("*.zdict"))
+    log.append_many(records[64:], flush=True)
+    log.close()
+    again = open_log()
+    assert list(again.read("chat")) == records
+    report = again.verify()
+    assert report.records == 400
+    ids = _dictionary_ids(again, "chat")
+    assert ids[0] == 0  # the first blocks went out before the dictionary was ready
+    assert ids[-1] != 0
+
+
+def _dictionary_ids(log: AuditLog, chain: str) -> list[int]:
+    reader = log._chains.reader(chain)
+    return [block.header.dictionary_id for scan in reader.scans() for block in scan.blocks]
