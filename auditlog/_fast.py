@@ -20,9 +20,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, repeat
-import struct
 from types import ModuleType
 from typing import Final, overload
 
@@ -166,7 +166,9 @@ def py_extend_tree(
         level_nodes = list(chunks(data, 32, done * 32, (done + width) * 32))
         level = 0
         while len(level_nodes) > 1:
-            level_nodes = [_node(a, b) for a, b in zip(level_nodes[::2], level_nodes[1::2])]
+            level_nodes = [
+                _node(a, b) for a, b in zip(level_nodes[::2], level_nodes[1::2], strict=True)
+            ]
             level += 1
             if want_nodes and not level % 8:
                 base = position >> level

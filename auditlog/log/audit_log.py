@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -411,6 +412,8 @@ class AuditLog(DeprecatedMethods):
         progress: Progress | None = None,
         trusted: TrustedState | None = None,
         verifier_key: str | None = None,
+        executor: Executor | None = None,
+        workers: int | None = None,
     ) -> VerifyReport:
         """Check every chain; raise ``IntegrityError`` at the first problem, naming its place.
 
@@ -422,6 +425,12 @@ class AuditLog(DeprecatedMethods):
         checkpoints a client trusted before; on success ``trusted`` is advanced to the newest
         stored checkpoint. ``verifier_key`` pins the log's public key instead of reading it from
         the manifest (an outsider should pin it). Only records flushed before the call count.
+
+        Chains are verified side by side on ``executor`` (any ``concurrent.futures.Executor``;
+        a keyed verification sends each worker its chain's data keys, so use a local one), else
+        on a process pool of ``workers`` processes; by default one per core once the log is
+        large enough (64 MiB of segments) to gain from it. ``workers=1`` verifies in this
+        process. ``progress`` then hears of each chain as it is done.
         """
         chains = self._chains
         return verify_log(
@@ -432,6 +441,8 @@ class AuditLog(DeprecatedMethods):
             progress=progress,
             trusted=trusted,
             verifier_key=verifier_key or self.verifier_key,
+            executor=executor,
+            workers=workers,
         )
 
     def events(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, LogEvent]]:
