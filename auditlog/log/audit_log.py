@@ -416,21 +416,11 @@ class AuditLog(DeprecatedMethods):
         workers: int | None = None,
     ) -> VerifyReport:
         """Check every chain; raise ``IntegrityError`` at the first problem, naming its place.
-
-        Keyless: every byte against the block hash chain, leaves against the Merkle roots in
-        the headers, seals and segment linkage — no key is needed or read. Keyed (default):
-        also decrypt every frame and recompute every leaf from the plaintext record. Both check
-        every stored checkpoint against the recomputed tree (``RollbackError`` if the chain is
-        shorter than one, ``ForkError`` if a root differs), and, with ``trusted``, the
-        checkpoints a client trusted before; on success ``trusted`` is advanced to the newest
-        stored checkpoint. ``verifier_key`` pins the log's public key instead of reading it from
-        the manifest (an outsider should pin it). Only records flushed before the call count.
-
-        Chains are verified side by side on ``executor`` (any ``concurrent.futures.Executor``;
-        a keyed verification sends each worker its chain's data keys, so use a local one), else
-        on a process pool of ``workers`` processes; by default one per core once the log is
-        large enough (64 MiB of segments) to gain from it. ``workers=1`` verifies in this
-        process. ``progress`` then hears of each chain as it is done.
+        Keyless: every byte against the hash chain, leaves against the headers' Merkle roots,
+        seals and linkage, no key read; keyed (default) also decrypts every frame and recomputes
+        every leaf. Both hold every stored checkpoint, and ``trusted``'s (advanced on success),
+        against the recomputed tree (``RollbackError``, ``ForkError``). ``verifier_key`` pins the
+        log's key. Only flushed records count. Chains run on ``executor``/``workers`` processes.
         """
         chains = self._chains
         return verify_log(

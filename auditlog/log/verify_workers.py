@@ -160,6 +160,6 @@ def _main_is_importable() -> bool:
     ``-m`` (the CLI, pytest), interactively or with ``-c`` is safe; a script gets a pool only
     when it asks (``workers=``, ``executor=``), as it then keeps its ``__main__`` guard."""
     main = sys.modules.get("__main__")
-    return main is None or getattr(main, "__spec__", None) is not None or not hasattr(
-        main, "__file__"
+    return (
+        main is None or getattr(main, "__spec__", None) is not None or not hasattr(main, "__file__")
     )
