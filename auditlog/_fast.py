@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, repeat
 from types import ModuleType
@@ -27,9 +28,11 @@ from typing import Final, overload
 
 __all__ = [
     "NATIVE",
+    "block_frames",
     "chunks",
     "concat_each",
     "digests",
+    "extend_tree",
     "frame_digests",
     "leaf_hashes",
     "parents",
@@ -108,6 +111,86 @@ def py_leaf_hashes(salts: bytes | memoryview, records: Sequence[bytes]) -> list[
     return list(sha256_each(concat_each(salted, records)))
 
 
+_BLOCK_HEADER_BYTES: Final = 128
+_REDACTED: Final = 0x80000000
+_EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
+
+
+def py_block_frames(body: bytes | memoryview) -> tuple[bytes, bytes] | None:
+    """The block hash recomputed from a block body and its frame bounds (``count + 1`` native
+    int64 offsets, for ``memoryview.cast("q")``), or None for anything but a well-formed block
+    without redactions (the caller's general path raises or handles it)."""
+    size = len(body)
+    if size < _BLOCK_HEADER_BYTES + 32:
+        return None
+    count = int.from_bytes(body[4:8], "big")
+    lengths_start = _BLOCK_HEADER_BYTES + 32 * count
+    frames_start = lengths_start + 4 * count
+    end = size - 32
+    if count < 1 or frames_start > end:
+        return None
+    lengths = struct.unpack_from(f">{count}I", body, lengths_start)
+    bounds = list(accumulate(lengths, initial=frames_start))
+    if max(lengths) >= _REDACTED or bounds[-1] != end:
+        return None
+    block = hashlib.sha256(body[:frames_start])
+    block.update(py_frame_digests(body, frames_start, lengths))
+    return block.digest(), struct.pack(f"={count + 1}q", *bounds)
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def py_extend_tree(
+    end: int, frontier: bytes | memoryview, leaves: bytes | memoryview, want_nodes: bool
+) -> tuple[bytes, bytes, list[tuple[int, int, bytes]]]:
+    """The compact range of ``[0, end)`` (its hashes joined in ``frontier``) extended by the
+    leaf hashes joined in ``leaves``: (new frontier joined, root, stride nodes), the stride
+    nodes being every completed node at a level that is a positive multiple of 8 (only if
+    ``want_nodes``), in no set order; as ``CompactRange.extend_joined`` and ``root``."""
+    if len(frontier) != 32 * end.bit_count():
+        raise ValueError("frontier must hold one hash per one bit of end")
+    if len(leaves) % 32 or end + len(leaves) // 32 >= 1 << 63:
+        raise ValueError("leaves must be whole 32-byte hashes within 2**63")
+    held = list(chunks(bytes(frontier), 32))
+    nodes: list[tuple[int, int, bytes]] = []
+    data = bytes(leaves)
+    count = len(data) // 32
+    position = end
+    done = 0
+    while done < count:
+        width = 1 << ((count - done).bit_length() - 1)
+        if position:
+            width = min(width, position & -position)
+        level_nodes = list(chunks(data, 32, done * 32, (done + width) * 32))
+        level = 0
+        while len(level_nodes) > 1:
+            level_nodes = [
+                _node(a, b) for a, b in zip(level_nodes[::2], level_nodes[1::2], strict=True)
+            ]
+            level += 1
+            if want_nodes and not level % 8:
+                base = position >> level
+                nodes.extend((level, base + i, node) for i, node in enumerate(level_nodes))
+        node = level_nodes[0]
+        start, span = position, width
+        while start & span:
+            node = _node(held.pop(), node)
+            start -= span
+            span <<= 1
+            parent = span.bit_length() - 1
+            if want_nodes and not parent % 8:
+                nodes.append((parent, start >> parent, node))
+        held.append(node)
+        position += width
+        done += width
+    root = held[-1] if held else _EMPTY_ROOT
+    for left in reversed(held[:-1]):
+        root = _node(left, root)
+    return b"".join(held), root, nodes
+
+
 def _load_native() -> ModuleType | None:
     if os.environ.get("AUDITLOG_PURE_PYTHON"):
         return None
@@ -127,8 +210,15 @@ frame_digests: Callable[[bytes | memoryview, int, Sequence[int]], bytes] = py_fr
 digests: Callable[[Sequence[bytes | memoryview]], bytes] = py_digests
 parents: Callable[[bytes | memoryview], bytes] = py_parents
 leaf_hashes: Callable[[bytes | memoryview, Sequence[bytes]], list[bytes]] = py_leaf_hashes
+block_frames: Callable[[bytes | memoryview], tuple[bytes, bytes] | None] = py_block_frames
+extend_tree: Callable[
+    [int, bytes | memoryview, bytes | memoryview, bool],
+    tuple[bytes, bytes, list[tuple[int, int, bytes]]],
+] = py_extend_tree
 if _NATIVE_MODULE is not None:
     frame_digests = _NATIVE_MODULE.frame_digests
     digests = _NATIVE_MODULE.digests
     parents = _NATIVE_MODULE.parents
     leaf_hashes = _NATIVE_MODULE.leaf_hashes
+    block_frames = _NATIVE_MODULE.block_frames
+    extend_tree = _NATIVE_MODULE.extend_tree

@@ -67,6 +67,12 @@ class PeriodKeys:
         self._salt_lock = threading.Lock()
         self.dictionary_aead = AESGCM(derive_subkey(data_key, b"dictionary"))
 
+    @property
+    def data_key(self) -> bytes:
+        """The period's data key itself: only to hand to a verification worker process
+        (``auditlog.log.verify_workers``), which derives the same subkeys from it."""
+        return self._data_key
+
     def leaf_salts(self, first_index: int, count: int) -> bytes:
         """The 16-byte salts of records ``first_index`` to ``first_index + count - 1``, joined."""
         indexes = b"".join(map(_SALT_INPUT.pack, range(first_index, first_index + count)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -411,17 +412,15 @@ class AuditLog(DeprecatedMethods):
         progress: Progress | None = None,
         trusted: TrustedState | None = None,
         verifier_key: str | None = None,
+        executor: Executor | None = None,
+        workers: int | None = None,
     ) -> VerifyReport:
         """Check every chain; raise ``IntegrityError`` at the first problem, naming its place.
-
-        Keyless: every byte against the block hash chain, leaves against the Merkle roots in
-        the headers, seals and segment linkage — no key is needed or read. Keyed (default):
-        also decrypt every frame and recompute every leaf from the plaintext record. Both check
-        every stored checkpoint against the recomputed tree (``RollbackError`` if the chain is
-        shorter than one, ``ForkError`` if a root differs), and, with ``trusted``, the
-        checkpoints a client trusted before; on success ``trusted`` is advanced to the newest
-        stored checkpoint. ``verifier_key`` pins the log's public key instead of reading it from
-        the manifest (an outsider should pin it). Only records flushed before the call count.
+        Keyless: every byte against the hash chain, leaves against the headers' Merkle roots,
+        seals and linkage, no key read; keyed (default) also decrypts every frame and recomputes
+        every leaf. Both hold every stored checkpoint, and ``trusted``'s (advanced on success),
+        against the recomputed tree (``RollbackError``, ``ForkError``). ``verifier_key`` pins the
+        log's key. Only flushed records count. Chains run on ``executor``/``workers`` processes.
         """
         chains = self._chains
         return verify_log(
@@ -432,6 +431,8 @@ class AuditLog(DeprecatedMethods):
             progress=progress,
             trusted=trusted,
             verifier_key=verifier_key or self.verifier_key,
+            executor=executor,
+            workers=workers,
         )
 
     def events(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, LogEvent]]:

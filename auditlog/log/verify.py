@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from multiprocessing import get_context
 
 from auditlog.crypto.signed import StateSigner
-from auditlog.errors import ForkError, IntegrityError, NoteError, RollbackError
+from auditlog.errors import AuditLogError, ForkError, IntegrityError, NoteError, RollbackError
 from auditlog.log.chains import Chains
 from auditlog.log.head import HeadStore
 from auditlog.log.key_material import KeyMaterial
@@ -20,6 +24,13 @@ from auditlog.log.opening import events_now, locked_if_writable, raise_for
 from auditlog.log.results import VerifyReport
 from auditlog.log.retention.journal import pending_sweeps
 from auditlog.log.state import compare
+from auditlog.log.verify_workers import (
+    ChainFailure,
+    ChainTask,
+    default_executor,
+    run_chain_task,
+    unwrap_all,
+)
 from auditlog.note import Checkpoint, signatures_canonical
 from auditlog.proofs import TrustedState, open_checkpoint, require_not_rolled_back
 from auditlog.segment.reader import ChainReport
@@ -40,45 +51,51 @@ def verify_log(
     progress: Progress | None,
     trusted: TrustedState | None,
     verifier_key: str,
+    executor: Executor | None = None,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Check every chain; raise ``IntegrityError`` at the first problem, naming its place.
 
     ``pending_segments(chain, verifier_key)`` names the segments an interrupted sweep's signed
     journal is yet to delete. On success ``trusted`` is advanced to the newest stored
-    checkpoint of each chain.
+    checkpoint of each chain. Chains are verified on ``executor`` if given, else on a process
+    pool of ``workers`` processes (default: one per core, for a log large enough to gain from
+    it; 1 verifies in this process): see ``verify_workers``. The error raised is the one a
+    verification in this process raises.
     """
     if not keyless:
         keys.unlock()  # with keys, signatures are checked with the key derived from them
-    reports = {}
     layout = chains.layout
     names = chains.names()
     if layout.chain(EVENTS_CHAIN).directory.is_dir():
         names.append(EVENTS_CHAIN)
-    for chain in names:
-        origin = chains.origin_of(chain)
-        keyring = None if keyless else keys.keyring(chain)
-        # Checkpoints are listed before the segments are read: a writer stores one only
-        # after its data is durable, so each listed must be covered by what is read next.
-        store = chains.checkpoints(chain)
-        signed_notes = [(size, store.get(size)) for size in store.sizes()]
-        wanted = {size for size, _ in signed_notes}
-        known = _trusted_checkpoint(trusted, origin, verifier_key)
-        if known is not None:
-            wanted.add(known.size)
-        report = chains.reader(chain).verify(
-            keyring,
-            progress,
-            chains.tombstones(chain, verifier_key),
-            chains.redactions(chain, verifier_key).indexes(),
-            wanted,
-            pending_segments(chain, verifier_key),
-        )
-        latest = _check_checkpoints(chains, chain, report, verifier_key, trusted, signed_notes)
-        if trusted is not None and latest is not None:
-            signed, newest = latest
-            if known is None or newest.size >= known.size:
-                trusted.update(origin, signed)
-        reports[chain] = report
+    owned = None
+    if executor is None and workers != 1 and len(names) > 1:
+        total = sum(chains.reader(chain).total_bytes() for chain in names)
+        if workers is None:
+            executor = owned = default_executor(len(names), total)
+        else:
+            executor = owned = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    try:
+        if executor is None:
+            reports = _verify_here(
+                chains, keys, pending_segments, names, keyless, progress, trusted, verifier_key
+            )
+        else:
+            reports = _verify_on(
+                executor,
+                chains,
+                keys,
+                pending_segments,
+                names,
+                keyless,
+                progress,
+                trusted,
+                verifier_key,
+            )
+    finally:
+        if owned is not None:
+            owned.shutdown(cancel_futures=True)
     if trusted is not None:
         prefix = chains.origin + "/"
         for origin in trusted.checkpoints:
@@ -92,6 +109,139 @@ def verify_log(
     head = check_head(chains, keys, verifier_key)
     events = reports.pop(EVENTS_CHAIN, None)
     return VerifyReport(keyless=keyless, chains=reports, events=events, head_generation=head)
+
+
+@dataclass
+class _ChainPlan:
+    """What the parent reads of a chain before its segments: checkpoints (listed first: a
+    writer stores one only after its data is durable, so each listed must be covered by what
+    is read next) and the trusted checkpoint."""
+
+    chain: str
+    origin: str
+    signed_notes: list[tuple[int, str]]
+    wanted: set[int]
+    known: Checkpoint | None
+
+    @classmethod
+    def of(
+        cls, chains: Chains, chain: str, trusted: TrustedState | None, verifier_key: str
+    ) -> _ChainPlan:
+        origin = chains.origin_of(chain)
+        store = chains.checkpoints(chain)
+        signed_notes = [(size, store.get(size)) for size in store.sizes()]
+        wanted = {size for size, _ in signed_notes}
+        known = _trusted_checkpoint(trusted, origin, verifier_key)
+        if known is not None:
+            wanted.add(known.size)
+        return cls(chain, origin, signed_notes, wanted, known)
+
+    def merge(
+        self, chains: Chains, report: ChainReport, trusted: TrustedState | None, key: str
+    ) -> None:
+        """Hold the chain's checkpoints against its verified report; advance ``trusted``."""
+        latest = _check_checkpoints(chains, self.chain, report, key, trusted, self.signed_notes)
+        if trusted is not None and latest is not None:
+            signed, newest = latest
+            if self.known is None or newest.size >= self.known.size:
+                trusted.update(self.origin, signed)
+
+
+def _verify_here(
+    chains: Chains,
+    keys: KeyMaterial,
+    pending_segments: Callable[[str, str], set[int]],
+    names: list[str],
+    keyless: bool,
+    progress: Progress | None,
+    trusted: TrustedState | None,
+    verifier_key: str,
+) -> dict[str, ChainReport]:
+    """Every chain in turn, in this process."""
+    reports = {}
+    for chain in names:
+        keyring = None if keyless else keys.keyring(chain)
+        plan = _ChainPlan.of(chains, chain, trusted, verifier_key)
+        report = chains.reader(chain).verify(
+            keyring,
+            progress,
+            chains.tombstones(chain, verifier_key),
+            chains.redactions(chain, verifier_key).indexes(),
+            plan.wanted,
+            pending_segments(chain, verifier_key),
+        )
+        plan.merge(chains, report, trusted, verifier_key)
+        reports[chain] = report
+    return reports
+
+
+def _verify_on(
+    executor: Executor,
+    chains: Chains,
+    keys: KeyMaterial,
+    pending_segments: Callable[[str, str], set[int]],
+    names: list[str],
+    keyless: bool,
+    progress: Progress | None,
+    trusted: TrustedState | None,
+    verifier_key: str,
+) -> dict[str, ChainReport]:
+    """Every chain on ``executor``, merged here in chain order.
+
+    What the parent reads of a chain (keyring, checkpoints, tombstones, notes) may raise; such
+    an error is kept and raised at that chain's turn, after the errors of the chains before
+    it, as verifying in turn would.
+    """
+    plans: list[tuple[_ChainPlan, Future[ChainReport | ChainFailure]] | AuditLogError] = []
+    for chain in names:
+        try:
+            keyring = None if keyless else keys.keyring(chain)
+            plan = _ChainPlan.of(chains, chain, trusted, verifier_key)
+            reader = chains.reader(chain)
+            task = ChainTask(
+                files=reader.files,
+                chain=chain,
+                origin=reader.origin,
+                period_seconds=chains.config.period_seconds,
+                tombstones=chains.tombstones(chain, verifier_key),
+                redactions=chains.redactions(chain, verifier_key).indexes(),
+                wanted=plan.wanted,
+                pending=pending_segments(chain, verifier_key),
+            )
+            if keyring is not None:
+                data_keys, failures = unwrap_all(keyring)
+                task = replace(
+                    task,
+                    data_keys=data_keys,
+                    shredded=set(keyring.shredded),
+                    key_failures=failures,
+                )
+        except AuditLogError as exc:
+            plans.append(exc)
+            continue
+        future = executor.submit(run_chain_task, task)
+        if progress is not None:
+            future.add_done_callback(partial(_report_progress, progress))
+        plans.append((plan, future))
+    reports = {}
+    for planned in plans:
+        if isinstance(planned, AuditLogError):
+            raise planned
+        plan, future = planned
+        result = future.result()
+        if isinstance(result, ChainFailure):
+            raise result.rebuild()
+        plan.merge(chains, result, trusted, verifier_key)
+        reports[plan.chain] = result
+    return reports
+
+
+def _report_progress(progress: Progress, future: Future[ChainReport | ChainFailure]) -> None:
+    """Tell ``progress`` the bytes of a chain verified by a worker (called as it finishes)."""
+    if not future.cancelled() and future.exception() is None:
+        result = future.result()
+        if isinstance(result, ChainReport):
+            progress(result.bytes)
 
 
 def _trusted_checkpoint(

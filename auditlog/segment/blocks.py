@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
+from auditlog._fast import block_frames, frame_digests
 from auditlog._fast import digests as frame_digests_of
-from auditlog._fast import frame_digests
 from auditlog.errors import IntegrityError
 from auditlog.segment.format import (
     BLOCK_HEADER,
@@ -100,28 +100,20 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
     (count,) = _U32.unpack_from(body, 4)
     leaves_start = BLOCK_HEADER.size
     lengths_start = leaves_start + count * LEAF_BYTES
-    frames_start = lengths_start + count * 4
     end = len(body) - HASH_BYTES
-    if count < 1 or frames_start > end:
-        raise IntegrityError("block record count does not fit the block")
-    stored = struct.unpack_from(f">{count}I", body, lengths_start)
     redacted: frozenset[int] = frozenset()
-    if max(stored) < REDACTED:
-        # The common case, the loops in C: the frames are hashed in one call and the stored
-        # lengths enter the block hash as they are. Keyless verification spends its time here.
-        starts = list(accumulate(stored, initial=frames_start))
-        stops: Sequence[int] = starts[1:]
-        if starts[-1] != end:
-            raise IntegrityError("block frame lengths do not add up to the block's size")
-        lengths: bytes | memoryview = body[lengths_start:frames_start]
-        digests = frame_digests(body, frames_start, stored)
+    fast = block_frames(body)
+    if fast is not None:
+        # The common case, in one C call: the frame digests and the block hash in one pass,
+        # and the frame bounds as an array (no Python object per record). Keyless
+        # verification spends its time here.
+        computed, packed_bounds = fast
+        bounds = memoryview(packed_bounds).cast("q")
+        starts: Sequence[int] = bounds[:-1]
+        stops: Sequence[int] = bounds[1:]
     else:
-        starts, stops, digests, redacted = _redacted_frames(body, stored, frames_start, end)
-        lengths = struct.pack(f">{count}I", *(value & ~REDACTED for value in stored))
+        starts, stops, computed, redacted = _general_frames(body, count, lengths_start, end)
     stored_hash = bytes(body[end:])
-    computed = block_hash_of(
-        body[:leaves_start], body[leaves_start:lengths_start], lengths, digests
-    )
     if computed != stored_hash:
         raise IntegrityError("block bytes do not match the block's hash")
     return ParsedBlock(
@@ -135,6 +127,33 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
         size=ENTRY_PREFIX.size + len(body),
         redacted=redacted,
     )
+
+
+def _general_frames(
+    body: memoryview, count: int, lengths_start: int, end: int
+) -> tuple[list[int], list[int], bytes, frozenset[int]]:
+    """Frame bounds, recomputed block hash and redacted positions of a block that
+    ``block_frames`` does not take: one with redacted slots, or a malformed one (raised)."""
+    frames_start = lengths_start + count * 4
+    if count < 1 or frames_start > end:
+        raise IntegrityError("block record count does not fit the block")
+    stored = struct.unpack_from(f">{count}I", body, lengths_start)
+    redacted: frozenset[int] = frozenset()
+    if max(stored) < REDACTED:
+        starts = list(accumulate(stored, initial=frames_start))
+        stops = starts[1:]
+        if starts[-1] != end:
+            raise IntegrityError("block frame lengths do not add up to the block's size")
+        lengths: bytes | memoryview = body[lengths_start:frames_start]
+        digests = frame_digests(body, frames_start, stored)
+        del starts[-1]
+    else:
+        starts, stops, digests, redacted = _redacted_frames(body, stored, frames_start, end)
+        lengths = struct.pack(f">{count}I", *(value & ~REDACTED for value in stored))
+    computed = block_hash_of(
+        body[: BLOCK_HEADER.size], body[BLOCK_HEADER.size : lengths_start], lengths, digests
+    )
+    return starts, stops, computed, redacted
 
 
 def _redacted_frames(

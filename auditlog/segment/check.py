@@ -14,6 +14,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from auditlog._fast import chunks, extend_tree
 from auditlog.errors import IntegrityError
 from auditlog.merkle import EMPTY_ROOT, CompactRange
 from auditlog.segment.blocks import ParsedBlock
@@ -207,15 +208,26 @@ class ChainCheck:
         stride_nodes: list[tuple[int, int, builtins.bytes]] | None = (
             [] if self.nodes is not None else None
         )
-        done = 0
         # Roots asked for inside the block (a checkpoint held by someone else may fall there).
-        for size in sorted(s for s in self.wanted if header.first_index < s < header.tree_size):
-            cut = (size - header.first_index) * 32
-            self.tree.extend_joined(leaves[done:cut], stride_nodes)
-            self.roots[size] = self.tree.root()
-            done = cut
-        self.tree.extend_joined(leaves[done:], stride_nodes)
-        root = self.tree.root()
+        cuts = sorted(s for s in self.wanted if header.first_index < s < header.tree_size)
+        if cuts:
+            done = 0
+            for size in cuts:
+                cut = (size - header.first_index) * 32
+                self.tree.extend_joined(leaves[done:cut], stride_nodes)
+                self.roots[size] = self.tree.root()
+                done = cut
+            self.tree.extend_joined(leaves[done:], stride_nodes)
+            root = self.tree.root()
+        else:
+            # The common case in one C call: the tree extended by the block's leaves, its new
+            # root and the stride nodes for the tiles.
+            frontier, root, found = extend_tree(
+                self.tree.end, b"".join(self.tree.hashes), leaves, stride_nodes is not None
+            )
+            self.tree = CompactRange(0, header.tree_size, list(chunks(frontier, 32)))
+            if stride_nodes is not None:
+                stride_nodes = found
         self.roots[header.tree_size] = root
         if not hmac.compare_digest(root, header.tree_root):
             raise IntegrityError(

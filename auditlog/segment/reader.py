@@ -9,21 +9,23 @@ from __future__ import annotations
 import builtins
 import fcntl
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from auditlog.clock import datetime_to_micros
 from auditlog.codec import unpack_fields
-from auditlog.crypto.keys import ChainKeyring
+from auditlog.crypto.keys import ChainKeyring, PeriodKeys
 from auditlog.errors import IntegrityError
 from auditlog.segment.blocks import ParsedBlock
 from auditlog.segment.check import ChainCheck
 from auditlog.segment.files import ChainFiles
 from auditlog.segment.format import ENTRY_BLOCK, ENTRY_SEAL, MAGIC, EntryHead, Tombstone
 from auditlog.segment.frames import DictionaryStore, decrypt_block
+from auditlog.segment.record_check import records_verify
 from auditlog.segment.scan import (
     SegmentScan,
     entry_heads,
@@ -34,9 +36,21 @@ from auditlog.segment.scan import (
 )
 from auditlog.segment.tiles import TileCheck, TileStore
 
-__all__ = ["ChainReader", "ChainReport"]
+__all__ = ["ChainReader", "ChainReport", "RecordKeys"]
 
 Progress = Callable[[int], None]
+
+
+class RecordKeys(Protocol):
+    """What keyed verification asks of a chain's keys: a ``ChainKeyring``, or the unwrapped
+    keys a verification worker holds."""
+
+    @property
+    def shredded(self) -> Container[int]:
+        """The periods whose key was shredded."""
+
+    def get(self, period: int) -> PeriodKeys:
+        """The keys of ``period``; raises if there are none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +200,7 @@ class ChainReader:
 
     def verify(
         self,
-        keyring: ChainKeyring | None,
+        keyring: RecordKeys | None,
         progress: Progress | None = None,
         tombstones: dict[int, Tombstone] | None = None,
         redactions: set[int] | None = None,
@@ -220,7 +234,7 @@ class ChainReader:
         self,
         check: ChainCheck,
         tiles: TileCheck,
-        keyring: ChainKeyring | None,
+        keyring: RecordKeys | None,
         progress: Progress | None,
         allowed: set[int],
         *,
@@ -280,7 +294,7 @@ class ChainReader:
         )
 
     def _verify_frames(
-        self, scan: SegmentScan, ordinal: int, block: ParsedBlock, keyring: ChainKeyring
+        self, scan: SegmentScan, ordinal: int, block: ParsedBlock, keyring: RecordKeys
     ) -> None:
         header = block.header
         where: dict[str, object] = {
@@ -289,7 +303,14 @@ class ChainReader:
             "block": ordinal,
             "offset": block.offset,
         }
-        for index, canonical in self.decrypt(block, keyring, where, skip_redacted=True):
+        keys = keyring.get(header.period)
+        codec = self.dictionaries.codec(keys, header.dictionary_id, where)
+        if records_verify(block, keys, codec, self.origin, self._period_us):
+            return
+        # Something is wrong: find the first record at fault, in record order, and name it.
+        for index, canonical in decrypt_block(
+            block, keys, codec, self.origin, where, skip_redacted=True
+        ):
             try:
                 fields = unpack_fields(canonical)
                 moment = _micros_of(fields.get("occurred_at"))
