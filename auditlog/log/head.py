@@ -220,7 +220,21 @@ def _segments(directory: Path) -> list[tuple[int, os.DirEntry[str]]]:
 
 
 def chain_snapshot(files: ChainFiles, shredded: tuple[int, ...]) -> ChainHead:
-    """What a chain's files say now, for its ``chain`` line (no key needed)."""
+    """What a chain's files say now, for its ``chain`` line (no key needed).
+
+    A sweep deletes segments without the log lock (between its signed journal and its end,
+    which rebinds the head), so a segment listed here may be gone by the time it is read: the
+    snapshot is then taken again.
+    """
+    for _ in range(100):
+        try:
+            return _chain_snapshot(files, shredded)
+        except FileNotFoundError:
+            continue
+    return _chain_snapshot(files, shredded)
+
+
+def _chain_snapshot(files: ChainFiles, shredded: tuple[int, ...]) -> ChainHead:
     checkpoints = CheckpointStore(files.checkpoints).sizes()
     segments = _segments(files.segments)
     sealed = segments[:-1]
