@@ -36,6 +36,7 @@ from auditlog.segment.format import (
 
 __all__ = [
     "SegmentScan",
+    "check_file_header",
     "entry_heads",
     "entry_heads_at",
     "list_segments",
@@ -94,6 +95,34 @@ def _is_zero(data: memoryview) -> bool:
     return not any(data)
 
 
+def check_file_header(header: FileHeader, sequence: int, where: dict[str, object]) -> None:
+    """Raise ``IntegrityError`` unless ``header`` is one this auditlog writes for segment
+    ``sequence``."""
+    magic, version, flags, reserved, file_sequence = (
+        header.magic,
+        header.version,
+        header.flags,
+        header.reserved,
+        header.sequence,
+    )
+    if magic != MAGIC:
+        raise IntegrityError("not an auditlog segment file (bad magic)", location=where)
+    if version != FORMAT_VERSION:
+        raise IntegrityError(
+            f"segment format version {version} is not one this auditlog reads "
+            f"({FORMAT_VERSION}); upgrade auditlog",
+            location=where,
+        )
+    if flags or reserved:
+        raise IntegrityError("segment header has unknown flags set", location=where)
+    if file_sequence != sequence:
+        raise IntegrityError(
+            f"segment file says it is segment {file_sequence}: segment files were renamed, "
+            "swapped or copied between chains",
+            location=where,
+        )
+
+
 def scan_segment(
     data: bytes, path: Path, sequence: int, *, chain: str, allow_torn: bool
 ) -> SegmentScan:
@@ -112,30 +141,8 @@ def scan_segment(
         raise IntegrityError("segment file is shorter than its header", location=where)
     header = FileHeader.unpack(view)
     assert header is not None  # the length was checked above
-    magic, version, flags, reserved, file_sequence, first_index = (
-        header.magic,
-        header.version,
-        header.flags,
-        header.reserved,
-        header.sequence,
-        header.first_index,
-    )
-    if magic != MAGIC:
-        raise IntegrityError("not an auditlog segment file (bad magic)", location=where)
-    if version != FORMAT_VERSION:
-        raise IntegrityError(
-            f"segment format version {version} is not one this auditlog reads "
-            f"({FORMAT_VERSION}); upgrade auditlog",
-            location=where,
-        )
-    if flags or reserved:
-        raise IntegrityError("segment header has unknown flags set", location=where)
-    if file_sequence != sequence:
-        raise IntegrityError(
-            f"segment file says it is segment {file_sequence}: segment files were renamed, "
-            "swapped or copied between chains",
-            location=where,
-        )
+    check_file_header(header, sequence, where)
+    first_index = header.first_index
     blocks: list[ParsedBlock] = []
     seal: Seal | None = None
     position = FILE_HEADER.size

@@ -43,7 +43,8 @@ from auditlog.segment.format import (
 )
 from auditlog.segment.frames import DictionaryStore, origin_prefix
 from auditlog.segment.recovery import RecoveryReport, check_tail, cut_torn_tail, recover_tiles
-from auditlog.segment.scan import SegmentScan, segment_path
+from auditlog.segment.scan import segment_path
+from auditlog.segment.tail import SegmentTail
 from auditlog.segment.tiles import TileStore
 from auditlog.segment.tombstone import TombstoneStore
 
@@ -249,7 +250,13 @@ class ChainWriter:
         self._segment: _OpenSegment | None = None
         tombstones = self._tombstones.load()
         self._any_deleted = bool(tombstones)
-        check, scan = check_tail(self.files, self.chain, self.origin, tombstones)
+        check, scan = check_tail(
+            self.files,
+            self.chain,
+            self.origin,
+            tombstones,
+            verifier_key=self._tombstones.verifier_key,
+        )
         _refuse_a_cut_then_clean(self.files, self.chain, check.size)
         if scan is None:
             self._next_sequence = check.next_sequence
@@ -260,7 +267,7 @@ class ChainWriter:
         self._next_sequence = scan.sequence + 1
         self._finish_recovery(check, scan)
 
-    def _finish_recovery(self, check: ChainCheck, scan: SegmentScan | None) -> None:
+    def _finish_recovery(self, check: ChainCheck, scan: SegmentTail | None) -> None:
         # The tree of what is on disk; appends only count, the tree grows as blocks are written.
         self._tree = check.tree
         self._appended = check.size
