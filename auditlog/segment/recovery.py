@@ -24,7 +24,7 @@ from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.files import ChainFiles
 from auditlog.segment.format import Seal, Tombstone
 from auditlog.segment.scan import list_segments, read_seal, scan_segment, segment_path
-from auditlog.segment.tail import SegmentTail, read_tail, tree_from_tiles
+from auditlog.segment.tail import SegmentTail, TailVouch, read_tail, tree_from_tiles
 from auditlog.segment.tiles import TileStore, unchecked_tombstones
 
 __all__ = [
@@ -205,6 +205,17 @@ def _continue_from_tiles(
     if pieces and tiles.expected_sizes(tree.end)[0] > _stored_bytes(tiles):
         for first, leaves, stride_nodes in pieces:
             tiles.write(first, leaves, stride_nodes)  # what a crash kept from the tiles
+    tail.unvouched = TailVouch(
+        check.chain,
+        check.origin,
+        tail.path,
+        tail.sequence,
+        tail.good_size,
+        start,
+        check.last_hash,
+        tree.hashes,
+        last_hash,
+    )
     check.tree = tree
     check.last_hash = last_hash
     check.next_sequence += 1

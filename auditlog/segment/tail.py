@@ -22,6 +22,7 @@ from pathlib import Path
 from auditlog.errors import ConfigurationError, IntegrityError
 from auditlog.merkle import CompactRange, range_nodes
 from auditlog.segment.blocks import ParsedBlock, parse_block
+from auditlog.segment.check import ChainCheck
 from auditlog.segment.format import (
     BLOCK_HEADER,
     ENTRY_BLOCK,
@@ -37,10 +38,10 @@ from auditlog.segment.format import (
     Seal,
     entry_prefix,
 )
-from auditlog.segment.scan import SegmentScan, check_file_header
+from auditlog.segment.scan import SegmentScan, check_file_header, scan_segment
 from auditlog.segment.tiles import StrideNodes, TileStore
 
-__all__ = ["BlockHead", "SegmentTail", "read_tail", "tree_from_tiles"]
+__all__ = ["BlockHead", "SegmentTail", "TailVouch", "read_tail", "tree_from_tiles"]
 
 _HEAD = ENTRY_PREFIX.size + BLOCK_HEADER.size  # an entry's prefix and a block header
 
@@ -67,6 +68,8 @@ class SegmentTail:
     good_size: int  # end of the last complete, well-formed entry
     torn_bytes: int
     last_block: ParsedBlock | None = None  # the last block, checked in full
+    unvouched: TailVouch | None = None
+    """Set when the tree was taken from the tiles: what to re-check before it is signed."""
 
     @property
     def record_count(self) -> int:
@@ -90,6 +93,42 @@ class SegmentTail:
             scan.torn_bytes,
             scan.blocks[-1] if scan.blocks else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TailVouch:
+    """The check a writer that opened through the tiles owes before its tree is first signed
+    or sealed: the segment's bytes as they were at the open, read and re-hashed from the
+    tree before the segment, must give the tree the tiles gave (docs/threat-model.md,
+    "Opening for write"). A signed root is so always one the segments produce."""
+
+    chain: str
+    origin: str
+    path: Path
+    sequence: int
+    size: int  # the segment's good bytes at the open
+    start: CompactRange  # the tree before the segment (seal, tombstone or start)
+    start_hash: bytes
+    tree: tuple[bytes, ...]  # the frontier the tiles gave
+    last_hash: bytes
+
+    def check(self) -> None:
+        """Raise ``IntegrityError`` unless the segment gives the tree the open took."""
+        with self.path.open("rb") as handle:
+            data = handle.read(self.size)
+        scan = scan_segment(data, self.path, self.sequence, chain=self.chain, allow_torn=False)
+        start = CompactRange(self.start.begin, self.start.end, self.start.hashes)
+        check = ChainCheck(self.chain, self.origin, start, self.start_hash, self.sequence)
+        check.feed(scan)
+        if check.tree.hashes != self.tree or not hmac.compare_digest(
+            check.last_hash, self.last_hash
+        ):
+            raise IntegrityError(
+                "the open segment's records give another tree than its tiles and last block "
+                "gave when the chain was opened: the tiles or the segment were changed. "
+                "Nothing was signed; run `auditlog verify`",
+                location={"chain": self.chain, "segment": self.sequence},
+            )
 
 
 def _zero_from(fd: int, position: int, size: int) -> bool:

@@ -268,6 +268,7 @@ class ChainWriter:
         self._finish_recovery(check, scan)
 
     def _finish_recovery(self, check: ChainCheck, scan: SegmentTail | None) -> None:
+        self._unvouched = scan.unvouched if scan is not None else None
         # The tree of what is on disk; appends only count, the tree grows as blocks are written.
         self._tree = check.tree
         self._appended = check.size
@@ -535,7 +536,16 @@ class ChainWriter:
         )
         return self._segment
 
+    def _vouch(self) -> None:
+        """Before the tree is first signed or sealed: if the open took it from the tiles, the
+        segment bytes it stood for must give it (``TailVouch``); once per writer."""
+        unvouched = self._unvouched
+        if unvouched is not None:
+            unvouched.check()
+            self._unvouched = None
+
     def _seal(self, segment: _OpenSegment) -> None:
+        self._vouch()
         with self._state_lock():
             self._write_seal(segment)
 
@@ -583,6 +593,11 @@ class ChainWriter:
         """(size, root) of what is durably written, after flushing what is buffered."""
         self.flush()
         with self._flush_lock:
+            try:
+                self._vouch()
+            except BaseException as exc:
+                self._failed = exc
+                raise
             return self._tree.end, self._tree.root()
 
     # -- closing --------------------------------------------------------------------------
