@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from benchmarks import (
+    bench_index,
     bench_profile,
     bench_proofs,
     bench_read,
@@ -55,6 +56,7 @@ class Sizes:
     proof_leaf_sizes: tuple[int, ...]  # chains built from leaves alone, for the 10M proofs
     sweep_records_per_day: int
     sweep_repeat: int
+    index_sizes: tuple[int, ...]
 
 
 FULL: Final = Sizes(
@@ -71,6 +73,7 @@ FULL: Final = Sizes(
     proof_leaf_sizes=bench_proofs.LEAF_SIZES,
     sweep_records_per_day=2000,
     sweep_repeat=11,
+    index_sizes=bench_index.SIZES,
 )
 QUICK: Final = Sizes(
     write=10_000,
@@ -86,6 +89,7 @@ QUICK: Final = Sizes(
     proof_leaf_sizes=(),
     sweep_records_per_day=200,
     sweep_repeat=3,
+    index_sizes=bench_index.QUICK_SIZES,
 )
 
 
@@ -104,6 +108,7 @@ def run_all(
             lambda: bench_profile.run(sizes.profile, seed, scratch, repeat=sizes.repeat),
         ),
         (bench_read.NAME, lambda: bench_read.run(sizes.read, seed, scratch, repeat=sizes.repeat)),
+        (bench_index.NAME, lambda: bench_index.run(sizes.index_sizes, seed, scratch)),
         (
             bench_scale.NAME,
             lambda: bench_scale.run(

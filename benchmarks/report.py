@@ -13,11 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from benchmarks import bench_proofs, bench_sweep, compare_trees
+from benchmarks import bench_index, bench_proofs, bench_sweep, compare_trees
 from benchmarks._harness import JsonDict, median
 from benchmarks.targets import MISS, TargetCheck, evaluate
 
-BENCHES: Final = ("write", "profile", "scale", "read", bench_proofs.NAME, bench_sweep.NAME)
+BENCHES: Final = (
+    "write",
+    "profile",
+    "scale",
+    "read",
+    bench_index.NAME,
+    bench_proofs.NAME,
+    bench_sweep.NAME,
+)
 
 HOW_TO_RUN: Final = """\
 ```sh
@@ -29,6 +37,7 @@ make bench                                   # = .venv/bin/python -m benchmarks
 .venv/bin/python -m benchmarks.bench_write --records 100000 --repeat 3
 .venv/bin/python -m benchmarks.bench_scale --sizes 10000,100000,1000000 [--ten-million]
 .venv/bin/python -m benchmarks.bench_read --records 100000
+.venv/bin/python -m benchmarks.bench_index   # reads by index, opens: 100k and 1M records
 .venv/bin/python -m benchmarks.bench_profile --records 20000
 .venv/bin/python -m benchmarks.bench_proofs
 .venv/bin/python -m benchmarks.bench_sweep
@@ -63,6 +72,7 @@ def render(
         _profile_section(results.get("profile"), images, image_prefix),
         _scale_section(results.get("scale"), images, image_prefix),
         _read_section(results.get("read"), images, image_prefix),
+        bench_index.markdown_section(results.get(bench_index.NAME)),
         bench_proofs.markdown_section(results.get(bench_proofs.NAME)),
         bench_sweep.markdown_section(results.get(bench_sweep.NAME)),
         compare_trees.markdown_section(comparisons),

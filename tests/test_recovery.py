@@ -206,7 +206,8 @@ def test_damaged_open_segment_refused_then_repaired(log: Path, ordinal: int) -> 
     data = path.read_bytes()
     flip_bit(path, frame_offset(block, 1) + 2)
     damaged = path.read_bytes()
-    with pytest.raises(IntegrityError) as caught:
+
+    def refused() -> None:
         if ordinal == 0:
             AuditLog.open(log, passphrase=TEST_PASSPHRASE).close()
             assert path.read_bytes() == damaged  # open wrote nothing into the segment
@@ -214,6 +215,9 @@ def test_damaged_open_segment_refused_then_repaired(log: Path, ordinal: int) -> 
                 reader.verify(keyless=True)
         else:
             AuditLog.open(log, passphrase=TEST_PASSPHRASE)
+
+    with pytest.raises(IntegrityError) as caught:
+        refused()
     location = caught.value.location
     assert (location["chain"], location["segment"], location["block"], location["offset"]) == (
         CHAIN,

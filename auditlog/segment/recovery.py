@@ -26,6 +26,7 @@ from auditlog.segment.format import Seal, Tombstone
 from auditlog.segment.scan import list_segments, read_seal, scan_segment, segment_path
 from auditlog.segment.tail import SegmentTail, TailVouch, read_tail, tree_from_tiles
 from auditlog.segment.tiles import TileStore, unchecked_tombstones
+from auditlog.segment.tombstone import TombstoneStore
 
 __all__ = [
     "RecoveryReport",
@@ -50,14 +51,12 @@ class RecoveryReport:
 
 
 def check_tail(
-    files: ChainFiles,
-    chain: str,
-    origin: str,
-    tombstones: dict[int, Tombstone] | None = None,
-    *,
-    verifier_key: str | None = None,
+    files: ChainFiles, chain: str, origin: str, store: TombstoneStore | None = None
 ) -> tuple[ChainCheck, SegmentTail | None]:
     """Check a chain's last segment as a continuation of what comes before it.
+
+    ``store`` holds the chain's tombstones (loaded here, signatures checked) and the key that
+    checks its signed checkpoints; the check returned carries the tombstones.
 
     What comes before is the seal of the segment before (read from its tail), or the tombstone
     of deleted segments, or the chain's start; with ``verifier_key``, the newest signed
@@ -70,7 +69,8 @@ def check_tail(
     there is none after the tombstones). Raises ``IntegrityError`` for damage (a torn tail is
     not damage: the tail reports it).
     """
-    tombstones = tombstones or {}
+    tombstones = store.load() if store is not None else {}
+    verifier_key = store.verifier_key if store is not None else None
     segments_dir = files.segments
     segments = list_segments(segments_dir)
     newest_tombstone = max(tombstones.values(), key=lambda t: t.last_sequence, default=None)
@@ -81,7 +81,9 @@ def check_tail(
         check.tombstones = tombstones
         return check, None
     if not segments:
-        return ChainCheck.start(chain, origin), None
+        check = ChainCheck.start(chain, origin)
+        check.tombstones = tombstones
+        return check, None
     sequence, path = segments[-1]
     previous = sequence - 1
     tombstone = next((t for t in tombstones.values() if t.last_sequence == previous), None)

@@ -41,7 +41,7 @@ from auditlog.segment.format import (
 from auditlog.segment.scan import SegmentScan, check_file_header, scan_segment
 from auditlog.segment.tiles import StrideNodes, TileStore
 
-__all__ = ["BlockHead", "SegmentTail", "TailVouch", "read_tail", "tree_from_tiles"]
+__all__ = ["BlockHead", "SegmentTail", "TailVouch", "read_tail", "tree_from_tiles", "vouch"]
 
 _HEAD = ENTRY_PREFIX.size + BLOCK_HEADER.size  # an entry's prefix and a block header
 
@@ -129,6 +129,15 @@ class TailVouch:
                 "Nothing was signed; run `auditlog verify`",
                 location={"chain": self.chain, "segment": self.sequence},
             )
+
+
+def vouch(unvouched: TailVouch | None) -> TailVouch | None:
+    """What a writer calls before its tree is first sealed or signed: ``unvouched.check()``
+    if the open took the tree from the tiles (raises ``IntegrityError`` if the segment gives
+    another); returns what the writer still owes afterwards: nothing."""
+    if unvouched is not None:
+        unvouched.check()
+    return None
 
 
 def _zero_from(fd: int, position: int, size: int) -> bool:

@@ -44,7 +44,7 @@ from auditlog.segment.format import (
 from auditlog.segment.frames import DictionaryStore, origin_prefix
 from auditlog.segment.recovery import RecoveryReport, check_tail, cut_torn_tail, recover_tiles
 from auditlog.segment.scan import segment_path
-from auditlog.segment.tail import SegmentTail
+from auditlog.segment.tail import SegmentTail, vouch
 from auditlog.segment.tiles import TileStore
 from auditlog.segment.tombstone import TombstoneStore
 
@@ -248,15 +248,7 @@ class ChainWriter:
 
     def _recover(self) -> None:
         self._segment: _OpenSegment | None = None
-        tombstones = self._tombstones.load()
-        self._any_deleted = bool(tombstones)
-        check, scan = check_tail(
-            self.files,
-            self.chain,
-            self.origin,
-            tombstones,
-            verifier_key=self._tombstones.verifier_key,
-        )
+        check, scan = check_tail(self.files, self.chain, self.origin, self._tombstones)
         _refuse_a_cut_then_clean(self.files, self.chain, check.size)
         if scan is None:
             self._next_sequence = check.next_sequence
@@ -275,7 +267,7 @@ class ChainWriter:
         self._last_hash = check.last_hash
         self._high_water = 0
         self.durability = Durability(check.size)
-        recover_tiles(self.tiles, self.files, self.chain, check.size, any_deleted=self._any_deleted)
+        recover_tiles(self.tiles, self.files, self.chain, check.size, tombstones=check.tombstones)
         if scan is None or scan.first_index == -1:
             if scan is not None:
                 self._next_sequence = scan.sequence
@@ -536,16 +528,8 @@ class ChainWriter:
         )
         return self._segment
 
-    def _vouch(self) -> None:
-        """Before the tree is first signed or sealed: if the open took it from the tiles, the
-        segment bytes it stood for must give it (``TailVouch``); once per writer."""
-        unvouched = self._unvouched
-        if unvouched is not None:
-            unvouched.check()
-            self._unvouched = None
-
     def _seal(self, segment: _OpenSegment) -> None:
-        self._vouch()
+        self._unvouched = vouch(self._unvouched)  # before the tree is first sealed or signed
         with self._state_lock():
             self._write_seal(segment)
 
@@ -579,8 +563,7 @@ class ChainWriter:
         """Flush, then seal the open segment (if it holds anything) so it can be deleted."""
         self.flush()
         with self._flush_lock:
-            segment = self._segment
-            if segment is not None and segment.records:
+            if (segment := self._segment) is not None and segment.records:
                 self._seal(segment)
 
     def forget_period(self, period: int) -> None:
@@ -593,11 +576,7 @@ class ChainWriter:
         """(size, root) of what is durably written, after flushing what is buffered."""
         self.flush()
         with self._flush_lock:
-            try:
-                self._vouch()
-            except BaseException as exc:
-                self._failed = exc
-                raise
+            self._unvouched = vouch(self._unvouched)
             return self._tree.end, self._tree.root()
 
     # -- closing --------------------------------------------------------------------------
