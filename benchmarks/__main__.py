@@ -17,6 +17,7 @@ from typing import Final
 
 from benchmarks import (
     bench_flush,
+    bench_index,
     bench_profile,
     bench_proofs,
     bench_read,
@@ -56,6 +57,7 @@ class Sizes:
     proof_leaf_sizes: tuple[int, ...]  # chains built from leaves alone, for the 10M proofs
     sweep_records_per_day: int
     sweep_repeat: int
+    index_sizes: tuple[int, ...]
     flush_records: int = 20_000
 
 
@@ -73,6 +75,7 @@ FULL: Final = Sizes(
     proof_leaf_sizes=bench_proofs.LEAF_SIZES,
     sweep_records_per_day=2000,
     sweep_repeat=11,
+    index_sizes=bench_index.SIZES,
 )
 QUICK: Final = Sizes(
     write=10_000,
@@ -89,6 +92,7 @@ QUICK: Final = Sizes(
     sweep_records_per_day=200,
     sweep_repeat=3,
     flush_records=2_000,
+    index_sizes=bench_index.QUICK_SIZES,
 )
 
 
@@ -111,6 +115,7 @@ def run_all(
             lambda: bench_flush.run(sizes.flush_records, seed, scratch, repeat=sizes.repeat),
         ),
         (bench_read.NAME, lambda: bench_read.run(sizes.read, seed, scratch, repeat=sizes.repeat)),
+        (bench_index.NAME, lambda: bench_index.run(sizes.index_sizes, seed, scratch)),
         (
             bench_scale.NAME,
             lambda: bench_scale.run(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from benchmarks import bench_flush, bench_proofs, bench_sweep, compare_trees
+from benchmarks import bench_flush, bench_index, bench_proofs, bench_sweep, compare_trees
 from benchmarks._harness import JsonDict, median
 from benchmarks.targets import MISS, TargetCheck, evaluate
 
@@ -23,6 +23,7 @@ BENCHES: Final = (
     "scale",
     "read",
     bench_flush.NAME,
+    bench_index.NAME,
     bench_proofs.NAME,
     bench_sweep.NAME,
 )
@@ -37,6 +38,7 @@ make bench                                   # = .venv/bin/python -m benchmarks
 .venv/bin/python -m benchmarks.bench_write --records 100000 --repeat 3
 .venv/bin/python -m benchmarks.bench_scale --sizes 10000,100000,1000000 [--ten-million]
 .venv/bin/python -m benchmarks.bench_read --records 100000
+.venv/bin/python -m benchmarks.bench_index   # reads by index, opens: 100k and 1M records
 .venv/bin/python -m benchmarks.bench_profile --records 20000
 .venv/bin/python -m benchmarks.bench_proofs
 .venv/bin/python -m benchmarks.bench_sweep
@@ -72,6 +74,7 @@ def render(
         _scale_section(results.get("scale"), images, image_prefix),
         _read_section(results.get("read"), images, image_prefix),
         bench_flush.markdown_section(results.get(bench_flush.NAME)),
+        bench_index.markdown_section(results.get(bench_index.NAME)),
         bench_proofs.markdown_section(results.get(bench_proofs.NAME)),
         bench_sweep.markdown_section(results.get(bench_sweep.NAME)),
         compare_trees.markdown_section(comparisons),

@@ -193,19 +193,31 @@ def test_unsealed_segment_before_the_last_refuses_write_open(log: Path) -> None:
     assert tree_of_files(log) == before
 
 
-# -- damage in the open segment: refused on open, repaired by repair() ------------------------
+# -- damage in the open segment: refused on open or by verify, repaired by repair() -----------
 
 
 @pytest.mark.parametrize("ordinal", [1, 0], ids=["last-block", "first-of-two-blocks"])
 def test_damaged_open_segment_refused_then_repaired(log: Path, ordinal: int) -> None:
-    """A complete block with a bad hash in the open segment stops write-open; repair cuts it."""
+    """A complete block with a bad hash in the open segment stops write-open if it is the last
+    block (the one open hashes in full); in an earlier block, whose frames open does not read,
+    verify finds it; repair cuts it either way."""
     path = segment_file(log, CHAIN, OPEN)
     block = scan_file(path, OPEN, CHAIN).blocks[ordinal]
     data = path.read_bytes()
     flip_bit(path, frame_offset(block, 1) + 2)
     damaged = path.read_bytes()
+
+    def refused() -> None:
+        if ordinal == 0:
+            AuditLog.open(log, passphrase=TEST_PASSPHRASE).close()
+            assert path.read_bytes() == damaged  # open wrote nothing into the segment
+            with AuditLog.open(log, mode="read", passphrase=TEST_PASSPHRASE) as reader:
+                reader.verify(keyless=True)
+        else:
+            AuditLog.open(log, passphrase=TEST_PASSPHRASE)
+
     with pytest.raises(IntegrityError) as caught:
-        AuditLog.open(log, passphrase=TEST_PASSPHRASE)
+        refused()
     location = caught.value.location
     assert (location["chain"], location["segment"], location["block"], location["offset"]) == (
         CHAIN,

@@ -24,6 +24,7 @@ from auditlog.log.config import LogConfig
 from auditlog.log.key_material import KeyMaterial
 from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.format import Tombstone
+from auditlog.segment.index import SegmentIndex
 from auditlog.segment.reader import ChainReader
 from auditlog.segment.recovery import RecoveryReport
 from auditlog.segment.redaction import RedactionStore
@@ -79,6 +80,7 @@ class Chains:
         self.on_open: OpenHook | None = None
         self.on_created: OpenHook | None = None
         self.on_dictionary: DictionaryHook | None = None
+        self._segment_indexes: dict[str, SegmentIndex] = {}
         self._tombstone_cache: dict[
             tuple[str, str], tuple[tuple[str, ...], dict[int, Tombstone]]
         ] = {}
@@ -241,7 +243,9 @@ class Chains:
         files = self.layout.chain(chain)
         if not files.directory.is_dir():
             raise ConfigurationError(f"no chain {chain!r} in this log; chains: {self.names()}")
-        return ChainReader(files, chain, self.origin_of(chain), self.config.period_seconds)
+        # What readers learn of the chain's segments is kept for the handle's next reads.
+        index = self._segment_indexes.setdefault(chain, SegmentIndex())
+        return ChainReader(files, chain, self.origin_of(chain), self.config.period_seconds, index)
 
     def checkpoints(self, chain: str) -> CheckpointStore:
         return CheckpointStore(self.layout.chain(chain).checkpoints)

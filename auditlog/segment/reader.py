@@ -25,6 +25,7 @@ from auditlog.segment.check import ChainCheck
 from auditlog.segment.files import ChainFiles
 from auditlog.segment.format import ENTRY_BLOCK, ENTRY_SEAL, MAGIC, EntryHead, Tombstone
 from auditlog.segment.frames import DictionaryStore, decrypt_block
+from auditlog.segment.index import SegmentIndex, SegmentLayout, read_indexed_block
 from auditlog.segment.record_check import records_verify
 from auditlog.segment.scan import (
     SegmentScan,
@@ -112,31 +113,21 @@ def _writer_absent(files: ChainFiles, holding_lock: bool) -> Iterator[bool]:
         os.close(fd)
 
 
-def _require_whole(
-    chain: str, sequence: int, entries: list[EntryHead], next_first: int | None
-) -> None:
-    """A segment with a later one is sealed and ends where the next begins: one shortened
-    (or cut inside) is an error, never a short read."""
-    blocks = [e for e in entries if e.kind == ENTRY_BLOCK]
-    end = blocks[-1].first_index + blocks[-1].count if blocks else None
-    if (
-        not entries
-        or entries[-1].kind != ENTRY_SEAL
-        or (next_first is not None and end != next_first)
-    ):
-        raise IntegrityError(
-            f"segment {sequence} of chain {chain!r} is not whole: it is not sealed, or its "
-            "records do not reach the next segment's first record; it was shortened or cut. "
-            "Run `auditlog verify` and restore the segment from a backup",
-            location={"chain": chain, "segment": sequence},
-        )
-
-
 class ChainReader:
     """Reads one chain's segments; never takes the writer's lock, never changes a file."""
 
-    def __init__(self, files: ChainFiles, chain: str, origin: str, period_seconds: int) -> None:
+    def __init__(
+        self,
+        files: ChainFiles,
+        chain: str,
+        origin: str,
+        period_seconds: int,
+        index: SegmentIndex | None = None,
+    ) -> None:
+        """``index``: what the log handle learned of the chain's segments before (a fresh one
+        if not given)."""
         self.files = files
+        self.index = index if index is not None else SegmentIndex()
         self.chain = chain
         self.origin = origin
         self._period_us = period_seconds * 1_000_000
@@ -380,39 +371,110 @@ class ChainReader:
     def read(
         self, keyring: ChainKeyring, start: int, end: int | None
     ) -> Iterator[tuple[int, bytes]]:
-        """(index, canonical record) for indexes in [start, end), in order."""
-        heads = self.first_indexes()
-        if not heads:
-            return
+        """(index, canonical record) for indexes in [start, end), in order.
+
+        The blocks are found through the handle's ``SegmentIndex`` (a sealed segment's seal, the
+        open segment's entries): O(log n) work a read once a segment is known, and a range is
+        streamed block by block. A segment with a later one must be sealed and reach the next
+        one's first record (``_require_whole``): a read is never silently short.
+        """
         limit = end if end is not None else 1 << 64
-        # Skip whole segments that end before ``start`` using the next segment's first index.
-        chosen = [
-            (sequence, path, heads[position + 1][:2] if position + 1 < len(heads) else None)
-            for position, (first, sequence, path) in enumerate(heads)
-            if first < limit and (position + 1 == len(heads) or heads[position + 1][0] > start)
-        ]
-        for sequence, path, following in chosen:
-            # Hop along the entries' length prefixes to the wanted blocks: a few bytes a block,
-            # instead of reading (and hashing) the whole segment for one record.
-            entries = entry_heads(path)
-            if following is not None:
-                # The next present segment's first record, if it is the very next segment
-                # (a sweep may have deleted those in between).
-                next_first = following[0] if following[1] == sequence + 1 else None
-                _require_whole(self.chain, sequence, entries, next_first)
-            for ordinal, head in enumerate(entries):
-                if head.kind != ENTRY_BLOCK:
+        files = self.segment_files()
+        index = self.index
+        index.prune({sequence for sequence, _ in files})
+        position = self._locate(files, start)
+        wanted = start  # the first index not yet yielded
+        relearned: set[int] = set()
+        while position < len(files) and wanted < limit:
+            sequence, path = files[position]
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                layout = index.layout(sequence, fd)
+                if (
+                    layout.first_index > wanted
+                    and position > 0
+                    and wanted == start
+                    and sequence not in relearned
+                ):
+                    # Learned before, the segment's first index now lies past the one asked
+                    # for: the file was replaced; find the segment again from fresh headers.
+                    relearned.add(sequence)
+                    index.forget(sequence)
+                    position = self._locate(files, start, fresh=True)
                     continue
-                if head.first_index + head.count <= start or head.first_index >= limit:
+                last = position + 1 == len(files)
+                hopped_to = layout.hopped_to
+                if (
+                    last
+                    and wanted >= layout.end
+                    and hopped_to not in (None, os.fstat(fd).st_size)
+                    and sequence not in relearned
+                ):
+                    # Bytes past the last entry the hop could follow: look at the file again.
+                    relearned.add(sequence)
+                    index.forget(sequence)
                     continue
-                block = read_block(path, head, chain=self.chain, sequence=sequence)
-                header = block.header
-                lo = max(start, header.first_index) - header.first_index
-                hi = min(limit, header.tree_size) - header.first_index
-                where: dict[str, object] = {
-                    "chain": self.chain,
-                    "segment": sequence,
-                    "block": ordinal,
-                    "offset": block.offset,
-                }
-                yield from self.decrypt(block, keyring, where, positions=range(lo, hi))
+                if not last:
+                    self._require_whole(layout, files, position)
+                for ordinal in layout.blocks(wanted, limit):
+                    where: dict[str, object] = {
+                        "chain": self.chain,
+                        "segment": sequence,
+                        "block": ordinal,
+                        "offset": layout.offsets[ordinal],
+                    }
+                    try:
+                        block = read_indexed_block(fd, layout, ordinal, where)
+                    except IntegrityError:
+                        if sequence in relearned:
+                            raise
+                        relearned.add(sequence)  # the index may be stale: learn it once more
+                        index.forget(sequence)
+                        break
+                    header = block.header
+                    lo = max(wanted, header.first_index) - header.first_index
+                    hi = min(limit, header.tree_size) - header.first_index
+                    yield from self.decrypt(block, keyring, where, positions=range(lo, hi))
+                    wanted = header.first_index + hi
+                else:
+                    position += 1
+                    wanted = max(wanted, min(layout.end, limit))
+            finally:
+                os.close(fd)
+
+    def _locate(self, files: list[tuple[int, Path]], start: int, *, fresh: bool = False) -> int:
+        """The position in ``files`` of the segment that holds ``start``, by first indexes:
+        the last one that begins at or before it (the first one if none does)."""
+        if fresh:
+            for sequence, _ in files:
+                self.index.forget(sequence)
+        chosen = 0
+        for position, (sequence, path) in enumerate(files):
+            first = self.index.first_index(sequence, path)
+            if first is None:
+                continue
+            if first > start:
+                break
+            chosen = position
+        return chosen
+
+    def _require_whole(
+        self, layout: SegmentLayout, files: list[tuple[int, Path]], position: int
+    ) -> None:
+        """A segment with a later one is sealed and ends where the next begins: one shortened
+        (or cut inside) is an error, never a short read."""
+        sequence = layout.sequence
+        following, path = files[position + 1]
+        next_first = None
+        if following == sequence + 1:
+            # The next present segment's first record, if it is the very next segment (a sweep
+            # may have deleted those in between), read afresh.
+            header = read_file_header(path)
+            next_first = header.first_index if header is not None else -1
+        if not layout.sealed or (next_first is not None and layout.end != next_first):
+            raise IntegrityError(
+                f"segment {sequence} of chain {self.chain!r} is not whole: it is not sealed, or "
+                "its records do not reach the next segment's first record; it was shortened or "
+                "cut. Run `auditlog verify` and restore the segment from a backup",
+                location={"chain": self.chain, "segment": sequence},
+            )

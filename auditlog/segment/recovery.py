@@ -1,26 +1,32 @@
 """Opening a chain for writing: check its tail, cut what a crash left, bring its tiles in step.
 
-Opening costs one segment read, not the whole chain: the last segment is checked as the
-continuation of the seal (or tombstone) before it. A torn tail (an entry cut short, or a file
-extended with zeros by a crash) is cut and reported; damage is never cut here (``repair`` does
-that, on request, keeping the bytes).
+Opening costs a few reads, not a segment's or the chain's: the last segment is checked as the
+continuation of the seal (or tombstone) before it, by its entries' heads and its last block,
+and its tree comes from the tiles when they reproduce the roots that vouch for it. A torn tail
+(an entry cut short, or a file extended with zeros by a crash) is cut and reported; damage is
+never cut here (``repair`` does that, on request, keeping the bytes).
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditlog import note
 from auditlog._fs import fsync_dir
-from auditlog.errors import IntegrityError
-from auditlog.merkle import CompactRange
+from auditlog.errors import ConfigurationError, IntegrityError, NoteError
+from auditlog.merkle import CompactRange, range_nodes
 from auditlog.segment.check import ChainCheck
+from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.files import ChainFiles
-from auditlog.segment.format import Tombstone
-from auditlog.segment.scan import SegmentScan, list_segments, scan_segment, segment_path
+from auditlog.segment.format import Seal, Tombstone
+from auditlog.segment.scan import list_segments, read_seal, scan_segment, segment_path
+from auditlog.segment.tail import SegmentTail, TailVouch, read_tail, tree_from_tiles
 from auditlog.segment.tiles import TileStore, unchecked_tombstones
+from auditlog.segment.tombstone import TombstoneStore
 
 __all__ = [
     "RecoveryReport",
@@ -45,18 +51,26 @@ class RecoveryReport:
 
 
 def check_tail(
-    files: ChainFiles, chain: str, origin: str, tombstones: dict[int, Tombstone] | None = None
-) -> tuple[ChainCheck, SegmentScan | None]:
+    files: ChainFiles, chain: str, origin: str, store: TombstoneStore | None = None
+) -> tuple[ChainCheck, SegmentTail | None]:
     """Check a chain's last segment as a continuation of what comes before it.
 
-    What comes before is the seal of the segment before, or the tombstone of deleted
-    segments, or the chain's start. This is what opening a chain for writing costs: one
-    segment read, not the whole chain. Returns the check positioned after the last segment
-    (or after the last tombstone, when the newest segments were deleted) and the last
-    segment's scan (None when there is none after the tombstones). Raises ``IntegrityError``
-    for damage (a torn tail is not damage: the scan reports it).
+    ``store`` holds the chain's tombstones (loaded here, signatures checked) and the key that
+    checks its signed checkpoints; the check returned carries the tombstones.
+
+    What comes before is the seal of the segment before (read from its tail), or the tombstone
+    of deleted segments, or the chain's start; with ``verifier_key``, the newest signed
+    checkpoint must agree with it where it falls at its end or inside the last segment. The
+    last segment is read by ``read_tail`` (entry heads, the last block in full) and its tree
+    taken from the tiles when their root is the one its last block names; else (tiles missing,
+    behind or wrong) it is read and re-hashed whole. Opening costs a few reads, however long
+    the chain. Returns the check positioned after the last segment (or after the last
+    tombstone, when the newest segments were deleted) and the last segment's tail (None when
+    there is none after the tombstones). Raises ``IntegrityError`` for damage (a torn tail is
+    not damage: the tail reports it).
     """
-    tombstones = tombstones or {}
+    tombstones = store.load() if store is not None else {}
+    verifier_key = store.verifier_key if store is not None else None
     segments_dir = files.segments
     segments = list_segments(segments_dir)
     newest_tombstone = max(tombstones.values(), key=lambda t: t.last_sequence, default=None)
@@ -67,7 +81,9 @@ def check_tail(
         check.tombstones = tombstones
         return check, None
     if not segments:
-        return ChainCheck.start(chain, origin), None
+        check = ChainCheck.start(chain, origin)
+        check.tombstones = tombstones
+        return check, None
     sequence, path = segments[-1]
     previous = sequence - 1
     tombstone = next((t for t in tombstones.values() if t.last_sequence == previous), None)
@@ -76,29 +92,186 @@ def check_tail(
     elif tombstone is not None:
         check = ChainCheck.resume_after(chain, origin, tombstone)
     else:
-        before_path = segment_path(segments_dir, previous)
-        try:
-            data = before_path.read_bytes()
-        except FileNotFoundError:
-            raise IntegrityError(
-                f"segment {previous} is missing and no tombstone stands for it",
-                location={"chain": chain, "segment": previous},
-            ) from None
-        before = scan_segment(data, before_path, previous, chain=chain, allow_torn=False)
-        if before.seal is None:
-            raise IntegrityError(
-                "the segment before the last one is not sealed; run `auditlog verify` to find "
-                "out what happened",
-                location={"chain": chain, "segment": previous},
-            )
-        check = ChainCheck.resume(chain, origin, previous, before.seal)
+        seal = _seal_before(segments_dir, chain, previous)
+        check = ChainCheck.resume(chain, origin, previous, seal)
     check.tombstones = tombstones
+    signed = _newest_checkpoint(files, origin, verifier_key)
+    if signed is not None and signed[0] == check.size:
+        _require_root(check.root(), signed, chain, "the seal (or tombstone) before the tail")
+    tail = read_tail(path, sequence, chain=chain, first_index=check.size, prev_hash=check.last_hash)
+    if tail.first_index == -1:  # a torn file header: the segment was being created
+        check.next_sequence += 1
+        check.segments += 1
+        check.sealed_open = True
+        return check, tail
+    inside = signed if signed is not None and check.size < signed[0] <= tail.end_index else None
+    if _continue_from_tiles(check, tail, files, inside):
+        return check, tail
+    # The tiles could not vouch for the tree: read and re-hash the whole segment.
+    if inside is not None:
+        check.wanted = {inside[0]}
     scan = scan_segment(path.read_bytes(), path, sequence, chain=chain, allow_torn=True)
     check.feed(scan)
-    return check, scan
+    if inside is not None and inside[0] in check.roots:
+        _require_root(check.roots[inside[0]], inside, chain, "the last segment's records")
+    return check, SegmentTail.of_scan(scan)
 
 
-def cut_torn_tail(scan: SegmentScan, chain: str, durable_records: int) -> RecoveryReport:
+def _seal_before(segments_dir: Path, chain: str, previous: int) -> Seal:
+    """The seal of the segment before the last one, read from its tail (whole if need be, to
+    say what is wrong with it)."""
+    before_path = segment_path(segments_dir, previous)
+    try:
+        fd = os.open(before_path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise IntegrityError(
+            f"segment {previous} is missing and no tombstone stands for it",
+            location={"chain": chain, "segment": previous},
+        ) from None
+    try:
+        found = read_seal(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+    if found is not None:
+        return found[0]
+    before = scan_segment(
+        before_path.read_bytes(), before_path, previous, chain=chain, allow_torn=False
+    )
+    if before.seal is None:
+        raise IntegrityError(
+            "the segment before the last one is not sealed; run `auditlog verify` to find "
+            "out what happened",
+            location={"chain": chain, "segment": previous},
+        )
+    return before.seal
+
+
+def _newest_checkpoint(
+    files: ChainFiles, origin: str, verifier_key: str | None
+) -> tuple[int, bytes] | None:
+    """(size, root) of the chain's newest stored checkpoint, if its signature holds; None
+    without a key or a checkpoint (one that does not open is left to ``verify``)."""
+    if verifier_key is None:
+        return None
+    store = CheckpointStore(files.checkpoints)
+    newest = store.latest()
+    if newest is None:
+        return None
+    size, signed = newest
+    try:
+        checkpoint = note.Checkpoint.from_text(note.open_note(signed, [verifier_key]))
+    except NoteError:
+        return None
+    if checkpoint.origin != origin or checkpoint.size != size:
+        return None
+    return size, checkpoint.root_hash
+
+
+def _require_root(found: bytes, signed: tuple[int, bytes], chain: str, what: str) -> None:
+    if not hmac.compare_digest(found, signed[1]):
+        raise IntegrityError(
+            f"{what} give another tree root at size {signed[0]} than the chain's own signed "
+            "checkpoint: the segments were changed. Nothing was written; run `auditlog "
+            "verify` and restore the chain from a backup",
+            location={"chain": chain, "checkpoint": signed[0]},
+        )
+
+
+def _continue_from_tiles(
+    check: ChainCheck,
+    tail: SegmentTail,
+    files: ChainFiles,
+    inside: tuple[int, bytes] | None,
+) -> bool:
+    """Move ``check`` past ``tail`` with the tree the tiles give, if its root is the one the
+    last block's header names (and a signed checkpoint's inside the segment): the tail's
+    entries were checked by ``read_tail``, its last block in full. False if the tiles cannot
+    vouch for it (nothing is changed then)."""
+    tiles = TileStore(files.tiles)
+    start = check.tree
+    fd = os.open(tail.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        built = tree_from_tiles(tiles, start, tail, fd)
+    finally:
+        os.close(fd)
+    if built is None:
+        return False
+    tree, pieces = built
+    if tail.blocks and not hmac.compare_digest(tree.root(), tail.blocks[-1].header.tree_root):
+        return False
+    if inside is not None and _root_from_tiles(tiles, start, inside[0]) != inside[1]:
+        return False
+    last_hash = tail.last_block.block_hash if tail.last_block is not None else check.last_hash
+    if tail.seal is not None and not _seal_matches(tail, tree, last_hash):
+        return False  # the whole read says what is wrong
+    if pieces and tiles.expected_sizes(tree.end)[0] > _stored_bytes(tiles):
+        for first, leaves, stride_nodes in pieces:
+            tiles.write(first, leaves, stride_nodes)  # what a crash kept from the tiles
+    tail.unvouched = TailVouch(
+        check.chain,
+        check.origin,
+        tail.path,
+        tail.sequence,
+        tail.good_size,
+        start,
+        check.last_hash,
+        tree.hashes,
+        last_hash,
+    )
+    check.tree = tree
+    check.last_hash = last_hash
+    check.next_sequence += 1
+    check.segments += 1
+    check.blocks += len(tail.blocks)
+    check.records += tail.record_count
+    check.sealed_open = tail.seal is None
+    return True
+
+
+def _stored_bytes(tiles: TileStore) -> int:
+    try:
+        return os.stat(tiles.path(0)).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _root_from_tiles(tiles: TileStore, start: CompactRange, size: int) -> bytes | None:
+    """The root at ``size`` of ``start`` and the tiles' nodes after it; None if they lack it."""
+    try:
+        hashes = [tiles.node(level, index, size) for level, index in range_nodes(start.end, size)]
+    except (IntegrityError, ConfigurationError, OSError):
+        return None
+    tree = CompactRange(start.begin, start.end, start.hashes)
+    tree.merge(CompactRange(start.end, size, hashes))
+    return tree.root()
+
+
+def _seal_matches(tail: SegmentTail, tree: CompactRange, last_hash: bytes) -> bool:
+    """Whether a sealed last segment's seal says what its blocks and tree say."""
+    seal = tail.seal
+    assert seal is not None
+    return bool(tail.blocks) and (
+        seal.block_count,
+        seal.first_index,
+        seal.end_index,
+        seal.last_block_hash,
+        seal.tree_root,
+        seal.frontier,
+        seal.periods,
+        seal.block_index,
+    ) == (
+        len(tail.blocks),
+        tail.first_index,
+        tree.end,
+        last_hash,
+        tree.root(),
+        tree.hashes,
+        tuple(sorted({b.header.period for b in tail.blocks})),
+        tuple((b.header.first_index, b.offset) for b in tail.blocks),
+    )
+
+
+def cut_torn_tail(scan: SegmentTail, chain: str, durable_records: int) -> RecoveryReport:
     """Cut the torn tail of a chain's last segment (or the whole file, if its header is torn)."""
     fd = os.open(scan.path, os.O_WRONLY | os.O_CLOEXEC)
     try:

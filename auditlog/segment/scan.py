@@ -3,13 +3,15 @@
 ``scan_segment`` checks one file's structure and self-hashes; ``check.ChainCheck`` then checks
 what links the scans of a chain. Keyless verification, writer recovery and readers all go
 through these two, so there is one definition of "intact". ``entry_heads`` and ``read_block``
-reach one block of a file without reading the rest.
+reach one block of a file without reading the rest; ``read_seal`` reads a sealed segment's seal
+(and so its block index) from the file's tail in a few small reads.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from auditlog.errors import IntegrityError
@@ -21,8 +23,10 @@ from auditlog.segment.format import (
     ENTRY_SEAL,
     FILE_HEADER,
     FORMAT_VERSION,
+    HASH_BYTES,
     MAGIC,
     MAX_ENTRY_BYTES,
+    SEAL_HEADER,
     EntryHead,
     FileHeader,
     Seal,
@@ -32,10 +36,13 @@ from auditlog.segment.format import (
 
 __all__ = [
     "SegmentScan",
+    "check_file_header",
     "entry_heads",
+    "entry_heads_at",
     "list_segments",
     "read_block",
     "read_file_header",
+    "read_seal",
     "scan_segment",
     "segment_path",
 ]
@@ -88,6 +95,34 @@ def _is_zero(data: memoryview) -> bool:
     return not any(data)
 
 
+def check_file_header(header: FileHeader, sequence: int, where: dict[str, object]) -> None:
+    """Raise ``IntegrityError`` unless ``header`` is one this auditlog writes for segment
+    ``sequence``."""
+    magic, version, flags, reserved, file_sequence = (
+        header.magic,
+        header.version,
+        header.flags,
+        header.reserved,
+        header.sequence,
+    )
+    if magic != MAGIC:
+        raise IntegrityError("not an auditlog segment file (bad magic)", location=where)
+    if version != FORMAT_VERSION:
+        raise IntegrityError(
+            f"segment format version {version} is not one this auditlog reads "
+            f"({FORMAT_VERSION}); upgrade auditlog",
+            location=where,
+        )
+    if flags or reserved:
+        raise IntegrityError("segment header has unknown flags set", location=where)
+    if file_sequence != sequence:
+        raise IntegrityError(
+            f"segment file says it is segment {file_sequence}: segment files were renamed, "
+            "swapped or copied between chains",
+            location=where,
+        )
+
+
 def scan_segment(
     data: bytes, path: Path, sequence: int, *, chain: str, allow_torn: bool
 ) -> SegmentScan:
@@ -106,30 +141,8 @@ def scan_segment(
         raise IntegrityError("segment file is shorter than its header", location=where)
     header = FileHeader.unpack(view)
     assert header is not None  # the length was checked above
-    magic, version, flags, reserved, file_sequence, first_index = (
-        header.magic,
-        header.version,
-        header.flags,
-        header.reserved,
-        header.sequence,
-        header.first_index,
-    )
-    if magic != MAGIC:
-        raise IntegrityError("not an auditlog segment file (bad magic)", location=where)
-    if version != FORMAT_VERSION:
-        raise IntegrityError(
-            f"segment format version {version} is not one this auditlog reads "
-            f"({FORMAT_VERSION}); upgrade auditlog",
-            location=where,
-        )
-    if flags or reserved:
-        raise IntegrityError("segment header has unknown flags set", location=where)
-    if file_sequence != sequence:
-        raise IntegrityError(
-            f"segment file says it is segment {file_sequence}: segment files were renamed, "
-            "swapped or copied between chains",
-            location=where,
-        )
+    check_file_header(header, sequence, where)
+    first_index = header.first_index
     blocks: list[ParsedBlock] = []
     seal: Seal | None = None
     position = FILE_HEADER.size
@@ -206,18 +219,79 @@ def entry_heads(path: Path) -> list[EntryHead]:
     Used to reach one block without reading the segment; what is then read of a block is
     checked in full (its hash) before use. Stops at a torn tail.
     """
-    heads = []
-    with path.open("rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        position = FILE_HEADER.size
-        while position + ENTRY_HEAD_BYTES <= size:
-            handle.seek(position)
-            head = peek_entry(handle.read(ENTRY_HEAD_BYTES), position, size)
-            if head is None:
-                break
-            heads.append(head)
-            position += head.size
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        heads, _ = entry_heads_at(fd, FILE_HEADER.size, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
     return heads
+
+
+def entry_heads_at(fd: int, position: int, size: int) -> tuple[list[EntryHead], int]:
+    """The entries of an open segment file from ``position`` (an entry's start) to ``size``,
+    and where they stop: at ``size``, or at a torn or damaged entry. Nothing of a body is
+    checked (see ``entry_heads``)."""
+    heads = []
+    while position + ENTRY_HEAD_BYTES <= size:
+        head = peek_entry(os.pread(fd, ENTRY_HEAD_BYTES, position), position, size)
+        if head is None:
+            break
+        heads.append(head)
+        position += head.size
+    return heads, position
+
+
+# What ``read_seal`` reads first: a seal ends in its last block-index item and its hash.
+_SEAL_TAIL = 16 + HASH_BYTES
+
+
+def read_seal(fd: int, size: int) -> tuple[Seal, int] | None:
+    """The seal that ends the segment file ``fd`` (``size`` bytes long), and its offset; None
+    if the file does not end in a well-formed seal whose block index describes the file.
+
+    A few small reads, whatever the segment holds: the seal's last block-index item names the
+    last block's offset; that block's entry head gives where the seal starts; the seal is then
+    read whole and its hash checked. Its block index must start right after the file header
+    and rise in both index and offset, and its last block must end where the seal starts and
+    reach the seal's end index. A seal has no key: it is an index, and every block read
+    through it is still checked (its hash, its place) before use.
+    """
+    if size < FILE_HEADER.size + ENTRY_HEAD_BYTES + ENTRY_PREFIX.size + SEAL_HEADER.size:
+        return None
+    tail = os.pread(fd, _SEAL_TAIL, size - _SEAL_TAIL)
+    last_first = int.from_bytes(tail[:8], "big")
+    last_offset = int.from_bytes(tail[8:16], "big")
+    if not FILE_HEADER.size <= last_offset <= size - ENTRY_HEAD_BYTES:
+        return None
+    head = peek_entry(os.pread(fd, ENTRY_HEAD_BYTES, last_offset), last_offset, size)
+    if head is None or head.kind != ENTRY_BLOCK or head.first_index != last_first:
+        return None
+    seal_offset = last_offset + head.size
+    if size - seal_offset < ENTRY_PREFIX.size + SEAL_HEADER.size + HASH_BYTES:
+        return None
+    entry = os.pread(fd, size - seal_offset, seal_offset)
+    if entry[: ENTRY_PREFIX.size] != entry_prefix(len(entry) - ENTRY_PREFIX.size):
+        return None
+    body = memoryview(entry)[ENTRY_PREFIX.size :]
+    if body[0] != ENTRY_SEAL:
+        return None
+    try:
+        seal = Seal.unpack(body)
+    except IntegrityError:
+        return None
+    index = seal.block_index
+    firsts = [first for first, _ in index]
+    offsets = [offset for _, offset in index]
+    if (
+        not index
+        or index[0] != (seal.first_index, FILE_HEADER.size)
+        or index[-1] != (last_first, last_offset)
+        or seal.end_index != head.first_index + head.count
+        or any(a >= b for a, b in pairwise(firsts))
+        or any(a >= b for a, b in pairwise(offsets))
+    ):
+        return None
+    return seal, seal_offset
 
 
 def read_file_header(path: Path) -> FileHeader | None:

@@ -27,6 +27,7 @@ from auditlog.segment.format import (
     file_header,
 )
 from auditlog.segment.scan import segment_path
+from auditlog.segment.tail import TailVouch, vouch
 from auditlog.segment.tiles import TileStore
 
 __all__ = ["OpenSegment", "SegmentSink"]
@@ -62,8 +63,11 @@ class SegmentSink:
         segment: OpenSegment | None,
         on_seal: Callable[[int, bytes], None] | None,
         state_lock: Callable[[], AbstractContextManager[None]],
+        unvouched: TailVouch | None = None,
     ) -> None:
-        """``settings_limits``: (max segment bytes, max segment records)."""
+        """``settings_limits``: (max segment bytes, max segment records); ``unvouched``: the
+        segment bytes an open took on trust (``segment.tail``), checked before the tree is
+        first sealed or signed."""
         self._segments_dir = segments_dir
         self.tiles = tiles
         self._max_bytes, self._max_records = settings_limits
@@ -77,6 +81,11 @@ class SegmentSink:
         self._state_lock = state_lock
         self.unsynced_fd: int | None = None  # written, not yet synced (sync=False)
         self._tiles_due: list[tuple[int, bytes, list[tuple[int, int, bytes]]]] = []
+        self._unvouched = unvouched
+
+    def vouch(self) -> None:
+        """Check what the open took on trust, once, before the tree is sealed or signed."""
+        self._unvouched = vouch(self._unvouched)
 
     def write_block(
         self,
@@ -182,6 +191,7 @@ class SegmentSink:
         return self.segment
 
     def seal(self, segment: OpenSegment) -> None:
+        self.vouch()  # before the tree is first sealed
         with self._state_lock():
             self._write_seal(segment)
 

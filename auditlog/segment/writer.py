@@ -45,8 +45,8 @@ from auditlog.segment.pending import (
     period_runs,
 )
 from auditlog.segment.recovery import RecoveryReport, check_tail, cut_torn_tail, recover_tiles
-from auditlog.segment.scan import SegmentScan
 from auditlog.segment.sink import OpenSegment, SegmentSink
+from auditlog.segment.tail import SegmentTail
 from auditlog.segment.tiles import TileStore
 from auditlog.segment.tombstone import TombstoneStore
 from auditlog.segment.training import DictionaryTrainer
@@ -175,21 +175,19 @@ class ChainWriter:
     # -- recovery -------------------------------------------------------------------------
 
     def _recover(self) -> None:
-        tombstones = self._tombstones.load()
-        self._any_deleted = bool(tombstones)
-        check, scan = check_tail(self.files, self.chain, self.origin, tombstones)
+        check, scan = check_tail(self.files, self.chain, self.origin, self._tombstones)
         _refuse_a_cut_then_clean(self.files, self.chain, check.size)
         if scan is not None and (scan.torn_bytes or scan.first_index == -1):
             self.recovery = cut_torn_tail(scan, self.chain, check.size)
         self._finish_recovery(check, scan)
 
-    def _finish_recovery(self, check: ChainCheck, scan: SegmentScan | None) -> None:
+    def _finish_recovery(self, check: ChainCheck, scan: SegmentTail | None) -> None:
         # The tree of what is on disk; appends only count, the tree grows as blocks are written.
         self._appended = check.size
         self._high_water = 0
         self.durability = Durability(check.size)
         self._slot = LeafSlot(check.size, self._drain)
-        recover_tiles(self.tiles, self.files, self.chain, check.size, any_deleted=self._any_deleted)
+        recover_tiles(self.tiles, self.files, self.chain, check.size, tombstones=check.tombstones)
         next_sequence = check.next_sequence if scan is None else scan.sequence + 1
         segment = None
         if scan is not None and scan.first_index == -1:
@@ -222,6 +220,7 @@ class ChainWriter:
             segment=segment,
             on_seal=self._on_seal,
             state_lock=self._state_lock,
+            unvouched=scan.unvouched if scan is not None else None,
         )
 
     # -- appending ------------------------------------------------------------------------
@@ -492,6 +491,7 @@ class ChainWriter:
         """(size, root) of what is durably written, after flushing what is buffered."""
         self.flush()
         with self._flush_lock:
+            self._sink.vouch()  # the tree is about to be signed
             return self._sink.tree.end, self._sink.tree.root()
 
     # -- closing --------------------------------------------------------------------------
