@@ -185,3 +185,23 @@ def test_dictionary_is_trained_off_the_flush_and_used_once_stored(
 def _dictionary_ids(log: AuditLog, chain: str) -> list[int]:
     reader = log._chains.reader(chain)
     return [block.header.dictionary_id for scan in reader.scans() for block in scan.blocks]
+
+
+def test_tiles_cut_back_before_the_open_segment_are_rebuilt_without_holes(
+    create_log: MakeLog, open_log: MakeLog, log_path: Path
+) -> None:
+    """Tiles that lack leaves from before the open segment (a writer killed after a seal and
+    before its tiles, or a cut) are rebuilt at write-open: no leaf is left a hole of zeros,
+    and verification passes."""
+    log = create_log(SMALL_CONFIG)
+    log.append_many([chat_record(i) for i in range(40)])  # segment 0 sealed at 32, 1 open
+    log.close()
+    level0 = log_path / "chains" / "chat" / "tiles" / "level-00"
+    os.truncate(level0, 30 * 32)
+    again = open_log()
+    again.append_many([chat_record(i) for i in range(40, 45)])
+    again.flush()
+    again.verify()
+    tiles = level0.read_bytes()
+    assert len(tiles) == 45 * 32
+    assert bytes(32) not in [tiles[i : i + 32] for i in range(0, len(tiles), 32)]

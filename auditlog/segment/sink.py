@@ -194,6 +194,9 @@ class SegmentSink:
         self.vouch()  # before the tree is first sealed
         with self._state_lock():
             self._write_seal(segment)
+        # The seal's fsync made the segment's blocks durable: their tiles now, so that the
+        # tiles never lag behind a sealed segment (an open takes the tiles from the seal on).
+        self.write_tiles()
 
     def _write_seal(self, segment: OpenSegment) -> None:
         tree = self.tree

@@ -335,7 +335,9 @@ def tree_from_tiles(
         held = os.stat(tiles.path(0)).st_size // LEAF_BYTES
     except FileNotFoundError:
         held = 0
-    cut = max(start.end, min(held, last.first_index))
+    if held < start.end:
+        return None  # the tiles lack leaves before the segment: only a rebuild mends that
+    cut = min(held, last.first_index)
     try:
         nodes = range_nodes(start.end, cut)
         hashes = [tiles.node(level, index, cut) for level, index in nodes]
