@@ -13,16 +13,29 @@ from pathlib import Path
 import pytest
 from _integrity_helpers import (
     BASE_TIME,
+    HEADER_FIELDS,
     SMALL_CONFIG,
     TEST_PASSPHRASE,
     chat_record,
     network_record,
+    scan_file,
+    segment_file,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditlog import AuditLog, AuditLogError, LateRecordError, LogConfig, Receipt, Record
+from auditlog import (
+    AuditLog,
+    AuditLogError,
+    IntegrityError,
+    LateRecordError,
+    LogConfig,
+    Receipt,
+    Record,
+)
 from auditlog.merkle import root
+from auditlog.segment.format import ENTRY_PREFIX
+from auditlog.testing import settle
 
 MakeLog = Callable[..., AuditLog]
 
@@ -205,3 +218,44 @@ def test_tiles_cut_back_before_the_open_segment_are_rebuilt_without_holes(
     tiles = level0.read_bytes()
     assert len(tiles) == 45 * 32
     assert bytes(32) not in [tiles[i : i + 32] for i in range(0, len(tiles), 32)]
+
+
+def _flip(path: Path, position: int) -> None:
+    os.chmod(path, 0o600)
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("target", ["own frame", "other frame", "dictionary id"])
+def test_a_read_of_one_record_is_authenticated_on_its_own(
+    create_log: MakeLog, open_log: MakeLog, log_path: Path, target: str
+) -> None:
+    """Reading a few records of a block skips the block's hash, not the records' checks: a
+    changed frame of the record read, or a changed dictionary id in the block's header, is
+    an IntegrityError, never another record; a changed frame of another record does not stop
+    the read (the whole block's check is verification's, which reports it)."""
+    log = create_log(LogConfig(block_max_records=64, dictionary_samples=16))
+    records = [chat_record(i) for i in range(64)]
+    log.append_many(records[:16])
+    settle(log)  # the next block is compressed with the period's dictionary
+    log.append_many(records[16:])
+    log.close()
+    path = segment_file(log_path, "chat", 0)
+    block = scan_file(path, 0, "chat").blocks[-1]
+    assert block.header.count == 48
+    assert block.header.dictionary_id != 0
+    body = block.offset + ENTRY_PREFIX.size
+    if target == "dictionary id":
+        _flip(path, body + HEADER_FIELDS["dictionary_id"][0] + 3)
+    else:
+        position = 10 if target == "own frame" else 30
+        _flip(path, body + block.frame_starts[position] + 5)
+    reader = open_log(mode="read")
+    if target == "other frame":
+        assert list(reader.read("chat", 26, 27)) == [records[26]]
+    else:
+        with pytest.raises(IntegrityError):
+            list(reader.read("chat", 26, 27))
+    with pytest.raises(IntegrityError):
+        reader.verify()

@@ -51,7 +51,14 @@ def derive_subkey(data_key: bytes, label: bytes, salt: bytes | None = None) -> b
 class PeriodKeys:
     """The subkeys of one (chain, period) data key, derived once and kept in memory."""
 
-    __slots__ = ("_data_key", "_salt_encryptor", "_salt_lock", "dictionary_aead", "period")
+    __slots__ = (
+        "__weakref__",
+        "_data_key",
+        "_salt_encryptor",
+        "_salt_lock",
+        "dictionary_aead",
+        "period",
+    )
 
     def __init__(self, period: int, data_key: bytes) -> None:
         if len(data_key) != KEY_BYTES:

@@ -24,6 +24,7 @@ from auditlog.log.config import LogConfig
 from auditlog.log.key_material import KeyMaterial
 from auditlog.segment.checkpoints import CheckpointStore
 from auditlog.segment.format import Tombstone
+from auditlog.segment.frames import DictionaryStore
 from auditlog.segment.index import SegmentIndex
 from auditlog.segment.reader import ChainReader
 from auditlog.segment.recovery import RecoveryReport
@@ -81,6 +82,8 @@ class Chains:
         self.on_created: OpenHook | None = None
         self.on_dictionary: DictionaryHook | None = None
         self._segment_indexes: dict[str, SegmentIndex] = {}
+        # The readers' codecs, kept while the period keys that opened them are cached.
+        self._dictionary_stores: dict[str, DictionaryStore] = {}
         self._tombstone_cache: dict[
             tuple[str, str], tuple[tuple[str, ...], dict[int, Tombstone]]
         ] = {}
@@ -245,7 +248,11 @@ class Chains:
             raise ConfigurationError(f"no chain {chain!r} in this log; chains: {self.names()}")
         # What readers learn of the chain's segments is kept for the handle's next reads.
         index = self._segment_indexes.setdefault(chain, SegmentIndex())
-        return ChainReader(files, chain, self.origin_of(chain), self.config.period_seconds, index)
+        origin = self.origin_of(chain)
+        dictionaries = self._dictionary_stores.get(chain)
+        if dictionaries is None:
+            dictionaries = self._dictionary_stores[chain] = DictionaryStore(files.dicts, origin)
+        return ChainReader(files, chain, origin, self.config.period_seconds, index, dictionaries)
 
     def checkpoints(self, chain: str) -> CheckpointStore:
         return CheckpointStore(self.layout.chain(chain).checkpoints)

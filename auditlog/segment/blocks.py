@@ -27,7 +27,14 @@ from auditlog.segment.format import (
     entry_prefix,
 )
 
-__all__ = ["ParsedBlock", "block_hash_of", "pack_block", "parse_block", "redact_block"]
+__all__ = [
+    "ParsedBlock",
+    "block_hash_of",
+    "pack_block",
+    "parse_block",
+    "redact_block",
+    "split_block",
+]
 
 _U32 = struct.Struct(">I")
 
@@ -126,6 +133,42 @@ def parse_block(body: memoryview, offset: int) -> ParsedBlock:
         offset=offset,
         size=ENTRY_PREFIX.size + len(body),
         redacted=redacted,
+    )
+
+
+def split_block(body: memoryview, offset: int) -> ParsedBlock:
+    """A block's parts without its hash recomputed: for reading a few of its records.
+
+    Each record read from it is still authenticated on its own by ``decrypt_block``: its frame
+    by AES-GCM, whose associated data holds its index and leaf, and its decrypted bytes by its
+    leaf. Damage elsewhere in the block is left to verification (docs/format.md, "Reading
+    records"). A block with redacted slots, or one that does not split cleanly, goes through
+    ``parse_block`` and its checks.
+    """
+    size = len(body)
+    if size < BLOCK_HEADER.size + HASH_BYTES:
+        return parse_block(body, offset)
+    (count,) = _U32.unpack_from(body, 4)
+    lengths_start = BLOCK_HEADER.size + count * LEAF_BYTES
+    frames_start = lengths_start + 4 * count
+    end = size - HASH_BYTES
+    if count < 1 or frames_start > end:
+        return parse_block(body, offset)
+    lengths = struct.unpack_from(f">{count}I", body, lengths_start)
+    if max(lengths) >= REDACTED:
+        return parse_block(body, offset)
+    bounds = list(accumulate(lengths, initial=frames_start))
+    if bounds[-1] != end:
+        return parse_block(body, offset)
+    return ParsedBlock(
+        header=BlockHeader.unpack(body),
+        block_hash=bytes(body[end:]),
+        leaves=body[BLOCK_HEADER.size : lengths_start],
+        body=body,
+        frame_starts=bounds[:-1],
+        frame_stops=bounds[1:],
+        offset=offset,
+        size=ENTRY_PREFIX.size + size,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -64,7 +65,10 @@ class DictionaryStore:
     def __init__(self, directory: Path, origin: str) -> None:
         self._directory = directory
         self._origin = origin
-        self._codecs: dict[tuple[int, int], FrameCodec] = {}
+        # Each codec with the keys it was opened under: it goes when they are no longer cached
+        # (the keyring keeps unwrapped keys for key_cache_seconds), so a reader does not keep a
+        # dictionary in clear longer than the key that opens it.
+        self._codecs: dict[tuple[int, int], tuple[weakref.ref[PeriodKeys], FrameCodec]] = {}
         self._plain = FrameCodec(None)
 
     def path(self, period: int) -> Path:
@@ -87,7 +91,7 @@ class DictionaryStore:
         doc = DictionaryFile(period=keys.period, dict_id=dict_id, nonce=nonce, ciphertext=sealed)
         make_private_dir(self._directory)
         write_state(self.path(keys.period), doc)
-        self._codecs[(keys.period, dict_id)] = FrameCodec(dictionary)
+        self._codecs[(keys.period, dict_id)] = (weakref.ref(keys), FrameCodec(dictionary))
         return dict_id
 
     def forget(self, period: int) -> None:
@@ -113,7 +117,9 @@ class DictionaryStore:
             return self._plain
         cached = self._codecs.get((keys.period, dict_id))
         if cached is not None:
-            return cached
+            if cached[0]() is keys:
+                return cached[1]
+            self._drop_stale()
         where = {**(where or {}), "period": keys.period, "dictionary": dict_id}
         path = self.path(keys.period)
         if not path.exists():
@@ -144,8 +150,14 @@ class DictionaryStore:
                 location=where,
             ) from None
         codec = FrameCodec(dictionary)
-        self._codecs[(keys.period, dict_id)] = codec
+        self._codecs[(keys.period, dict_id)] = (weakref.ref(keys), codec)
         return codec
+
+    def _drop_stale(self) -> None:
+        """Drop the codecs whose keys are gone (or were unwrapped again since)."""
+        for key, (ref, _) in list(self._codecs.items()):
+            if ref() is None:
+                del self._codecs[key]
 
 
 def decrypt_block(

@@ -9,10 +9,11 @@ redaction replaces the file, a sweep deletes it) and, for a sealed segment, the 
 modification time; an open segment may only have grown.
 
 Nothing here is trusted: the index only says where to look. Every block read through it is
-checked in full (its hash) and against its place (its first index and size as the index says)
-before a record of it is decrypted, and a record is returned only once its AEAD frame, bound to
-its index and leaf, opens. When a block does not match, the segment's entry is dropped and
-learned again from the file once, so a stale entry costs a second look, never a wrong answer.
+checked against its place (its first index and size as the index says) and, when much of it
+is read, in full (its hash) before a record of it is decrypted; a record is returned only once
+its AEAD frame, bound to its index and leaf, opens and its bytes hash to that leaf. When a
+block does not match, the segment's entry is dropped and learned again from the file once, so
+a stale entry costs a second look, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditlog.errors import IntegrityError
-from auditlog.segment.blocks import ParsedBlock, parse_block
+from auditlog.segment.blocks import ParsedBlock, parse_block, split_block
 from auditlog.segment.format import (
     ENTRY_BLOCK,
     ENTRY_PREFIX,
@@ -178,9 +179,10 @@ def _learn(
 
 
 def read_indexed_block(
-    fd: int, layout: SegmentLayout, position: int, where: dict[str, object]
+    fd: int, layout: SegmentLayout, position: int, where: dict[str, object], *, whole: bool = True
 ) -> ParsedBlock:
-    """Block ``position`` of ``layout``, checked in full (its hash) and against its place.
+    """Block ``position`` of ``layout``, checked against its place and, if ``whole``, in full
+    (its hash; else only split, for reading a few of its records: ``split_block``).
 
     Raises ``IntegrityError`` when the bytes there are not a well-formed block holding the
     indexes the layout says: the file changed since it was learned, or it was damaged.
@@ -190,7 +192,8 @@ def read_indexed_block(
     if len(entry) != size or entry[: ENTRY_PREFIX.size] != entry_prefix(size - ENTRY_PREFIX.size):
         raise IntegrityError("a block is not where the segment's index says", location=where)
     try:
-        block = parse_block(memoryview(entry)[ENTRY_PREFIX.size :], offset)
+        body = memoryview(entry)[ENTRY_PREFIX.size :]
+        block = parse_block(body, offset) if whole else split_block(body, offset)
     except IntegrityError as exc:
         raise IntegrityError(str(exc), location=where) from None
     if block.header.first_index != first or block.header.tree_size != end:

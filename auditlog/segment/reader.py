@@ -113,6 +113,10 @@ def _writer_absent(files: ChainFiles, holding_lock: bool) -> Iterator[bool]:
         os.close(fd)
 
 
+# A block is read whole (its hash checked) unless fewer than 1/_FEW of its records are wanted.
+_FEW = 8
+
+
 class ChainReader:
     """Reads one chain's segments; never takes the writer's lock, never changes a file."""
 
@@ -123,16 +127,18 @@ class ChainReader:
         origin: str,
         period_seconds: int,
         index: SegmentIndex | None = None,
+        dictionaries: DictionaryStore | None = None,
     ) -> None:
         """``index``: what the log handle learned of the chain's segments before (a fresh one
-        if not given)."""
+        if not given); ``dictionaries``: the handle's store of the chain's dictionaries, whose
+        codecs it keeps while the keys they were opened with are cached."""
         self.files = files
         self.index = index if index is not None else SegmentIndex()
         self.chain = chain
         self.origin = origin
         self._period_us = period_seconds * 1_000_000
         self._segments_dir = files.segments
-        self.dictionaries = DictionaryStore(files.dicts, origin)
+        self.dictionaries = dictionaries or DictionaryStore(files.dicts, origin)
 
     def segment_files(self) -> list[tuple[int, Path]]:
         return list_segments(self._segments_dir)
@@ -423,8 +429,12 @@ class ChainReader:
                         "block": ordinal,
                         "offset": layout.offsets[ordinal],
                     }
+                    # A few records of a block are authenticated one by one (AEAD and leaf);
+                    # hashing the whole block for them would cost O(block) a read.
+                    first, stop = layout.span(ordinal)[2:]
+                    few = (min(limit, stop) - max(wanted, first)) * _FEW < stop - first
                     try:
-                        block = read_indexed_block(fd, layout, ordinal, where)
+                        block = read_indexed_block(fd, layout, ordinal, where, whole=not few)
                     except IntegrityError:
                         if sequence in relearned:
                             raise
