@@ -125,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "after": _describe(options.after),
         "cases": {},
     }
-    for key in sorted(names):
+    only = sorted(set(rates["before"]) ^ set(rates["after"]))
+    if only:
+        summary["only_one_side"] = {key: names[key] for key in only}
+    for key in sorted(set(rates["before"]) & set(rates["after"])):
         before = statistics.median(rates["before"][key])
         after = statistics.median(rates["after"][key])
         summary["cases"][key] = {

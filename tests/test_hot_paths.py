@@ -259,3 +259,16 @@ def test_a_read_of_one_record_is_authenticated_on_its_own(
             list(reader.read("chat", 26, 27))
     with pytest.raises(IntegrityError):
         reader.verify()
+
+
+def test_a_bulk_append_compresses_its_first_block_with_the_dictionary(
+    create_log: MakeLog,
+) -> None:
+    """Training starts as soon as a period has its samples, and a large block waits for it:
+    a bulk ``append_many`` into a fresh log writes every block with the period's dictionary,
+    keeping the bytes a record of inline training."""
+    log = create_log(LogConfig(block_max_records=64, dictionary_samples=16))
+    log.append_many([chat_record(i) for i in range(256)])
+    ids = _dictionary_ids(log, "chat")
+    assert len(ids) == 4
+    assert 0 not in ids

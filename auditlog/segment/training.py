@@ -1,10 +1,14 @@
 """Which dictionary a period's blocks use, and the training of new ones off the flush path.
 
 A chain keeps the first ``dictionary_samples`` canonical records of each period in memory.
-Once it has them, a background thread trains the period's zstd dictionary (about 10-20 ms of
-CPU) and stores it (encrypted under the period's key, then announced to the head); blocks
-flushed meanwhile go out without a dictionary (id 0), blocks flushed after it use it. Before
-issue 12 the training ran inside the first flush that had the samples, stalling it.
+The moment it has them (while they are appended), a background thread starts training the
+period's zstd dictionary (10-20 ms, zstd releasing the GIL) and stores it (encrypted under the
+period's key, then announced to the head). A small flush meanwhile (a request's records) does
+not wait: its block goes out without a dictionary (id 0). A flush of a large block (at least
+half of ``block_max_records``, as a bulk ``append_many`` writes) waits for a training job
+already running: those few milliseconds are small next to the block's own work, and the block
+keeps its compression (bytes a record). Before issue 12 the training ran inside the first flush
+that had the samples, stalling it whatever its size.
 
 ``background=False`` trains inline in that flush instead (the blocks a log gets are then the
 same on every run, which some tests compare).
@@ -46,23 +50,50 @@ class DictionaryTrainer:
         self._ids: dict[int, int] = {}
         self._lock = threading.Lock()  # the running job and its outcome
         self._job: threading.Thread | None = None
+        self._job_period = -1
         self._cancelled: set[int] = set()
         self._error: BaseException | None = None
 
-    def sample(self, period: int, canonical: list[bytes], start: int, end: int) -> None:
-        """Keep the first records of a period to train its dictionary (in memory only)."""
+    def sample(self, keys: PeriodKeys, canonical: list[bytes], start: int, end: int) -> None:
+        """Keep the first records of a period to train its dictionary (in memory only); with
+        enough of them, start training in the background."""
+        period = keys.period
         if period in self._ids:
             return
         samples = self._samples.setdefault(period, [])
         wanted = self._wanted - len(samples)
         if wanted > 0:
             samples.extend(canonical[start : min(end, start + wanted)])
+            if self._background and len(samples) >= self._wanted:
+                self._start(keys, samples)
 
-    def dictionary_for(self, keys: PeriodKeys) -> int:
+    def _start(self, keys: PeriodKeys, samples: list[bytes]) -> None:
+        """Start the period's training job, unless one runs or its dictionary is stored."""
+        period = keys.period
+        if self._job is not None or period in self._cancelled:
+            return
+        stored = self._store.stored_id(period)
+        if stored is not None:
+            self._ids[period] = stored
+            self._samples.pop(period, None)
+            return
+        with self._lock:
+            if self._job is None:
+                self._job_period = period
+                self._job = threading.Thread(
+                    target=self._run,
+                    args=(keys, samples),
+                    name="auditlog-dictionary-training",
+                    daemon=True,
+                )
+                self._job.start()
+
+    def dictionary_for(self, keys: PeriodKeys, *, wait: bool = False) -> int:
         """The id of the dictionary the period's next block uses (0: none, yet or ever).
 
-        Never waits for training in the background; raises what a background job failed
-        with (the flush then fails, and the chain with it, as an inline failure would).
+        Waits for the period's training job only if ``wait`` (a large block) and one is
+        running; raises what a background job failed with (the flush then fails, and the chain
+        with it, as an inline failure would).
         """
         period = keys.period
         dict_id = self._ids.get(period)
@@ -80,15 +111,12 @@ class DictionaryTrainer:
         if not self._background:
             self._train(keys, samples)
             return self._ids.get(period, 0)
-        with self._lock:
-            if self._job is None:
-                self._job = threading.Thread(
-                    target=self._run,
-                    args=(keys, samples),
-                    name="auditlog-dictionary-training",
-                    daemon=True,
-                )
-                self._job.start()
+        job = self._job
+        if wait and job is not None and self._job_period == period:
+            job.join()
+            self._raise_error()
+            return self._ids.get(period, 0)
+        self._start(keys, samples)  # if another period's job held it back
         return 0
 
     def _run(self, keys: PeriodKeys, samples: list[bytes]) -> None:

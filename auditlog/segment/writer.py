@@ -368,7 +368,7 @@ class ChainWriter:
             salts = keys.leaf_salts(first + start, end - start)
             # SHA-256(0x00 || salt || record) of each record, the loop in C.
             leaves.extend(leaf_hashes(salts, canonical[start:end]))
-            self._trainer.sample(period, canonical, start, end)
+            self._trainer.sample(keys, canonical, start, end)
         return leaves
 
     @property
@@ -433,12 +433,14 @@ class ChainWriter:
     def _write_block(self, first: int, pending: Pending, start: int, end: int, sync: bool) -> None:
         period = pending.periods[start]
         keys = self._keyring.get_or_create(period)
-        dict_id = self._trainer.dictionary_for(keys)
+        count = end - start
+        # A large block waits for a training job already running (see ``training``).
+        large = count * 2 >= self.settings.block_max_records
+        dict_id = self._trainer.dictionary_for(keys, wait=large)
         codec = self._dictionaries.codec(keys, dict_id)
         block_salt = os.urandom(16)
         aead = keys.frame_aead(block_salt)
         leaves = pending.leaves[start:end]
-        count = end - start
         # frame_aad(prefix, index, leaf) and AES-GCM of each record, the loops in C.
         indexes = map(_U64.pack, range(first, first + count))
         aads = concat_each(prefix_each(self._origin_prefix, indexes), leaves)
