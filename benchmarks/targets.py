@@ -1,4 +1,4 @@
-"""The performance targets of issues 2 and 5, checked against a run's results.
+"""The performance targets of issues 2, 5 and 12, checked against a run's results.
 
 Each check says PASS or MISS (or NOT RUN when the run lacks the data), the measured value next
 to the target, and for a miss: by how much, which per-record cost dominates (from the

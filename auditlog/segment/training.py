@@ -4,11 +4,11 @@ A chain keeps the first ``dictionary_samples`` canonical records of each period 
 The moment it has them (while they are appended), a background thread starts training the
 period's zstd dictionary (10-20 ms, zstd releasing the GIL) and stores it (encrypted under the
 period's key, then announced to the head). A small flush meanwhile (a request's records) does
-not wait: its block goes out without a dictionary (id 0). A flush of a large block (at least
-half of ``block_max_records``, as a bulk ``append_many`` writes) waits for a training job
-already running: those few milliseconds are small next to the block's own work, and the block
-keeps its compression (bytes a record). Before issue 12 the training ran inside the first flush
-that had the samples, stalling it whatever its size.
+not wait: its block goes out without a dictionary (id 0). A flush of a large block (of at
+least ``dictionary_samples`` records or half of ``block_max_records``, as a bulk write makes)
+waits for a training job already running: those few milliseconds are small next to the
+block's own work, and the block keeps its compression (bytes a record). Before issue 12 the
+training ran inside the first flush that had the samples, stalling it whatever its size.
 
 ``background=False`` trains inline in that flush instead (the blocks a log gets are then the
 same on every run, which some tests compare).

@@ -435,7 +435,8 @@ class ChainWriter:
         keys = self._keyring.get_or_create(period)
         count = end - start
         # A large block waits for a training job already running (see ``training``).
-        large = count * 2 >= self.settings.block_max_records
+        settings = self.settings
+        large = count >= min(settings.dictionary_samples, settings.block_max_records // 2)
         dict_id = self._trainer.dictionary_for(keys, wait=large)
         codec = self._dictionaries.codec(keys, dict_id)
         block_salt = os.urandom(16)
