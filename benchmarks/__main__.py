@@ -157,7 +157,7 @@ def render(results_dir: Path, page: Path, image_dir: Path) -> dict[str, JsonDict
     """Draw the plots and write the page from whatever results are saved."""
     results = {
         name: loaded
-        for name in report.BENCHES
+        for name in (*report.BENCHES, *report.BASELINES)
         if (loaded := load_results(results_dir, name)) is not None
     }
     images = plots.draw_all(results, image_dir)

@@ -205,18 +205,24 @@ def format_table(results: JsonDict) -> str:
     return "\n".join(lines)
 
 
-def markdown_section(results: JsonDict | None) -> str:
-    """The "Reads by index and opens" section of docs/benchmarks.md ('' without results)."""
+def markdown_section(results: JsonDict | None, before: JsonDict | None = None) -> str:
+    """The "Reads by index and opens" section of docs/benchmarks.md ('' without results);
+    ``before``: the same bench run on an earlier tree, shown in rows of its own."""
     if results is None:
         return ""
     rows = []
-    for row in results["sizes"]:
-        read = row["read"]
-        rows.append(
-            f"| {row['records']:,} | {row['segments']} | {row['segment_bytes'] / 1e6:,.1f} | "
-            f"{read['p50_ms']:.3f} / {read['p99_ms']:.3f} | {read['cold_max_ms']:.1f} | "
-            f"{row['open']['open_s'] * 1e3:,.0f} |"
-        )
+    runs: list[tuple[str, JsonDict]] = [("", results)]
+    if before is not None:
+        runs.append((f" ({before.get('tree', 'before')})", before))
+    for label, run in runs:
+        for row in run["sizes"]:
+            read = row["read"]
+            rows.append(
+                f"| {row['records']:,}{label} | {row['segments']} | "
+                f"{row['segment_bytes'] / 1e6:,.1f} | "
+                f"{read['p50_ms']:.3f} / {read['p99_ms']:.3f} | {read['cold_max_ms']:.1f} | "
+                f"{row['open']['open_s'] * 1e3:,.0f} |"
+            )
     goal = results["target"]
     if goal["status"] == "NOT RUN":
         verdict = "Targets not run (one size only)."

@@ -175,6 +175,29 @@ def read_side(read: JsonDict, directory: Path) -> str:
     return _save(figure, directory, "read_side.png")
 
 
+def index_growth(index: JsonDict, before: JsonDict | None, directory: Path) -> str:
+    """Read-by-index p99 and open-for-write time at each size, and before issue 12 if kept."""
+    figure, (reads, opens) = _figure(9, 2.8, columns=2)
+    runs = [("now", index, OURS)] + ([("before", before, PEERS)] if before else [])
+    width = 0.8 / len(runs)
+    for number, (label, run, colour) in enumerate(runs):
+        sizes = [f"{row['records']:,}" for row in run["sizes"]]
+        places = [i + number * width for i in range(len(sizes))]
+        p99 = [row["read"]["p99_ms"] for row in run["sizes"]]
+        opens_ms = [row["open"]["open_s"] * 1e3 for row in run["sizes"]]
+        reads.bar(places, p99, width, color=colour, label=label)
+        opens.bar(places, opens_ms, width, color=colour, label=label)
+        for axes in (reads, opens):
+            axes.set_xticks([i + width * (len(runs) - 1) / 2 for i in range(len(sizes))])
+            axes.set_xticklabels(sizes)
+    reads.set_ylabel("read by index p99 (ms)")
+    opens.set_ylabel("open for write (ms)")
+    reads.set_xlabel("records")
+    opens.set_xlabel("records")
+    reads.legend()
+    return _save(figure, directory, "index_growth.png")
+
+
 def draw_all(results: dict[str, JsonDict], directory: Path) -> dict[str, str]:
     """Every figure whose results exist: bench name -> PNG file name in ``directory``.
 
@@ -193,4 +216,7 @@ def draw_all(results: dict[str, JsonDict], directory: Path) -> dict[str, str]:
         drawn["group_commit"] = group_commit(results["scale"], directory)
     if "read" in results:
         drawn["read"] = read_side(results["read"], directory)
+    if "index" in results:
+        before = results.get("index_before_issue12")
+        drawn["index"] = index_growth(results["index"], before, directory)
     return drawn

@@ -27,6 +27,8 @@ BENCHES: Final = (
     bench_proofs.NAME,
     bench_sweep.NAME,
 )
+# Results of a bench run on an earlier tree, kept to be shown beside the current ones.
+BASELINES: Final = (f"{bench_index.NAME}_before_issue12",)
 
 HOW_TO_RUN: Final = """\
 ```sh
@@ -74,7 +76,10 @@ def render(
         _scale_section(results.get("scale"), images, image_prefix),
         _read_section(results.get("read"), images, image_prefix),
         bench_flush.markdown_section(results.get(bench_flush.NAME)),
-        bench_index.markdown_section(results.get(bench_index.NAME)),
+        bench_index.markdown_section(
+            results.get(bench_index.NAME), results.get(f"{bench_index.NAME}_before_issue12")
+        ),
+        _image(images, "index", image_prefix, "read-by-index p99 and open time against size"),
         bench_proofs.markdown_section(results.get(bench_proofs.NAME)),
         bench_sweep.markdown_section(results.get(bench_sweep.NAME)),
         compare_trees.markdown_section(comparisons),
