@@ -272,3 +272,23 @@ def test_a_bulk_append_compresses_its_first_block_with_the_dictionary(
     ids = _dictionary_ids(log, "chat")
     assert len(ids) == 4
     assert 0 not in ids
+
+
+def test_a_bulk_append_over_many_periods_compresses_every_periods_blocks(
+    create_log: MakeLog,
+) -> None:
+    """One ``append_many`` over several periods: each period's large block waits for (or
+    makes) that period's dictionary, though only one training runs in the background at a
+    time; each period stores exactly one dictionary."""
+    log = create_log(LogConfig(period_seconds=60, block_max_records=64, dictionary_samples=16))
+    records = [
+        chat_record(p * 64 + i, at=BASE_TIME + timedelta(seconds=60 * p + i / 2))
+        for p in range(4)
+        for i in range(64)
+    ]
+    log.append_many(records)
+    assert _dictionary_ids(log, "chat").count(0) == 0
+    assert len(set(_dictionary_ids(log, "chat"))) == 4
+    log.close()
+    dicts = log.path / "chains" / "chat" / "dicts"
+    assert len(list(dicts.glob("*.zdict"))) == 4

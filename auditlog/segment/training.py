@@ -6,8 +6,9 @@ period's zstd dictionary (10-20 ms, zstd releasing the GIL) and stores it (encry
 period's key, then announced to the head). A small flush meanwhile (a request's records) does
 not wait: its block goes out without a dictionary (id 0). A flush of a large block (of at
 least ``dictionary_samples`` records or half of ``block_max_records``, as a bulk write makes)
-waits for a training job already running: those few milliseconds are small next to the
-block's own work, and the block keeps its compression (bytes a record). Before issue 12 the
+waits for the training (and trains in its own thread a period whose job another period's
+held back, as a bulk write over many periods makes): those few milliseconds are small next to
+the block's own work, and the block keeps its compression (bytes a record). Before issue 12 the
 training ran inside the first flush that had the samples, stalling it whatever its size.
 
 ``background=False`` trains inline in that flush instead (the blocks a log gets are then the
@@ -49,6 +50,7 @@ class DictionaryTrainer:
         self._samples: dict[int, list[bytes]] = {}
         self._ids: dict[int, int] = {}
         self._lock = threading.Lock()  # the running job and its outcome
+        self._train_lock = threading.Lock()
         self._job: threading.Thread | None = None
         self._job_period = -1
         self._cancelled: set[int] = set()
@@ -91,8 +93,9 @@ class DictionaryTrainer:
     def dictionary_for(self, keys: PeriodKeys, *, wait: bool = False) -> int:
         """The id of the dictionary the period's next block uses (0: none, yet or ever).
 
-        Waits for the period's training job only if ``wait`` (a large block) and one is
-        running; raises what a background job failed with (the flush then fails, and the chain
+        With ``wait`` (a large block), waits for a running job and trains the period's
+        dictionary in this thread if that job was not it; raises what a background job failed
+        with (the flush then fails, and the chain
         with it, as an inline failure would).
         """
         period = keys.period
@@ -111,10 +114,12 @@ class DictionaryTrainer:
         if not self._background:
             self._train(keys, samples)
             return self._ids.get(period, 0)
-        job = self._job
-        if wait and job is not None and self._job_period == period:
-            job.join()
-            self._raise_error()
+        if wait:
+            # A large block: let a running job finish (this period's or another's), then
+            # train this period's dictionary here if that job was not it.
+            self.wait()
+            if period not in self._ids:
+                self._train(keys, samples)
             return self._ids.get(period, 0)
         self._start(keys, samples)  # if another period's job held it back
         return 0
@@ -130,16 +135,21 @@ class DictionaryTrainer:
 
     def _train(self, keys: PeriodKeys, samples: list[bytes]) -> None:
         period = keys.period
-        try:
-            dictionary = train_dictionary(samples, self._size)
-        except zstandard.ZstdError:  # zstd refuses degenerate samples: go on without one
-            dictionary = None
-        # ``install`` checks ``cancelled`` under the log's state lock, and stores nothing for
-        # a period forgotten meanwhile.
-        dict_id = 0 if dictionary is None else self._install(keys, dictionary)
-        if period not in self._cancelled:
-            self._ids[period] = dict_id
-        self._samples.pop(period, None)
+        # One training at a time: a period's dictionary is stored once, never replaced by a
+        # second one trained beside it (blocks name the first by its id).
+        with self._train_lock:
+            if period in self._ids or period in self._cancelled:
+                return
+            try:
+                dictionary = train_dictionary(samples, self._size)
+            except zstandard.ZstdError:  # zstd refuses degenerate samples: go on without one
+                dictionary = None
+            # ``install`` checks ``cancelled`` under the log's state lock, and stores nothing
+            # for a period forgotten meanwhile.
+            dict_id = 0 if dictionary is None else self._install(keys, dictionary)
+            if period not in self._cancelled:
+                self._ids[period] = dict_id
+            self._samples.pop(period, None)
 
     def cancelled(self, period: int) -> bool:
         """Whether the period was forgotten (shredded): no dictionary is to be stored for it."""
