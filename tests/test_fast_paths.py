@@ -442,12 +442,14 @@ print("refused")
 """
 
 
+@pytest.mark.skipif(
+    ssl.OPENSSL_VERSION_INFO < (3,),
+    reason="providers, and so a configuration without SHA-256, came with OpenSSL 3",
+)
 def test_c_loops_raise_runtime_error_when_openssl_refuses_sha256(tmp_path: Path) -> None:
     """With an OpenSSL configuration that offers no SHA-256 (only the base provider), every C
     loop raises RuntimeError instead of crashing or returning a digest."""
     native = _native()
-    if ssl.OPENSSL_VERSION_INFO < (3,):
-        pytest.skip("providers, and so a configuration without SHA-256, came with OpenSSL 3")
     config = tmp_path / "openssl.cnf"
     config.write_text(
         "openssl_conf = openssl_init\n"

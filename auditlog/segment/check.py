@@ -258,15 +258,5 @@ class ChainCheck:
             tuple(sorted({b.header.period for b in scan.blocks})),
             tuple(block_index),
         )
-        found = (
-            seal.block_count,
-            seal.first_index,
-            seal.end_index,
-            seal.last_block_hash,
-            seal.tree_root,
-            seal.frontier,
-            seal.periods,
-            seal.block_index,
-        )
-        if not scan.blocks or expected != found:
+        if not scan.blocks or expected != seal.description():
             raise IntegrityError("the segment's seal does not describe its blocks", location=where)

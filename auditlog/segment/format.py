@@ -282,6 +282,20 @@ class Seal:
     periods: tuple[int, ...]
     block_index: tuple[tuple[int, int], ...]  # (first index, file offset) of each block
 
+    def description(self) -> tuple[object, ...]:
+        """What the seal says of its segment and tree (all but when it was sealed), as a tuple
+        that a check builds again from the blocks and the tree, and compares whole."""
+        return (
+            self.block_count,
+            self.first_index,
+            self.end_index,
+            self.last_block_hash,
+            self.tree_root,
+            self.frontier,
+            self.periods,
+            self.block_index,
+        )
+
     def pack(self) -> bytes:
         parts = [
             SEAL_HEADER.pack(

@@ -250,16 +250,7 @@ def _seal_matches(tail: SegmentTail, tree: CompactRange, last_hash: bytes) -> bo
     """Whether a sealed last segment's seal says what its blocks and tree say."""
     seal = tail.seal
     assert seal is not None
-    return bool(tail.blocks) and (
-        seal.block_count,
-        seal.first_index,
-        seal.end_index,
-        seal.last_block_hash,
-        seal.tree_root,
-        seal.frontier,
-        seal.periods,
-        seal.block_index,
-    ) == (
+    return bool(tail.blocks) and seal.description() == (
         len(tail.blocks),
         tail.first_index,
         tree.end,
